@@ -1,0 +1,146 @@
+"""The ``csmsasr`` command line: one entry point for the whole package.
+
+    csmsasr data fetch                 download (and hash-check) the public metadata
+    csmsasr data check PATH            validate a feature pickle and summarise it
+    csmsasr data demo PATH [--full]    write the synthetic demo as a pickle
+    csmsasr data info                  show which data load_dataset() would use
+    csmsasr data fingerprint           a hash of that choice (the book's cache key)
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+import numpy as np
+
+from csmsasr_utils.errors import CsmsasrError, PublicDataUnavailable
+
+
+def _fetch(args: argparse.Namespace) -> int:
+    from tqdm.auto import tqdm
+
+    from csmsasr_utils.data.sources import REGISTRY, cache_dir, fetch_public_file
+
+    print(f"public metadata → {args.public_dir or cache_dir()}")
+    for relpath in tqdm(list(REGISTRY), desc="public files", unit="file"):
+        path = fetch_public_file(relpath, args.public_dir)
+        tqdm.write(f"  ok  {relpath}  ({path.stat().st_size:,} bytes, sha256 verified)")
+    return 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    from csmsasr_utils.data.features import load_features
+    from csmsasr_utils.data.labels import CLASS_NAMES, mmsa_bins
+    from csmsasr_utils.data.metadata import load_metadata
+    from csmsasr_utils.errors import FeatureFileError, FeatureValidationError, UnsafePickleError
+
+    known = None
+    try:
+        known = load_metadata(args.public_dir)["clip_id"]
+    except PublicDataUnavailable as err:
+        print(f"note: public metadata unavailable ({err}); clip ids are checked for form only")
+    try:
+        features = load_features(args.path, known_clip_ids=known)
+    except (FeatureFileError, UnsafePickleError) as err:
+        print(f"PROBLEM: {err}")
+        return 1
+    except FeatureValidationError as err:
+        print(f"{len(err.problems)} problem(s) found in {args.path}:")
+        for problem in err.problems:
+            print(f"  - {problem}")
+        return 1
+    print(f"file:    {args.path}")
+    print(f"layout:  {features.layout}" + (
+        f" ({', '.join(f'{s}={int((features.source_split == s).sum())}' for s in ('train', 'valid', 'test'))})"
+        if features.source_split is not None else ""))
+    print(f"clips:   {len(features)}")
+    for modality in ("text", "audio", "vision"):
+        array = getattr(features, modality)
+        print(f"{modality:7s}: shape {array.shape}, {array.dtype}, {array.nbytes / 1e6:,.1f} MB")
+    for name in ("audio", "vision"):
+        lengths = getattr(features, f"{name}_lengths")
+        print(f"{name}_lengths: min {lengths.min()}, median {int(np.median(lengths))}, max {lengths.max()}")
+    print("text_bert: " + ("present" if features.text_bert is not None else "absent"))
+    print("labels (5-class counts, " + " / ".join(CLASS_NAMES) + "):")
+    for name, values in features.labels.items():
+        counts = np.bincount(mmsa_bins(values, 5), minlength=5)
+        print(f"  {name}: " + " / ".join(str(c) for c in counts))
+    for note in features.notes:
+        print(f"note: {note}")
+    print("problems found: none")
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from csmsasr_utils.data.demo import DEMO_SEQ_LENS, FULL_SEQ_LENS, save_demo
+
+    path = save_demo(args.path, seed=args.seed, n_clips=args.n_clips,
+                     seq_lens=FULL_SEQ_LENS if args.full else DEMO_SEQ_LENS)
+    print(f"wrote synthetic demo features (NOT real data) to {path} ({path.stat().st_size / 1e6:,.1f} MB)")
+    return 0
+
+
+def _info(args: argparse.Namespace) -> int:
+    from csmsasr_utils.data.dataset import load_dataset
+
+    dataset = load_dataset(public_dir=args.public_dir)
+    print(dataset)
+    print(dataset.provenance_table().to_string(index=False))
+    for note in dataset.notes:
+        print(f"note: {note}")
+    return 0
+
+
+def _fingerprint(args: argparse.Namespace) -> int:
+    from csmsasr_utils.data.dataset import data_fingerprint
+
+    print(data_fingerprint(args.public_dir))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``csmsasr`` (exposed for tests and docs)."""
+    parser = argparse.ArgumentParser(prog="csmsasr", description="Tools for the CS-MSASR book.")
+    groups = parser.add_subparsers(dest="group", required=True)
+    data = groups.add_parser("data", help="get, check and describe data").add_subparsers(dest="command", required=True)
+
+    fetch = data.add_parser("fetch", help="download the public metadata (hash-checked) into the cache")
+    fetch.add_argument("--public-dir", default=None, help="verify a local folder instead of downloading")
+    fetch.set_defaults(func=_fetch)
+
+    check = data.add_parser("check", help="validate a feature pickle and print a summary")
+    check.add_argument("path")
+    check.add_argument("--public-dir", default=None, help="folder of public metadata (default: env or cache)")
+    check.set_defaults(func=_check)
+
+    demo = data.add_parser("demo", help="write the synthetic demo features as a pickle")
+    demo.add_argument("path")
+    demo.add_argument("--full", action="store_true", help="real padded lengths 39/553/321 (≈ 645 MB)")
+    demo.add_argument("--seed", type=int, default=20240601)
+    demo.add_argument("--n-clips", type=int, default=None)
+    demo.set_defaults(func=_demo)
+
+    info = data.add_parser("info", help="show which data load_dataset() uses here")
+    info.add_argument("--public-dir", default=None)
+    info.set_defaults(func=_info)
+
+    fingerprint = data.add_parser("fingerprint", help="hash of the data the book would use (for build caches)")
+    fingerprint.add_argument("--public-dir", default=None)
+    fingerprint.set_defaults(func=_fingerprint)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``csmsasr``; return the exit status (errors are printed, not raised)."""
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except CsmsasrError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

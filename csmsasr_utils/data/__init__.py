@@ -1,0 +1,42 @@
+"""Where the book's data comes from, and how it is checked.
+
+Start with :func:`load_dataset`; the other functions are its parts.
+"""
+
+from csmsasr_utils.data.dataset import PROVENANCE_FIELDS, SOURCE_NAMES, Dataset, load_dataset
+from csmsasr_utils.data.demo import DEMO_SEED, DEMO_SEQ_LENS, FULL_SEQ_LENS, make_demo, make_demo_metadata, save_demo
+from csmsasr_utils.data.features import (
+    FEATURE_DIMS,
+    LABEL_KEYS,
+    MODALITIES,
+    PADDED_LENGTHS,
+    REQUIRED_KEYS,
+    FeatureSet,
+    features_from_dict,
+    load_features,
+)
+from csmsasr_utils.data.ids import canonical_clip_id, cs_mage_clip_id
+from csmsasr_utils.data.labels import CLASS_NAMES, CLASS_VALUES, class_to_value, mmsa_bins, value_to_class_name
+from csmsasr_utils.data.metadata import METADATA_COLUMNS, load_metadata
+from csmsasr_utils.data.pickle_io import safe_load_pickle
+from csmsasr_utils.data.sources import REGISTRY, fetch_all, fetch_public_file
+from csmsasr_utils.data.splits import official_folds, paper_split
+from csmsasr_utils.errors import (
+    FeatureFileError,
+    FeatureValidationError,
+    HashMismatchError,
+    PublicDataUnavailable,
+    UnknownClipError,
+    UnsafePickleError,
+)
+
+__all__ = [
+    "CLASS_NAMES", "CLASS_VALUES", "DEMO_SEED", "DEMO_SEQ_LENS", "FEATURE_DIMS", "FULL_SEQ_LENS",
+    "LABEL_KEYS", "METADATA_COLUMNS", "MODALITIES", "PADDED_LENGTHS", "PROVENANCE_FIELDS", "REGISTRY",
+    "REQUIRED_KEYS", "SOURCE_NAMES", "Dataset", "FeatureFileError", "FeatureSet", "FeatureValidationError",
+    "HashMismatchError", "PublicDataUnavailable", "UnknownClipError", "UnsafePickleError",
+    "canonical_clip_id", "class_to_value", "cs_mage_clip_id", "features_from_dict", "fetch_all",
+    "fetch_public_file", "load_dataset", "load_features", "load_metadata", "make_demo",
+    "make_demo_metadata", "mmsa_bins", "official_folds", "paper_split", "safe_load_pickle", "save_demo",
+    "value_to_class_name",
+]

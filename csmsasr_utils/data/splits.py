@@ -1,0 +1,63 @@
+"""The two MSA evaluation protocols of CS-MSASR.
+
+* :func:`paper_split` — the single 8 : 1 : 1 split of the dataset's first
+  release: scikit-learn's ``train_test_split`` applied twice with
+  ``random_state=42`` (first 20 % held out, then that half-and-half into
+  validation and test), over the clip ids in ``clip_id`` order. On 1,085 clips
+  this gives 868 / 108 / 109.
+* :func:`official_folds` — CS-Mage's official 5-fold protocol, read from the
+  metadata (759 / 109 / 217 clips per fold; every clip is a test clip exactly once).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import train_test_split
+
+from csmsasr_utils.data.metadata import N_FOLDS
+from csmsasr_utils.errors import CsmsasrError
+
+SPLITS: tuple[str, ...] = ("train", "valid", "test")
+
+#: random_state of the paper's split.
+PAPER_SEED = 42
+
+
+def paper_split(clip_ids: Sequence[str], random_state: int = PAPER_SEED) -> dict[str, np.ndarray]:
+    """The 8 : 1 : 1 split: ``{'train': ids, 'valid': ids, 'test': ids}``.
+
+    The ids are sorted first, so the result does not depend on the order they
+    are passed in. Exactly::
+
+        train, rest = train_test_split(sorted_ids, test_size=0.2, random_state=42)
+        valid, test = train_test_split(rest, test_size=0.5, random_state=42)
+    """
+    ids = np.array(sorted(map(str, clip_ids)), dtype=object)
+    if len(ids) != len(set(ids)):
+        raise CsmsasrError("paper_split: clip ids must be unique")
+    if len(ids) < 10:
+        raise CsmsasrError(f"paper_split needs at least 10 clips, got {len(ids)}")
+    train, rest = train_test_split(ids, test_size=0.2, random_state=random_state)
+    valid, test = train_test_split(rest, test_size=0.5, random_state=random_state)
+    return {"train": np.asarray(train), "valid": np.asarray(valid), "test": np.asarray(test)}
+
+
+def official_folds(metadata: pd.DataFrame) -> list[dict[str, np.ndarray]]:
+    """CS-Mage's 5 folds: a list of ``{'train', 'valid', 'test'}`` id arrays, fold 1 first."""
+    folds = []
+    for k in range(1, N_FOLDS + 1):
+        column = f"msa_fold{k}_split"
+        if column not in metadata:
+            raise CsmsasrError(f"metadata lacks {column}: load it with load_metadata() or load_dataset()")
+        roles = metadata[column]
+        folds.append({s: metadata.loc[roles == s, "clip_id"].to_numpy(dtype=object) for s in SPLITS})
+    return folds
+
+
+def split_column(clip_ids: Sequence[str], split: dict[str, np.ndarray]) -> pd.Series:
+    """Name each clip's split (``'train'``/``'valid'``/``'test'``) as a Series indexed like ``clip_ids``."""
+    role = {c: name for name, ids in split.items() for c in ids}
+    return pd.Series([role.get(c) for c in clip_ids], dtype=object)

@@ -1,0 +1,99 @@
+"""load_dataset(): the three data modes and their provenance."""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pytest
+
+from csmsasr_utils.data import PROVENANCE_FIELDS, load_dataset, make_demo, make_demo_metadata
+from csmsasr_utils.data.dataset import data_fingerprint
+from csmsasr_utils.errors import FeatureFileError, FeatureValidationError
+
+LENS = {"text": 8, "audio": 10, "vision": 9}
+
+
+def test_no_public_data_at_all_falls_back_to_demo(tmp_path, monkeypatch):
+    monkeypatch.setenv("CSMSASR_PUBLIC_DIR", str(tmp_path))  # an empty folder
+    dataset = load_dataset(demo_seq_lens=LENS)
+    assert set(dataset.provenance) == set(PROVENANCE_FIELDS)
+    assert set(dataset.provenance.values()) == {"demo"}
+    assert dataset.is_demo and "public metadata unavailable" in dataset.notes[0]
+    assert len(dataset.metadata) == 1085 == len(dataset.features)
+    assert "synthetic demo" in dataset.source_of("label_m")
+
+
+def test_downloads_disabled_gives_demo():
+    dataset = load_dataset(allow_download=False, demo_seq_lens=LENS)
+    assert dataset.provenance["label_m"] == "demo" and "downloads disabled" in dataset.notes[0]
+
+
+def test_public_metadata_with_demo_features(public_dir, monkeypatch):
+    monkeypatch.setenv("CSMSASR_PUBLIC_DIR", str(public_dir))
+    dataset = load_dataset(demo_seq_lens=LENS)
+    assert dataset.provenance == {"text": "public", "label_m": "public", "labels_tav": "demo",
+                                  "features": "demo", "durations": "public"}
+    meta = dataset.metadata
+    assert meta["has_features"].all() and list(dataset.features.clip_ids) == list(meta["clip_id"])
+    # the demo keeps the real multimodal labels
+    assert np.array_equal(dataset.features.labels["M"], meta["label_m"].to_numpy(np.float32))
+    assert dataset.source_of("text", "labels_tav") == (
+        "text: public metadata (real); labels_tav: synthetic demo data (not results)")
+    with pytest.raises(KeyError):
+        dataset.source_of("nonsense")
+
+
+def _write(obj, path):
+    with open(path, "wb") as handle:
+        pickle.dump(obj, handle, protocol=4)
+    return path
+
+
+def test_real_feature_file_via_environment(public_dir, tmp_path, monkeypatch):
+    from csmsasr_utils.data import load_metadata
+
+    meta = load_metadata(public_dir)
+    raw = make_demo(seed=1, n_clips=50, seq_lens=LENS, metadata=meta)  # stands in for the user's file
+    raw["regression_labels"] = raw["regression_labels"].copy()
+    raw["regression_labels"][0] = -raw["regression_labels"][0] if raw["regression_labels"][0] else 1.0
+    monkeypatch.setenv("CSMSASR_FEATURES", str(_write(raw, tmp_path / "CS-MSASR_fulldata.pkl")))
+    dataset = load_dataset(public_dir=public_dir)
+    assert dataset.provenance == {"text": "public", "label_m": "real", "labels_tav": "real",
+                                  "features": "real", "durations": "public"}
+    assert len(dataset.features) == 50 and dataset.metadata["has_features"].sum() == 50
+    assert any("1 clip(s) have a different M label" in n for n in dataset.notes)
+    first = dataset.metadata.iloc[0]
+    assert first["label_m"] == raw["regression_labels"][0]
+    assert np.isnan(dataset.metadata["label_t"].iloc[60])
+
+
+def test_real_features_without_public_metadata_take_the_file_text(tmp_path, monkeypatch):
+    meta = make_demo_metadata()
+    raw = make_demo(seed=2, n_clips=30, seq_lens=LENS, metadata=meta)
+    raw["raw_text"] = np.array([f"真的文本{i}" for i in range(30)], dtype=object)
+    path = _write(raw, tmp_path / "f.pkl")
+    dataset = load_dataset(features_path=path, allow_download=False)
+    assert dataset.provenance["text"] == "real" and dataset.provenance["durations"] == "demo"
+    assert dataset.metadata["text"].iloc[3] == "真的文本3"
+
+
+def test_errors_in_the_users_file_are_raised_not_hidden(tmp_path, monkeypatch):
+    monkeypatch.setenv("CSMSASR_FEATURES", str(tmp_path / "missing.pkl"))
+    with pytest.raises(FeatureFileError):
+        load_dataset(allow_download=False)
+    bad = make_demo(seed=2, n_clips=10, seq_lens=LENS)
+    bad["id"] = np.array(["99_0001"] * 10, dtype=object)
+    monkeypatch.setenv("CSMSASR_FEATURES", str(_write(bad, tmp_path / "bad.pkl")))
+    with pytest.raises(FeatureValidationError, match="duplicate|not in the metadata"):
+        load_dataset(allow_download=False)
+
+
+def test_fingerprint_changes_with_the_data(tmp_path, monkeypatch):
+    base = data_fingerprint()
+    path = _write({"x": 1}, tmp_path / "a.pkl")
+    monkeypatch.setenv("CSMSASR_FEATURES", str(path))
+    with_file = data_fingerprint()
+    assert with_file != base and data_fingerprint() == with_file
+    _write({"x": 2, "y": 3}, path)
+    assert data_fingerprint() != with_file

@@ -1,0 +1,53 @@
+"""The two MSA protocols, against scikit-learn called directly and the published sizes."""
+
+import numpy as np
+import pytest
+from sklearn.model_selection import train_test_split
+
+from csmsasr_utils.data import make_demo_metadata, official_folds, paper_split
+from csmsasr_utils.errors import CsmsasrError
+
+
+@pytest.fixture(scope="module")
+def ids():
+    return list(make_demo_metadata()["clip_id"])
+
+
+def test_paper_split_is_the_documented_two_stage_split(ids):
+    split = paper_split(ids)
+    assert {k: len(v) for k, v in split.items()} == {"train": 868, "valid": 108, "test": 109}
+    train, rest = train_test_split(sorted(ids), test_size=0.2, random_state=42)
+    valid, test = train_test_split(rest, test_size=0.5, random_state=42)
+    assert list(split["train"]) == list(train)
+    assert list(split["valid"]) == list(valid) and list(split["test"]) == list(test)
+
+
+def test_paper_split_is_deterministic_and_order_free(ids):
+    a = paper_split(ids)
+    b = paper_split(list(reversed(ids)))
+    assert all(np.array_equal(a[k], b[k]) for k in a)
+    assert not np.array_equal(paper_split(ids, random_state=0)["test"], a["test"])
+    assert set().union(*map(set, a.values())) == set(ids)
+
+
+def test_paper_split_rejects_duplicates():
+    with pytest.raises(CsmsasrError, match="unique"):
+        paper_split(["01_0001"] * 20)
+
+
+def test_official_folds_from_real_metadata(public_dir):
+    from csmsasr_utils.data import load_metadata
+
+    meta = load_metadata(public_dir)
+    folds = official_folds(meta)
+    assert len(folds) == 5
+    tests = [set(f["test"]) for f in folds]
+    assert sum(map(len, tests)) == 1085 and len(set().union(*tests)) == 1085
+    for fold in folds:
+        assert {k: len(v) for k, v in fold.items()} == {"train": 759, "valid": 109, "test": 217}
+        assert not (set(fold["train"]) & set(fold["valid"])) and not (set(fold["valid"]) & set(fold["test"]))
+
+
+def test_official_folds_need_fold_columns():
+    with pytest.raises(CsmsasrError, match="msa_fold1_split"):
+        official_folds(make_demo_metadata().drop(columns=["msa_fold1_split"]))

@@ -1,0 +1,129 @@
+"""Build the whole book from scratch, as CI and a reader would, and check what it contains.
+
+The build uses ``-n -W --keep-going`` (any warning, broken reference or failing cell fails it)
+into a fresh temporary output folder, so every notebook is executed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from html.parser import HTMLParser
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+import pytest
+
+from tests.conftest import PUBLIC_DIR
+
+REPO = Path(__file__).resolve().parents[1]
+PAGES = ["book/intro.html", "notebooks/01_dataset_statistics.html", "book/references.html"]
+
+
+def _build(tmp: Path, public_dir: Path | None) -> Path:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CSMSASR_")}
+    env["CSMSASR_CACHE_DIR"] = str(tmp / "cache")
+    if public_dir is not None:
+        env["CSMSASR_PUBLIC_DIR"] = str(public_dir)
+    else:  # no public data and no network: point at an empty folder
+        (tmp / "no-public").mkdir()
+        env["CSMSASR_PUBLIC_DIR"] = str(tmp / "no-public")
+    jb = Path(sys.executable).with_name("jupyter-book")
+    result = subprocess.run(
+        [str(jb), "build", str(REPO), "--path-output", str(tmp / "out"), "-n", "-W", "--keep-going"],
+        capture_output=True, text=True, env=env, timeout=1800,
+    )
+    if result.returncode != 0:
+        pytest.fail(f"jupyter-book build failed (exit {result.returncode}):\n"
+                    f"{result.stdout[-8000:]}\n{result.stderr[-8000:]}")
+    return tmp / "out" / "_build" / "html"
+
+
+@pytest.fixture(scope="module")
+def public_build(tmp_path_factory):
+    if PUBLIC_DIR is None:
+        pytest.skip("real public metadata not found (set CSMSASR_PUBLIC_DIR; CI does)")
+    return _build(tmp_path_factory.mktemp("book-public"), PUBLIC_DIR)
+
+
+@pytest.fixture(scope="module")
+def demo_build(tmp_path_factory):
+    return _build(tmp_path_factory.mktemp("book-demo"), None)
+
+
+class _Resources(HTMLParser):
+    """Collect (tag, attribute, value) of every resource and link of a page."""
+
+    def __init__(self):
+        super().__init__()
+        self.found: list[tuple[str, str, str]] = []
+
+    def handle_starttag(self, tag, attrs):
+        for name, value in attrs:
+            if value and name in ("src", "href"):
+                self.found.append((tag, name, value))
+
+
+def _resources(page: Path) -> list[tuple[str, str, str]]:
+    parser = _Resources()
+    parser.feed(page.read_text(encoding="utf-8"))
+    return parser.found
+
+
+def _text(page: Path) -> str:
+    return re.sub(r"<[^>]+>", " ", page.read_text(encoding="utf-8"))
+
+
+@pytest.mark.slow
+@pytest.mark.book
+def test_public_build_has_every_page_and_no_external_resources(public_build):
+    for name in PAGES:
+        assert (public_build / name).is_file(), name
+    pages = [p for p in public_build.rglob("*.html") if "_static" not in p.relative_to(public_build).parts]
+    assert len(pages) >= len(PAGES)
+    for page in pages:
+        for tag, attribute, value in _resources(page):
+            url = urlparse(value)
+            if tag in ("script", "link", "img", "source", "iframe"):
+                assert not url.scheme and not value.startswith("//"), f"{page.name}: external {tag} {value}"
+            if url.scheme or value.startswith(("#", "//", "data:", "mailto:", "javascript:")):
+                continue
+            target = (page.parent / unquote(url.path)).resolve()
+            assert target.exists(), f"{page.relative_to(public_build)}: broken link {value}"
+
+
+@pytest.mark.slow
+@pytest.mark.book
+def test_chapter_one_shows_the_real_numbers(public_build):
+    page = public_build / "notebooks/01_dataset_statistics.html"
+    text = _text(page)
+    assert "public metadata (real)" in text
+    # label counts Negative … Positive, as in the official split files
+    counts = [0] * 5
+    for line in (PUBLIC_DIR / "cs-mage-splits/msa/fold_1.csv").read_text(encoding="utf-8").splitlines()[1:]:
+        counts[int(line.rsplit(",", 1)[1]) - 1] += 1
+    assert counts == [175, 326, 216, 266, 102]
+    assert re.search(r"all\s+" + r"\s+".join(map(str, counts)), text), "label count table"
+    # the real duration total of the 977 clips that have one
+    total = 0.0
+    for name in ("train.jsonl", "val.jsonl"):
+        for line in (PUBLIC_DIR / "cs-msasr-lists" / name).read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                total += json.loads(line)["source_len"] / 100
+    assert f"977 clips have a published duration, {total / 3600:.3f} h ({total:,.0f} s) in total" in text
+    assert "108 clips have no published duration" in text
+    # math is rendered by the MathJax the book serves itself
+    scripts = [v for tag, attr, v in _resources(page) if tag == "script" and "mathjax" in v]
+    assert scripts and (page.parent / scripts[0].split("?")[0]).resolve().is_file()
+
+
+@pytest.mark.slow
+@pytest.mark.book
+def test_demo_build_says_it_is_demo(demo_build):
+    text = _text(demo_build / "notebooks/01_dataset_statistics.html")
+    assert "synthetic demo data (not results)" in text
+    assert "public metadata unavailable" in text
+    assert "public metadata (real)" not in text

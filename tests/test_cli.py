@@ -1,0 +1,64 @@
+"""The `csmsasr` command line."""
+
+from __future__ import annotations
+
+import pickle
+import subprocess
+import sys
+
+import numpy as np
+
+from csmsasr_utils.cli import main
+from csmsasr_utils.data import make_demo
+
+
+def _write(obj, path):
+    with open(path, "wb") as handle:
+        pickle.dump(obj, handle, protocol=4)
+    return str(path)
+
+
+def test_check_a_good_file(tmp_path, capsys, public_dir):
+    from csmsasr_utils.data import load_metadata
+
+    raw = make_demo(n_clips=40, seq_lens={"text": 8, "audio": 9, "vision": 7}, metadata=load_metadata(public_dir))
+    assert main(["data", "check", _write(raw, tmp_path / "f.pkl"), "--public-dir", str(public_dir)]) == 0
+    out = capsys.readouterr().out
+    assert "layout:  flat" in out and "clips:   40" in out and "problems found: none" in out
+    assert "audio  : shape (40, 9, 13)" in out
+
+
+def test_check_reports_problems(tmp_path, capsys):
+    raw = make_demo(n_clips=10, seq_lens={"text": 8, "audio": 9, "vision": 7})
+    raw["regression_labels"] = raw["regression_labels"] * np.nan
+    assert main(["data", "check", _write(raw, tmp_path / "bad.pkl"), "--public-dir", str(tmp_path)]) == 1
+    out = capsys.readouterr().out
+    assert "public metadata unavailable" in out and "10 NaN label" in out
+
+
+def test_check_refuses_a_malicious_file(tmp_path, capsys):
+    class Evil:
+        def __reduce__(self):
+            return (print, ("pwned",))
+
+    assert main(["data", "check", _write(Evil(), tmp_path / "evil.pkl"), "--public-dir", str(tmp_path)]) == 1
+    out = capsys.readouterr().out
+    assert "refused to unpickle global 'builtins.print'" in out and "pwned" not in out
+
+
+def test_demo_and_fetch(tmp_path, capsys, public_dir):
+    assert main(["data", "demo", str(tmp_path / "d.pkl"), "--n-clips", "12"]) == 0
+    assert "NOT real data" in capsys.readouterr().out
+    assert main(["data", "fetch", "--public-dir", str(public_dir)]) == 0
+    assert "sha256 verified" in capsys.readouterr().out
+
+
+def test_errors_become_exit_code_2(tmp_path, capsys):
+    assert main(["data", "fetch", "--public-dir", str(tmp_path)]) == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_console_script_is_installed():
+    result = subprocess.run([sys.executable, "-m", "csmsasr_utils.cli", "data", "--help"],
+                            capture_output=True, text=True, check=True)
+    assert "check" in result.stdout and "fingerprint" in result.stdout
