@@ -31,9 +31,14 @@ def _build(tmp: Path, public_dir: Path | None) -> Path:
     else:  # no public data and no network: point at an empty folder
         (tmp / "no-public").mkdir()
         env["CSMSASR_PUBLIC_DIR"] = str(tmp / "no-public")
+    # the book's own configuration, with execution forced: every notebook runs, no cache is used
+    config = (REPO / "_config.yml").read_text(encoding="utf-8")
+    assert "execute_notebooks: cache" in config
+    (tmp / "_config.yml").write_text(config.replace("execute_notebooks: cache", "execute_notebooks: force"))
     jb = Path(sys.executable).with_name("jupyter-book")
     result = subprocess.run(
-        [str(jb), "build", str(REPO), "--path-output", str(tmp / "out"), "-n", "-W", "--keep-going"],
+        [str(jb), "build", str(REPO), "--config", str(tmp / "_config.yml"), "--path-output", str(tmp / "out"),
+         "-n", "-W", "--keep-going"],
         capture_output=True, text=True, env=env, timeout=1800,
     )
     if result.returncode != 0:
@@ -52,6 +57,17 @@ def public_build(tmp_path_factory):
 @pytest.fixture(scope="module")
 def demo_build(tmp_path_factory):
     return _build(tmp_path_factory.mktemp("book-demo"), None)
+
+
+def test_every_figure_states_its_data_source():
+    """Each notebook cell that makes a figure titles it with its data source."""
+    for notebook in sorted((REPO / "notebooks").glob("*.md")):
+        cells = re.findall(r"```\{code-cell\}[^\n]*\n(.*?)```", notebook.read_text(encoding="utf-8"), re.S)
+        assert cells, notebook
+        for cell in cells:
+            if re.search(r"plt\.(subplots|figure)\(", cell):
+                assert re.search(r"plots\.(title|figure)_with_source\(", cell), f"{notebook.name}: {cell[:200]}"
+        assert "dataset.provenance_table()" in cells[0], f"{notebook.name} must open with the provenance"
 
 
 class _Resources(HTMLParser):

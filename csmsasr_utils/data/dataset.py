@@ -32,7 +32,7 @@ from csmsasr_utils.data.demo import DEMO_SEED, make_demo, make_demo_metadata
 from csmsasr_utils.data.features import FeatureSet, features_from_dict, load_features
 from csmsasr_utils.data.labels import value_to_class_name
 from csmsasr_utils.data.metadata import load_metadata
-from csmsasr_utils.errors import PublicDataUnavailable
+from csmsasr_utils.errors import PublicDataUnavailable, UnknownClipError
 
 PROVENANCE_FIELDS: tuple[str, ...] = ("text", "label_m", "labels_tav", "features", "durations")
 
@@ -50,7 +50,8 @@ class Dataset:
 
     ``metadata`` has one row per clip (the public metadata's columns, plus
     ``label_t``, ``label_a``, ``label_v`` and ``has_features``); ``features``
-    holds the arrays of the clips that have features, in metadata order.
+    holds the arrays of the clips that have features, in the feature file's own
+    order (reordering would copy hundreds of MB): use :meth:`feature_rows`.
     """
 
     metadata: pd.DataFrame
@@ -70,6 +71,14 @@ class Dataset:
         if len(values) == 1:
             return SOURCE_NAMES[values.pop()]
         return "; ".join(f"{f}: {SOURCE_NAMES[self.provenance[f]]}" for f in fields)
+
+    def feature_rows(self, clip_ids) -> np.ndarray:
+        """Row positions in ``features`` of ``clip_ids`` (raises UnknownClipError for clips without features)."""
+        position = {c: i for i, c in enumerate(self.features.clip_ids)}
+        missing = [c for c in clip_ids if c not in position]
+        if missing:
+            raise UnknownClipError(f"{len(missing)} clip(s) have no features, e.g. {missing[:5]}")
+        return np.array([position[c] for c in clip_ids], dtype=int)
 
     @property
     def is_demo(self) -> bool:
@@ -127,7 +136,8 @@ def load_dataset(
 
     * Features: ``features_path`` or the ``CSMSASR_FEATURES`` environment variable
       names the user's pickle (errors in it are raised, never hidden); otherwise
-      the demo of :func:`~csmsasr_utils.data.demo.make_demo`.
+      the demo of :func:`~csmsasr_utils.data.demo.make_demo`. A real feature file
+      needs the real public metadata too (its clip list, splits and durations).
     * Metadata: the public files from ``public_dir`` / ``CSMSASR_PUBLIC_DIR`` or
       the download cache (download allowed unless ``allow_download=False``);
       when they cannot be had, demo metadata, with the reason in ``notes``.
@@ -144,33 +154,30 @@ def load_dataset(
         notes.append(f"public metadata unavailable, using demo metadata: {err}")
 
     path = features_path if features_path is not None else os.environ.get("CSMSASR_FEATURES") or None
+    if path is not None and provenance["durations"] == "demo":
+        raise PublicDataUnavailable(
+            f"a real feature file ({path}) is used with the real public metadata (official splits, "
+            f"durations, clip list), which could not be had: {notes[0]}. Run `csmsasr data fetch` "
+            "where the internet is reachable, or set CSMSASR_PUBLIC_DIR to a folder of the public files."
+        )
     if path is not None:
         features = load_features(Path(path), known_clip_ids=metadata["clip_id"])
         provenance.update(features="real", labels_tav="real", label_m="real")
-        if provenance["text"] == "demo":
-            provenance["text"] = "real"
         notes.append(f"features from {path} ({features.layout} layout, {len(features)} clips)")
     else:
         raw = make_demo(seed=demo_seed, seq_lens=demo_seq_lens, metadata=metadata)
         features = features_from_dict(raw, known_clip_ids=metadata["clip_id"], source="demo features")
     notes.extend(features.notes)
 
-    merged = _merge(
-        metadata, features, notes, real_features=path is not None, demo_metadata=provenance["durations"] == "demo"
-    )
-    order = merged.loc[merged["has_features"], "clip_id"]
-    if list(order) != list(features.clip_ids):
-        features = features.subset(order)
+    merged = _merge(metadata, features, notes, real_features=path is not None)
     return Dataset(metadata=merged, features=features, provenance=provenance, notes=notes)
 
 
-def _merge(
-    metadata: pd.DataFrame, features: FeatureSet, notes: list[str], *, real_features: bool, demo_metadata: bool
-) -> pd.DataFrame:
+def _merge(metadata: pd.DataFrame, features: FeatureSet, notes: list[str], *, real_features: bool) -> pd.DataFrame:
     """Add the feature file's labels to the metadata.
 
-    For a real feature file its M labels win (disagreements with the public
-    split files are reported in ``notes``), and its transcripts replace demo ones.
+    For a real feature file its M labels win; disagreements with the public split
+    files are reported in ``notes``.
     """
     labels = features.label_frame().rename(columns={"label_m": "label_m_file"})
     labels["raw_text"] = features.raw_text.astype(str)
@@ -187,6 +194,4 @@ def _merge(
             )
         merged["label_m"] = file_m.where(known, public_m)
         merged["label_m_class"] = value_to_class_name(merged["label_m"])
-        if demo_metadata:
-            merged["text"] = merged["raw_text"].where(known, merged["text"])
     return merged.drop(columns=["label_m_file", "raw_text"])

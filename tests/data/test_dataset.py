@@ -9,7 +9,8 @@ import pytest
 
 from csmsasr_utils.data import PROVENANCE_FIELDS, load_dataset, make_demo, make_demo_metadata
 from csmsasr_utils.data.dataset import data_fingerprint
-from csmsasr_utils.errors import FeatureFileError, FeatureValidationError
+from csmsasr_utils.errors import FeatureFileError, FeatureValidationError, PublicDataUnavailable, UnknownClipError
+from tests.conftest import PUBLIC_DIR
 
 LENS = {"text": 8, "audio": 10, "vision": 9}
 
@@ -68,25 +69,42 @@ def test_real_feature_file_via_environment(public_dir, tmp_path, monkeypatch):
     assert np.isnan(dataset.metadata["label_t"].iloc[60])
 
 
-def test_real_features_without_public_metadata_take_the_file_text(tmp_path, monkeypatch):
-    meta = make_demo_metadata()
-    raw = make_demo(seed=2, n_clips=30, seq_lens=LENS, metadata=meta)
-    raw["raw_text"] = np.array([f"真的文本{i}" for i in range(30)], dtype=object)
+def test_real_features_need_the_public_metadata(tmp_path):
+    raw = make_demo(seed=2, n_clips=30, seq_lens=LENS)
     path = _write(raw, tmp_path / "f.pkl")
-    dataset = load_dataset(features_path=path, allow_download=False)
-    assert dataset.provenance["text"] == "real" and dataset.provenance["durations"] == "demo"
-    assert dataset.metadata["text"].iloc[3] == "真的文本3"
+    with pytest.raises(PublicDataUnavailable, match="csmsasr data fetch"):
+        load_dataset(features_path=path, allow_download=False)
+
+
+def test_features_keep_the_file_order(public_dir, tmp_path):
+    from csmsasr_utils.data import load_metadata
+
+    meta = load_metadata(public_dir)
+    first, last = meta["clip_id"].iloc[0], meta["clip_id"].iloc[39]
+    raw = make_demo(seed=1, n_clips=40, seq_lens=LENS, metadata=meta)
+    order = np.arange(40)[::-1]  # a file whose clips are not sorted
+    shuffled = {k: v[order] for k, v in raw.items()}
+    dataset = load_dataset(features_path=_write(shuffled, tmp_path / "f.pkl"), public_dir=public_dir)
+    assert dataset.features.clip_ids[0] == last
+    rows = dataset.feature_rows([first, last])
+    assert rows.tolist() == [39, 0]
+    assert np.array_equal(dataset.features.vision[rows[0]], raw["vision"][0])
+    with pytest.raises(UnknownClipError):
+        dataset.feature_rows(["27_0054"])
 
 
 def test_errors_in_the_users_file_are_raised_not_hidden(tmp_path, monkeypatch):
+    monkeypatch.setenv("CSMSASR_PUBLIC_DIR", str(PUBLIC_DIR or tmp_path))
+    if PUBLIC_DIR is None:
+        pytest.skip("real public metadata not found")
     monkeypatch.setenv("CSMSASR_FEATURES", str(tmp_path / "missing.pkl"))
     with pytest.raises(FeatureFileError):
-        load_dataset(allow_download=False)
+        load_dataset()
     bad = make_demo(seed=2, n_clips=10, seq_lens=LENS)
     bad["id"] = np.array(["99_0001"] * 10, dtype=object)
     monkeypatch.setenv("CSMSASR_FEATURES", str(_write(bad, tmp_path / "bad.pkl")))
-    with pytest.raises(FeatureValidationError, match="duplicate|not in the metadata"):
-        load_dataset(allow_download=False)
+    with pytest.raises(FeatureValidationError, match="duplicate"):
+        load_dataset()
 
 
 def test_fingerprint_changes_with_the_data(tmp_path, monkeypatch):
