@@ -101,7 +101,7 @@ def test_public_build_has_every_page_and_no_external_resources(public_build):
     pages = [p for p in public_build.rglob("*.html") if "_static" not in p.relative_to(public_build).parts]
     assert len(pages) >= len(PAGES)
     for page in pages:
-        for tag, attribute, value in _resources(page):
+        for tag, _attribute, value in _resources(page):
             url = urlparse(value)
             if tag in ("script", "link", "img", "source", "iframe"):
                 assert not url.scheme and not value.startswith("//"), f"{page.name}: external {tag} {value}"

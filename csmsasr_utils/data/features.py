@@ -180,7 +180,7 @@ def _check_part(part: dict, where: str, feature_dims: dict[str, int]) -> list[st
     for modality, key in LENGTH_KEYS.items():
         if key in part and isinstance(part.get(modality), np.ndarray) and part[modality].ndim == 3:
             problems += _check_lengths(part[key], part[modality].shape[1], f"{where}: '{key}'")
-    for name, key in LABEL_KEYS.items():
+    for key in LABEL_KEYS.values():
         if key in part:
             problems += _check_labels(part[key], f"{where}: '{key}'")
     if "text_bert" in part and isinstance(part.get("text"), np.ndarray) and part["text"].ndim == 3:

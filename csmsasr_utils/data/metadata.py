@@ -37,7 +37,10 @@ METADATA_COLUMNS: dict[str, str] = {
     "asr_split_original": "the original ASR split of CS-MSASR: train / val / test (869/108/108)",
     "asr_split_official": "CS-Mage's official ASR split: train / validation / test (760/160/165)",
     "msa_test_fold": "the official 5-fold MSA fold (1..5) in which the clip is a test clip",
-    **{f"msa_fold{k}_split": f"the clip's role in official MSA fold {k}: train / valid / test" for k in range(1, N_FOLDS + 1)},
+    **{
+        f"msa_fold{k}_split": f"the clip's role in official MSA fold {k}: train / valid / test"
+        for k in range(1, N_FOLDS + 1)
+    },
 }
 
 

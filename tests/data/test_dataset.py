@@ -7,7 +7,7 @@ import pickle
 import numpy as np
 import pytest
 
-from csmsasr_utils.data import PROVENANCE_FIELDS, load_dataset, make_demo, make_demo_metadata
+from csmsasr_utils.data import PROVENANCE_FIELDS, load_dataset, make_demo
 from csmsasr_utils.data.dataset import data_fingerprint
 from csmsasr_utils.errors import FeatureFileError, FeatureValidationError, PublicDataUnavailable, UnknownClipError
 from tests.conftest import PUBLIC_DIR

@@ -6,8 +6,6 @@ import csv
 import json
 from collections import Counter
 
-import numpy as np
-import pandas as pd
 import pytest
 
 from csmsasr_utils.data.metadata import METADATA_COLUMNS, load_metadata
