@@ -19,14 +19,14 @@ from csmsasr_utils.errors import CsmsasrError, PublicDataUnavailable
 
 
 def _fetch(args: argparse.Namespace) -> int:
-    from tqdm.auto import tqdm
-
     from csmsasr_utils.data.sources import REGISTRY, cache_dir, fetch_public_file
+    from csmsasr_utils.progress import progress
 
     print(f"public metadata → {args.public_dir or cache_dir()}")
-    for relpath in tqdm(list(REGISTRY), desc="public files", unit="file"):
+    bar = progress(list(REGISTRY), desc="public files", unit="file")
+    for relpath in bar:
         path = fetch_public_file(relpath, args.public_dir)
-        tqdm.write(f"  ok  {relpath}  ({path.stat().st_size:,} bytes, sha256 verified)")
+        bar.write(f"  ok  {relpath}  ({path.stat().st_size:,} bytes, sha256 verified)")
     return 0
 
 

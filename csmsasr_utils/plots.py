@@ -7,10 +7,15 @@ data source with :func:`title_with_source`.
 from __future__ import annotations
 
 import warnings
+from typing import TYPE_CHECKING
 
 import matplotlib
 import matplotlib.pyplot as plt
 from matplotlib import font_manager
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
 
 #: CJK fonts tried in order (Debian's fonts-noto-cjk provides the first ones).
 CJK_FONT_CANDIDATES: tuple[str, ...] = (
@@ -74,3 +79,54 @@ def title_with_source(ax: plt.Axes, title: str, source: str) -> None:
 def figure_with_source(fig: plt.Figure, title: str, source: str) -> None:
     """Title a whole (multi-panel) figure, with the data source on a second line."""
     fig.suptitle(f"{title}\nData: {source}", x=0.01, ha="left", fontsize=12)
+
+
+def annotated_heatmap(
+    ax: plt.Axes,
+    values: pd.DataFrame,
+    annotations: pd.DataFrame | None = None,
+    *,
+    cmap: str = "viridis",
+    vmin: float | None = None,
+    vmax: float | None = None,
+    fmt: str = "{:.2f}",
+    fontsize: float = 10,
+) -> None:
+    """A heat map of a DataFrame, each cell annotated with its value or with ``annotations``."""
+    import seaborn as sns
+
+    text = values.map(lambda v: "" if v != v else fmt.format(v)) if annotations is None else annotations
+    sns.heatmap(values.astype(float), ax=ax, cmap=cmap, vmin=vmin, vmax=vmax, annot=text.to_numpy(), fmt="",
+                cbar=True, square=True, linewidths=0.5, linecolor="white", annot_kws={"fontsize": fontsize})
+    ax.tick_params(axis="y", rotation=0)
+
+
+def embedding_scatter(ax: plt.Axes, xy: np.ndarray, values: np.ndarray, *, kind: str, title: str) -> None:
+    """Scatter a 2-d embedding coloured by sentiment class (``kind='label'``, values in [-1, 1])
+    or by category (``kind='category'``, e.g. the source video; no legend)."""
+    import numpy as np
+    import seaborn as sns
+
+    from csmsasr_utils.data.labels import mmsa_bins
+
+    if kind == "label":
+        colours = np.asarray(CLASS_COLOURS)[mmsa_bins(values, 5)]
+    elif kind == "category":
+        categories, codes = np.unique(np.asarray(values), return_inverse=True)
+        colours = np.asarray(sns.color_palette("husl", len(categories)))[codes]
+    else:
+        raise ValueError(f"kind must be 'label' or 'category', got {kind!r}")
+    ax.scatter(xy[:, 0], xy[:, 1], c=colours, s=5, alpha=0.8, linewidths=0)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_title(title, fontsize=10)
+
+
+def class_legend(fig: plt.Figure, **kwargs) -> None:
+    """A figure legend of the five sentiment classes and their colours."""
+    from matplotlib.patches import Patch
+
+    from csmsasr_utils.data.labels import CLASS_NAMES
+
+    handles = [Patch(color=c, label=n) for c, n in zip(CLASS_COLOURS, CLASS_NAMES)]
+    fig.legend(handles=handles, ncol=5, frameon=False, **{"loc": "lower center", **kwargs})

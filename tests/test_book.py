@@ -20,7 +20,9 @@ import pytest
 from tests.conftest import PUBLIC_DIR
 
 REPO = Path(__file__).resolve().parents[1]
-PAGES = ["book/intro.html", "notebooks/01_dataset_statistics.html", "book/references.html"]
+CHAPTERS = ["notebooks/01_dataset_statistics.html", "notebooks/02_label_agreement.html",
+            "notebooks/03_feature_space.html"]
+PAGES = ["book/intro.html", *CHAPTERS, "book/references.html"]
 
 
 def _build(tmp: Path, public_dir: Path | None) -> Path:
@@ -139,7 +141,19 @@ def test_chapter_one_shows_the_real_numbers(public_build):
 @pytest.mark.slow
 @pytest.mark.book
 def test_demo_build_says_it_is_demo(demo_build):
-    text = _text(demo_build / "notebooks/01_dataset_statistics.html")
-    assert "synthetic demo data (not results)" in text
-    assert "public metadata unavailable" in text
-    assert "public metadata (real)" not in text
+    for chapter in CHAPTERS:
+        text = _text(demo_build / chapter)
+        assert "synthetic demo data (not results)" in text, chapter
+        assert "public metadata (real)" not in text, chapter
+    assert "public metadata unavailable" in _text(demo_build / CHAPTERS[0])
+
+
+@pytest.mark.slow
+@pytest.mark.book
+def test_chapters_two_and_three_state_which_labels_and_features_they_show(public_build):
+    agreement_page = _text(public_build / CHAPTERS[1])
+    assert "label_m: public metadata (real); labels_tav: synthetic demo data (not results)" in agreement_page
+    assert "The T, A and V labels below are SYNTHETIC" in agreement_page
+    feature_page = _text(public_build / CHAPTERS[2])
+    assert "These features are SYNTHETIC" in feature_page
+    assert "Sentiment (M) separability, official folds" in feature_page

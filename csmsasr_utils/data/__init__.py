@@ -19,7 +19,7 @@ from csmsasr_utils.data.ids import canonical_clip_id, cs_mage_clip_id
 from csmsasr_utils.data.labels import CLASS_NAMES, CLASS_VALUES, class_to_value, mmsa_bins, value_to_class_name
 from csmsasr_utils.data.metadata import METADATA_COLUMNS, load_metadata
 from csmsasr_utils.data.pickle_io import safe_load_pickle
-from csmsasr_utils.data.sources import REGISTRY, fetch_all, fetch_public_file
+from csmsasr_utils.data.sources import REGISTRY, cache_dir, fetch_all, fetch_public_file
 from csmsasr_utils.data.splits import official_folds, paper_split
 from csmsasr_utils.errors import (
     FeatureFileError,
@@ -35,7 +35,7 @@ __all__ = [
     "LABEL_KEYS", "METADATA_COLUMNS", "MODALITIES", "PADDED_LENGTHS", "PROVENANCE_FIELDS", "REGISTRY",
     "REQUIRED_KEYS", "SOURCE_NAMES", "Dataset", "FeatureFileError", "FeatureSet", "FeatureValidationError",
     "HashMismatchError", "PublicDataUnavailable", "UnknownClipError", "UnsafePickleError",
-    "canonical_clip_id", "class_to_value", "cs_mage_clip_id", "features_from_dict", "fetch_all",
+    "cache_dir", "canonical_clip_id", "class_to_value", "cs_mage_clip_id", "features_from_dict", "fetch_all",
     "fetch_public_file", "load_dataset", "load_features", "load_metadata", "make_demo",
     "make_demo_metadata", "mmsa_bins", "official_folds", "paper_split", "safe_load_pickle", "save_demo",
     "value_to_class_name",

@@ -80,6 +80,26 @@ class Dataset:
             raise UnknownClipError(f"{len(missing)} clip(s) have no features, e.g. {missing[:5]}")
         return np.array([position[c] for c in clip_ids], dtype=int)
 
+    def feature_metadata(self) -> pd.DataFrame:
+        """The metadata rows of the clips with features, in the order of ``features``."""
+        return self.metadata.set_index("clip_id").loc[list(self.features.clip_ids)].reset_index()
+
+    def official_fold_rows(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """CS-Mage's 5 folds as (train, test) row positions in ``features``.
+
+        Training rows are the fold's training and validation clips (a probe needs no
+        early stopping); clips without features are left out.
+        """
+        from csmsasr_utils.data.splits import official_folds
+
+        has = set(self.features.clip_ids)
+        folds = []
+        for fold in official_folds(self.metadata):
+            train = [c for c in (*fold["train"], *fold["valid"]) if c in has]
+            test = [c for c in fold["test"] if c in has]
+            folds.append((self.feature_rows(train), self.feature_rows(test)))
+        return folds
+
     @property
     def is_demo(self) -> bool:
         """True when any field comes from the synthetic demo."""
