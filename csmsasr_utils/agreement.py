@@ -64,6 +64,9 @@ def confusion(a: Sequence[float], b: Sequence[float], n_classes: int = 5) -> pd.
     """Counts of clips by (bin of ``a``, bin of ``b``) under MMSA's ``n_classes`` bins.
 
     Rows are ``a``'s classes, columns ``b``'s; every class appears, even when empty.
+
+    >>> confusion([-1.0, 0.0, 0.5], [-0.5, 0.0, 1.0], n_classes=3).to_numpy().tolist()
+    [[1, 0, 0], [0, 1, 0], [0, 0, 1]]
     """
     a_bins, b_bins = mmsa_bins(a, n_classes), mmsa_bins(b, n_classes)
     counts = np.bincount(a_bins * n_classes + b_bins, minlength=n_classes * n_classes)
@@ -81,6 +84,11 @@ def cohen_kappa(a_bins: np.ndarray, b_bins: np.ndarray, n_classes: int, weights:
 
     ``weights=None`` gives the unweighted κ (w = 1 off the diagonal), ``'quadratic'``
     w = (i − j)². Same definition as :func:`sklearn.metrics.cohen_kappa_score`.
+
+    Two raters agree on 3 of 4 items; by chance they would agree on half:
+
+    >>> cohen_kappa(np.array([0, 0, 1, 1]), np.array([0, 1, 1, 1]), 2)
+    0.5
     """
     observed = np.bincount(a_bins * n_classes + b_bins, minlength=n_classes * n_classes)
     observed = observed.reshape(n_classes, n_classes).astype(float)
@@ -182,6 +190,10 @@ def krippendorff_alpha(labels: pd.DataFrame, level: str = "ordinal") -> float:
 
     ``level`` is ``'ordinal'`` or ``'interval'``; the value domain is the sorted set of
     label values of the whole table, so resamples keep the same scale.
+
+    >>> same = pd.DataFrame({"M": [-1.0, 0.0, 1.0], "T": [-1.0, 0.0, 1.0]})
+    >>> round(krippendorff_alpha(same, "interval"), 6)
+    1.0
     """
     return _alpha(labels.to_numpy(dtype=float), level, np.unique(labels.to_numpy(dtype=float)))
 

@@ -192,7 +192,13 @@ def umap_embedding(
 
 
 def knn_purity(matrix: np.ndarray, labels: Sequence, k: int = 10) -> float:
-    """Mean share of each point's ``k`` nearest neighbours (itself excluded) with its label."""
+    """Mean share of each point's ``k`` nearest neighbours (itself excluded) with its label.
+
+    Two tight pairs far apart: each point's nearest neighbour shares its label.
+
+    >>> knn_purity(np.array([[0.0], [0.1], [5.0], [5.1]]), [0, 0, 1, 1], k=1)
+    1.0
+    """
     labels = np.asarray(labels)
     if not 1 <= k < len(labels):
         raise ValueError(f"k must be between 1 and {len(labels) - 1}")
