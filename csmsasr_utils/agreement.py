@@ -41,6 +41,7 @@ PAIRS: tuple[tuple[str, str], ...] = (("M", "T"), ("M", "A"), ("M", "V"), ("T", 
 METRICS: dict[str, str] = {
     "kappa": "Cohen's κ on the 5 MMSA classes (unweighted)",
     "kappa_quadratic": "Cohen's κ on the 5 MMSA classes, quadratic weights",
+    "alpha_ordinal": "Krippendorff's ordinal α of the two label sets",
     "spearman": "Spearman's rank correlation of the label values",
     "pearson": "Pearson's correlation of the label values",
     "exact": "share of clips in the same 5-class bin",
@@ -113,16 +114,23 @@ def _correlation(x: np.ndarray, y: np.ndarray) -> float:
     return float(np.corrcoef(x, y)[0, 1])
 
 
-def pair_metrics(a: Sequence[float], b: Sequence[float]) -> dict[str, float]:
-    """Every metric of :data:`METRICS` for two label arrays of the same clips."""
+def pair_metrics(a: Sequence[float], b: Sequence[float], domain: Sequence[float] | None = None) -> dict[str, float]:
+    """Every metric of :data:`METRICS` for two label arrays of the same clips.
+
+    ``domain`` is the ordered set of possible label values for Krippendorff's α
+    (default: the values present in ``a`` and ``b``).
+    """
     a = np.asarray(a, dtype=float)
     b = np.asarray(b, dtype=float)
     if a.shape != b.shape or a.ndim != 1 or len(a) == 0:
         raise ValueError(f"need two non-empty 1-d arrays of equal length, got {a.shape} and {b.shape}")
     a5, b5 = mmsa_bins(a, 5), mmsa_bins(b, 5)
+    values = np.unique(np.concatenate([a, b])) if domain is None else np.asarray(domain, dtype=float)
     return {
         "kappa": cohen_kappa(a5, b5, 5),
         "kappa_quadratic": cohen_kappa(a5, b5, 5, weights="quadratic"),
+        "alpha_ordinal": _alpha(np.column_stack([a, b]), "ordinal", values) if len(np.unique(values)) > 1
+        else float("nan"),
         "spearman": _correlation(rankdata(a), rankdata(b)),
         "pearson": _correlation(a, b),
         "exact": float(np.mean(a5 == b5)),
@@ -175,11 +183,13 @@ def pairwise_agreement(
     for every metric of a pair (seeded: the same call gives the same table).
     """
     values = labels.to_numpy(dtype=float)
+    domain = np.unique(values)
     column = {name: i for i, name in enumerate(labels.columns)}
     frames = []
     for k, (x, y) in enumerate(progress(PAIRS, desc="pairwise agreement (bootstrap)")):
         a, b = values[:, column[x]], values[:, column[y]]
-        table = bootstrap(lambda idx, a=a, b=b: pair_metrics(a[idx], b[idx]), len(values), n_boot, seed + k, level)
+        table = bootstrap(lambda idx, a=a, b=b: pair_metrics(a[idx], b[idx], domain), len(values), n_boot,
+                          seed + k, level)
         frames.append(table.rename_axis("metric").reset_index().assign(pair=f"{x}–{y}"))
     result = pd.concat(frames, ignore_index=True)
     return result[["pair", "metric", "value", "ci_low", "ci_high"]]

@@ -61,6 +61,15 @@ def test_pair_metrics_match_scipy(labels):
     assert metrics["within_one"] == pytest.approx(np.mean(np.abs(bins_m - bins_t) <= 1))
 
 
+def test_pairwise_alpha_matches_the_package(labels):
+    import krippendorff
+
+    metrics = ag.pair_metrics(labels["M"], labels["V"], domain=LEVELS)
+    expected = krippendorff.alpha(reliability_data=np.vstack([labels["M"], labels["V"]]), value_domain=LEVELS,
+                                  level_of_measurement="ordinal")
+    assert metrics["alpha_ordinal"] == pytest.approx(expected)
+
+
 def test_pair_metrics_worked_example():
     metrics = ag.pair_metrics([-1.0, -0.5, 0.5, 1.0], [-1.0, 0.0, 0.5, 0.5])
     assert metrics["exact"] == 0.5 and metrics["within_one"] == 1.0

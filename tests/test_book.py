@@ -22,7 +22,7 @@ from tests.conftest import PUBLIC_DIR
 REPO = Path(__file__).resolve().parents[1]
 CHAPTERS = ["notebooks/01_dataset_statistics.html", "notebooks/02_label_agreement.html",
             "notebooks/03_feature_space.html"]
-PAGES = ["book/intro.html", *CHAPTERS, "book/references.html"]
+PAGES = ["book/intro.html", *CHAPTERS, "book/demo_data.html", "book/references.html"]
 
 
 def _build(tmp: Path, public_dir: Path | None) -> Path:
@@ -63,13 +63,13 @@ def demo_build(tmp_path_factory):
 
 def test_every_figure_states_its_data_source():
     """Each notebook cell that makes a figure titles it with its data source."""
-    for notebook in sorted((REPO / "notebooks").glob("*.md")):
+    for notebook in [*sorted((REPO / "notebooks").glob("*.md")), REPO / "book" / "demo_data.md"]:
         cells = re.findall(r"```\{code-cell\}[^\n]*\n(.*?)```", notebook.read_text(encoding="utf-8"), re.S)
         assert cells, notebook
         for cell in cells:
             if re.search(r"plt\.(subplots|figure)\(", cell):
                 assert re.search(r"plots\.(title|figure)_with_source\(", cell), f"{notebook.name}: {cell[:200]}"
-        assert "dataset.provenance_table()" in cells[0], f"{notebook.name} must open with the provenance"
+        assert "provenance_table()" in cells[0], f"{notebook.name} must open with the provenance"
 
 
 class _Resources(HTMLParser):
