@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Set up everything the book needs, from nothing, on Debian/Ubuntu with Python 3.11:
-#   1. system packages: a CJK font (figures show Chinese) and Node.js/npm (MathJax is served locally);
+#   1. system packages: a CJK font (figures show Chinese), Node.js/npm (MathJax is served locally)
+#      and espeak-ng (synthetic speech for the ASR chapter when the real audio is absent);
 #   2. a virtual environment .venv with the exact pins of requirements.txt and this package;
 #   3. MathJax 3.2.2 from npm (package-lock.json), copied where the book publishes it.
 # Idempotent: steps already done are skipped quickly. Called by `make setup` (and so by
@@ -19,6 +20,7 @@ if ! (command -v fc-list >/dev/null && fc-list 2>/dev/null | grep -qi "Noto Sans
   missing+=(fonts-noto-cjk fontconfig)
 fi
 command -v npm >/dev/null || missing+=(nodejs npm)
+command -v espeak-ng >/dev/null || missing+=(espeak-ng)
 if ((${#missing[@]})); then
   if [ "$(id -u)" = 0 ]; then sudo_cmd=(); elif command -v sudo >/dev/null; then sudo_cmd=(sudo); else sudo_cmd=(false); fi
   if command -v apt-get >/dev/null && [ "${sudo_cmd[0]:-}" != false ]; then
@@ -28,6 +30,7 @@ if ((${#missing[@]})); then
   else
     say "please install these system packages yourself: ${missing[*]}"
     command -v npm >/dev/null || exit 1   # MathJax cannot be installed without npm
+    # without espeak-ng the ASR chapter says what is missing and shows what it can
   fi
 fi
 
