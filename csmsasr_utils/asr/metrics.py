@@ -146,3 +146,29 @@ def cer(references: Sequence[object], hypotheses: Sequence[object], normalize: N
     """
     refs, hyps = _prepare(references, hypotheses, normalize, None)
     return sum(character_counts(r, h).errors for r, h in zip(refs, hyps)) / sum(len(r) for r in refs)
+
+
+def normalization_effects(references: Sequence[object], hypotheses: Sequence[object]) -> pd.DataFrame:
+    """Corpus CER under each normalisation variant of :data:`~csmsasr_utils.asr.normalize.STEPS`.
+
+    Both sides go through the same variant; the last row is the book's protocol.
+    """
+    from csmsasr_utils.asr.normalize import STEPS
+
+    rows = []
+    for name, step in STEPS.items():
+        table = utterance_scores(references, hypotheses, normalize=step)
+        errors = int(table[["substitutions", "deletions", "insertions"]].to_numpy().sum())
+        rows.append({"normalisation": name, "cer": errors / int(table["ref_chars"].sum()),
+                     "ref_chars": int(table["ref_chars"].sum())})
+    return pd.DataFrame(rows).set_index("normalisation")
+
+
+def grouped_cer(per_utterance: pd.DataFrame, by: str | pd.Series) -> pd.DataFrame:
+    """Corpus CER within groups of a :func:`utterance_scores` table (edits / characters per group)."""
+    frame = per_utterance.assign(edits=per_utterance[["substitutions", "deletions", "insertions"]].sum(axis=1))
+    keys = frame[by] if isinstance(by, str) else by
+    grouped = frame.groupby(keys, observed=True)
+    table = pd.DataFrame({"utterances": grouped.size(), "ref_chars": grouped["ref_chars"].sum(),
+                          "cer": grouped["edits"].sum() / grouped["ref_chars"].sum()})
+    return table

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from csmsasr_utils.asr import metrics, normalize
@@ -109,3 +110,15 @@ def test_wer_uses_jieba_words():
 def test_mismatched_lengths():
     with pytest.raises(Exception, match="2 references but 1"):
         metrics.cer(["a", "b"], ["a"])
+
+
+def test_normalization_effects_and_grouped_cer():
+    refs = ["这是长沙话", "好的"]
+    hyps = ["這是長沙話。", "好 的"]
+    table = metrics.normalization_effects(refs, hyps)
+    assert list(table.index) == list(normalize.STEPS)
+    assert table["cer"].iloc[0] == pytest.approx(4 / 7)  # 3 Traditional chars + "。" over 7
+    assert table["cer"].iloc[-1] == 0.0
+    per = metrics.utterance_scores(["长沙话", "好", "我们"], ["长沙", "好", "你们"])
+    grouped = metrics.grouped_cer(per, pd.Series(["a", "a", "b"]))
+    assert grouped.loc["a", "cer"] == pytest.approx(1 / 4) and grouped.loc["b", "cer"] == pytest.approx(1 / 2)

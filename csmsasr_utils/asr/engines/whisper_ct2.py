@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import shutil
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -106,12 +107,16 @@ class WhisperEngine:
 
     @property
     def name(self) -> str:
+        """A file-name-safe name, e.g. ``whisper-base-ct2-greedy``."""
         stem = Path(str(self.model)).name
-        return f"whisper[{stem}]-{self.decoding}"
+        stem = stem if stem.startswith("whisper") else f"whisper-{stem}"
+        return f"{stem}-{self.decoding}"
 
     def _load(self):
         if self._model is None:
-            from faster_whisper import WhisperModel
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # tqdm.auto's "IProgress not found" in notebooks
+                from faster_whisper import WhisperModel
 
             self._model = WhisperModel(str(self.model), device=self.device, compute_type=self.compute_type,
                                        cpu_threads=self.cpu_threads)

@@ -1,0 +1,119 @@
+"""Error analysis of ASR output: alignments, confusions, recall of dialect markers, loops.
+
+All functions take *normalised* reference and hypothesis strings (see
+:mod:`csmsasr_utils.asr.normalize`), the same ones the CER is computed on.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Iterable, Sequence
+
+import jiwer
+import pandas as pd
+
+from csmsasr_utils.asr.normalize import traditional_to_simplified
+
+
+def align(reference: str, hypothesis: str) -> list[tuple[str, str, str]]:
+    """Character alignment as ``(operation, reference char, hypothesis char)`` triples.
+
+    Operations are ``'equal'``, ``'substitute'``, ``'delete'`` (hypothesis char ``''``) and
+    ``'insert'`` (reference char ``''``).
+
+    >>> align("长沙话啰", "长花话")
+    [('equal', '长', '长'), ('substitute', '沙', '花'), ('equal', '话', '话'), ('delete', '啰', '')]
+    """
+    if not hypothesis:
+        return [("delete", c, "") for c in reference]
+    if not reference:
+        return [("insert", "", c) for c in hypothesis]
+    out: list[tuple[str, str, str]] = []
+    for chunk in jiwer.process_characters(reference, hypothesis).alignments[0]:
+        ref = reference[chunk.ref_start_idx:chunk.ref_end_idx]
+        hyp = hypothesis[chunk.hyp_start_idx:chunk.hyp_end_idx]
+        if chunk.type == "delete":
+            out += [("delete", c, "") for c in ref]
+        elif chunk.type == "insert":
+            out += [("insert", "", c) for c in hyp]
+        else:
+            out += [(chunk.type, r, h) for r, h in zip(ref, hyp)]
+    return out
+
+
+def confusions(references: Sequence[str], hypotheses: Sequence[str]) -> pd.DataFrame:
+    """The most frequent substitutions, with ``reference``, ``hypothesis``, ``count``."""
+    counts: Counter[tuple[str, str]] = Counter()
+    for ref, hyp in zip(references, hypotheses):
+        counts.update((r, h) for op, r, h in align(ref, hyp) if op == "substitute")
+    rows = [{"reference": r, "hypothesis": h, "count": n} for (r, h), n in counts.most_common()]
+    return pd.DataFrame(rows, columns=["reference", "hypothesis", "count"])
+
+
+def character_recall(
+    references: Sequence[str], hypotheses: Sequence[str], groups: dict[str, Iterable[str]]
+) -> pd.DataFrame:
+    """Share of reference characters of each group that the alignment marks ``'equal'``.
+
+    ``groups`` maps a name to its characters (e.g. dialect particles); the row ``'other'``
+    covers every character in no group. Columns: ``occurrences``, ``recalled``, ``recall``.
+    """
+    membership = {c: name for name, chars in groups.items() for c in chars}
+    seen: Counter[str] = Counter()
+    hit: Counter[str] = Counter()
+    for ref, hyp in zip(references, hypotheses):
+        for op, r, _ in align(ref, hyp):
+            if not r:
+                continue
+            group = membership.get(r, "other")
+            seen[group] += 1
+            hit[group] += op == "equal"
+    rows = {name: {"occurrences": seen[name], "recalled": hit[name],
+                   "recall": hit[name] / seen[name] if seen[name] else float("nan")}
+            for name in [*groups, "other"]}
+    return pd.DataFrame.from_dict(rows, orient="index")
+
+
+_REPEAT = re.compile(r"(.{1,4}?)\1{3,}")
+
+
+def is_looping(hypothesis: str, reference: str) -> bool:
+    """True when the hypothesis repeats a 1–4 character unit 4+ times in a row and is more than
+    twice as long as the reference — Whisper's "repetition loop" hallucination.
+
+    >>> is_looping("天天天天天天天天", "今天天气很好")
+    False
+    >>> is_looping("天天天天天天天天天天天天天天", "今天天气很好")
+    True
+    """
+    return len(hypothesis) > 2 * len(reference) and _REPEAT.search(hypothesis) is not None
+
+
+def traditional_share(raw_hypothesis: str) -> float:
+    """Share of a raw hypothesis's characters that OpenCC's t2s changes (Traditional forms)."""
+    if not raw_hypothesis:
+        return 0.0
+    converted = traditional_to_simplified(raw_hypothesis)
+    if len(converted) != len(raw_hypothesis):  # phrase-level conversions may change the length
+        return float(converted != raw_hypothesis)
+    return sum(a != b for a, b in zip(raw_hypothesis, converted)) / len(raw_hypothesis)
+
+
+def _full_width(char: str) -> str:
+    """ASCII letters and digits as full-width forms, so they line up with Chinese characters."""
+    return chr(ord(char) + 0xFEE0) if "!" <= char <= "~" else char
+
+
+def alignment_rows(reference: str, hypothesis: str) -> tuple[str, str, str]:
+    """Three aligned lines for display: reference, hypothesis, and the operation marks
+    (Ｓ substitution, Ｄ deletion, Ｉ insertion); gaps are shown as ＊.
+
+    >>> alignment_rows("长沙话啰", "长花话")
+    ('长沙话啰', '长花话＊', '\u3000Ｓ\u3000Ｄ')
+    """
+    marks = {"equal": "\u3000", "substitute": "Ｓ", "delete": "Ｄ", "insert": "Ｉ"}
+    ops = align(reference, hypothesis)
+    ref = "".join(_full_width(r) if r else "＊" for _, r, _ in ops)
+    hyp = "".join(_full_width(h) if h else "＊" for _, _, h in ops)
+    return ref, hyp, "".join(marks[op] for op, _, _ in ops)

@@ -1,0 +1,42 @@
+"""Error-analysis helpers against hand-worked alignments."""
+
+import pytest
+
+from csmsasr_utils.asr import errors
+
+
+def test_alignment_operations_reconstruct_both_strings():
+    ref, hyp = "我今天去长沙吃粉啰", "我明天去长沙吃饭了啊"
+    ops = errors.align(ref, hyp)
+    assert "".join(r for _, r, _ in ops) == ref and "".join(h for _, _, h in ops) == hyp
+    assert sum(op != "equal" for op, _, _ in ops) == 4  # 今→明, 粉→饭, 啰→了, +啊
+    assert errors.align("", "好") == [("insert", "", "好")]
+    assert errors.align("好", "") == [("delete", "好", "")]
+
+
+def test_confusions_count_substitutions():
+    table = errors.confusions(["长沙话", "长沙"], ["长花话", "长花"])
+    assert table.iloc[0].to_dict() == {"reference": "沙", "hypothesis": "花", "count": 2}
+
+
+def test_character_recall_of_groups():
+    refs = ["好啰", "要得啰", "嘞"]
+    hyps = ["好了", "要得啰", ""]
+    table = errors.character_recall(refs, hyps, {"particles": "啰嘞"})
+    assert table.loc["particles", "occurrences"] == 3 and table.loc["particles", "recalled"] == 1
+    assert table.loc["other", "recall"] == pytest.approx(3 / 3)
+
+
+@pytest.mark.parametrize("hyp,ref,expected", [
+    ("天天天天天天天天天天天天天", "今天天气很好", True),
+    ("我们去长沙", "我们去长沙", False),
+    ("哈哈哈哈", "哈哈", False),  # repeats but not longer than twice the reference... exactly 2×
+    ("谢谢谢谢谢谢谢谢谢谢谢谢", "谢谢", True),
+])
+def test_loops(hyp, ref, expected):
+    assert errors.is_looping(hyp, ref) is expected
+
+
+def test_traditional_share():
+    assert errors.traditional_share("這是長沙") == pytest.approx(2 / 4)
+    assert errors.traditional_share("这是长沙") == 0.0 and errors.traditional_share("") == 0.0
