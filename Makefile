@@ -11,6 +11,7 @@ abs_or_empty = $(if $(strip $(1)),$(abspath $(strip $(1))))
 export CSMSASR_PUBLIC_DIR := $(call abs_or_empty,$(CSMSASR_PUBLIC_DIR))
 export CSMSASR_FEATURES   := $(call abs_or_empty,$(CSMSASR_FEATURES))
 export CSMSASR_CACHE_DIR  := $(call abs_or_empty,$(CSMSASR_CACHE_DIR))
+export CSMSASR_AUDIO_DIR  := $(call abs_or_empty,$(CSMSASR_AUDIO_DIR))
 
 setup: $(STAMP)
 
@@ -34,6 +35,8 @@ test: setup
 
 bench: setup
 	$(PY) benchmarks/bench_load.py
+	$(PY) benchmarks/bench_features.py
+	$(PY) benchmarks/bench_asr.py
 
 clean:
 	rm -rf _build

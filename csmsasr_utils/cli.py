@@ -123,7 +123,15 @@ def _asr_transcribe(args: argparse.Namespace) -> int:
     from csmsasr_utils.data.sources import cache_dir
 
     meta, clips, label = _asr_clips(args)
-    engine = default_whisper(cache_dir() / "models", args.model_dir, args.decoding, allow_download=args.online)
+    if args.engine == "whisper-ct2":
+        engine = default_whisper(cache_dir() / "models", args.model_dir, args.decoding, allow_download=args.online)
+    else:
+        from csmsasr_utils.asr.engines.hf import HFWhisperEngine, Wav2Vec2Engine
+
+        if args.model_dir is None:
+            raise CsmsasrError(f"--engine {args.engine} needs --model-dir (a local folder or, online, a hub id)")
+        engine = (HFWhisperEngine(args.model_dir, num_beams=1 if args.decoding == "greedy" else 5)
+                  if args.engine == "hf-whisper" else Wav2Vec2Engine(args.model_dir))
     kind = "real" if label.startswith("real audio") else "synthetic"
     out = cache_dir() / "asr" / f"{engine.name}-{args.split}-{kind}.tsv"
     result = transcribe_clips(engine, clips, dict(zip(meta["clip_id"], meta["text"])), out)
@@ -191,6 +199,8 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--limit", type=int, default=None, help="only the first N clips of each split")
     transcribe = asr.add_parser("transcribe", parents=[common], help="Whisper on an official ASR split, with CER")
     transcribe.add_argument("--split", default="test", choices=["train", "validation", "test"])
+    transcribe.add_argument("--engine", default="whisper-ct2", choices=["whisper-ct2", "hf-whisper", "wav2vec2"],
+                            help="faster-whisper (default), transformers' Whisper, or a wav2vec 2.0 CTC model")
     transcribe.add_argument("--model-dir", default=None, help="a CTranslate2 Whisper folder (default: Whisper-base "
                             "from the installed wheels)")
     transcribe.add_argument("--decoding", default="greedy", choices=["greedy", "beam5_fallback"])

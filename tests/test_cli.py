@@ -62,3 +62,10 @@ def test_console_script_is_installed():
     result = subprocess.run([sys.executable, "-m", "csmsasr_utils.cli", "data", "--help"],
                             capture_output=True, text=True, check=True)
     assert "check" in result.stdout and "fingerprint" in result.stdout
+
+
+def test_asr_engine_needs_a_model_folder(capsys, public_dir, monkeypatch):
+    monkeypatch.setattr("csmsasr_utils.asr.audio.audio_for_clips",
+                        lambda rows, cache, audio_dir=None: (rows[["clip_id"]].assign(path=""), "stub"))
+    code = main(["asr", "transcribe", "--engine", "wav2vec2", "--limit", "1", "--public-dir", str(public_dir)])
+    assert code == 2 and "needs --model-dir" in capsys.readouterr().err

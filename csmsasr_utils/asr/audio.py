@@ -1,9 +1,10 @@
 """Audio for the ASR chapter: the real clips when you have them, synthetic speech otherwise.
 
-* **Real audio** — ``CSMSASR_AUDIO_DIR`` (or the ``audio_dir`` argument) holds ``<clip_id>.wav``
-  files (e.g. ``01_0007.wav``). :func:`audio_inventory` reports which clips are present and
-  whether each is readable, its sample rate, channels and duration (against the published
-  duration where there is one).
+* **Real audio** — ``CSMSASR_AUDIO_DIR`` (or the ``audio_dir`` argument) holds one file per clip,
+  ``<clip_id>.wav`` (e.g. ``01_0007.wav``) or any of :data:`AUDIO_SUFFIXES` — the dataset's video
+  clips too: their audio track is decoded with PyAV and resampled to 16 kHz mono.
+  :func:`audio_inventory` reports which clips are present and whether each is readable, its
+  sample rate, channels and duration (against the published duration where there is one).
 * **Synthetic audio** — without real audio, :func:`synthesize_clips` speaks the transcripts with
   Debian's ``espeak-ng`` (voice ``cmn-latn-pinyin``: the plain ``cmn`` voice of Debian 12 reads
   characters as spelled pinyin), resampled to 16 kHz mono. It is Mandarin text-to-speech, not
@@ -30,6 +31,10 @@ from csmsasr_utils.progress import progress
 SAMPLE_RATE = 16_000
 VOICE = "cmn-latn-pinyin"
 
+#: File types looked for, in order, as ``<clip_id><suffix>`` (sound files first, then videos).
+AUDIO_SUFFIXES: tuple[str, ...] = (".wav", ".flac", ".mp3", ".m4a", ".mp4", ".mkv", ".avi", ".mov", ".webm")
+_SOUNDFILE_SUFFIXES = (".wav", ".flac")
+
 #: The label every number made from synthetic audio must carry.
 SYNTHETIC_LABEL = "synthetic audio, not comparable to the published table"
 
@@ -44,11 +49,46 @@ def audio_dir_from_env() -> Path | None:
     return Path(value).expanduser() if value else None
 
 
+def find_audio_file(folder: str | Path, clip_id: str) -> Path | None:
+    """The first ``<clip_id><suffix>`` of :data:`AUDIO_SUFFIXES` in ``folder``, or ``None``."""
+    for suffix in AUDIO_SUFFIXES:
+        path = Path(folder) / f"{clip_id}{suffix}"
+        if path.is_file():
+            return path
+    return None
+
+
+def _decode_with_av(path: Path, sample_rate: int) -> np.ndarray:
+    """Decode any audio or video file's audio track with PyAV, as float32 mono at ``sample_rate``."""
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
+            chunks = []
+            for frame in container.decode(audio=0):
+                for out in resampler.resample(frame):
+                    chunks.append(out.to_ndarray().reshape(-1))
+            for out in resampler.resample(None):
+                chunks.append(out.to_ndarray().reshape(-1))
+    except (av.FFmpegError, IndexError, ValueError) as err:
+        raise AudioError(f"cannot decode the audio of {path}: {err}") from err
+    if not chunks:
+        raise AudioError(f"{path} has no audio samples")
+    return np.concatenate(chunks).astype(np.float32)
+
+
 def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
-    """Read a sound file as float32 mono at ``sample_rate`` (channels averaged, polyphase resampling)."""
+    """Read a sound or video file as float32 mono at ``sample_rate``.
+
+    WAV and FLAC are read with soundfile (channels averaged, polyphase resampling); other
+    formats, video containers included, are decoded with PyAV.
+    """
     import soundfile as sf
     from scipy.signal import resample_poly
 
+    if Path(path).suffix.lower() not in _SOUNDFILE_SUFFIXES:
+        return _decode_with_av(Path(path), sample_rate)
     try:
         data, rate = sf.read(str(path), dtype="float32", always_2d=True)
     except (RuntimeError, OSError) as err:  # soundfile raises LibsndfileError (a RuntimeError)
@@ -70,32 +110,51 @@ def audio_inventory(
     With ``durations`` (the published ones, NaN where unknown) a clip whose length differs by
     more than ``tolerance_s`` is flagged.
     """
-    import soundfile as sf
-
     folder = Path(audio_dir) if audio_dir is not None else audio_dir_from_env()
     if folder is None:
-        raise AudioError("no audio folder: set CSMSASR_AUDIO_DIR to the folder of <clip_id>.wav files")
+        raise AudioError("no audio folder: set CSMSASR_AUDIO_DIR to the folder of <clip_id>.wav (or video) files")
     if not folder.is_dir():
         raise AudioError(f"audio folder {folder} does not exist")
     expected = list(durations) if durations is not None else [np.nan] * len(clip_ids)
     rows = []
     for clip_id, published in zip(clip_ids, expected):
-        path = folder / f"{clip_id}.wav"
-        row = {"clip_id": clip_id, "path": str(path), "present": path.is_file(), "readable": False,
-               "sample_rate": np.nan, "channels": np.nan, "duration_s": np.nan, "problem": ""}
-        if not row["present"]:
+        path = find_audio_file(folder, clip_id)
+        row = {"clip_id": clip_id, "path": str(path) if path else "", "present": path is not None,
+               "readable": False, "sample_rate": np.nan, "channels": np.nan, "duration_s": np.nan, "problem": ""}
+        if path is None:
             row["problem"] = "missing"
         else:
             try:
-                info = sf.info(str(path))
-                row.update(readable=True, sample_rate=info.samplerate, channels=info.channels,
-                           duration_s=info.frames / info.samplerate)
+                row.update(readable=True, **_describe(path))
                 if published == published and abs(row["duration_s"] - published) > tolerance_s:
                     row["problem"] = f"duration {row['duration_s']:.2f} s, published {published:.2f} s"
-            except RuntimeError as err:
+            except AudioError as err:
+                row["readable"] = False
                 row["problem"] = f"unreadable: {err}"
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def _describe(path: Path) -> dict:
+    """Sample rate, channels and duration of a sound file (soundfile) or a video's audio (PyAV)."""
+    import soundfile as sf
+
+    if path.suffix.lower() in _SOUNDFILE_SUFFIXES:
+        try:
+            info = sf.info(str(path))
+        except RuntimeError as err:
+            raise AudioError(str(err)) from err
+        return {"sample_rate": info.samplerate, "channels": info.channels, "duration_s": info.frames / info.samplerate}
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            stream = container.streams.audio[0]
+            rate, channels = stream.rate, stream.channels
+    except (av.FFmpegError, IndexError) as err:
+        raise AudioError(f"no readable audio track: {err}") from err
+    duration = len(_decode_with_av(path, SAMPLE_RATE)) / SAMPLE_RATE
+    return {"sample_rate": rate, "channels": channels, "duration_s": duration}
 
 
 def espeak_available() -> bool:

@@ -100,6 +100,25 @@ def traditional_share(raw_hypothesis: str) -> float:
     return sum(a != b for a, b in zip(raw_hypothesis, converted)) / len(raw_hypothesis)
 
 
+_DIGIT = re.compile(r"[0-9]")
+
+
+def digit_effect(references: Sequence[str], hypotheses: Sequence[str]) -> pd.DataFrame:
+    """Arabic digits on either side: Whisper writes ``25`` where a transcriber wrote 二十五 (or the
+    reverse), and each such number costs several edits.
+
+    Rows ``reference``/``hypothesis``: how many utterances contain a digit. Row
+    ``digit mismatch``: utterances where exactly one side has digits.
+    """
+    ref_digits = [bool(_DIGIT.search(r)) for r in references]
+    hyp_digits = [bool(_DIGIT.search(h)) for h in hypotheses]
+    mismatch = [a != b for a, b in zip(ref_digits, hyp_digits)]
+    n = len(ref_digits)
+    counts = {"reference has digits": sum(ref_digits), "hypothesis has digits": sum(hyp_digits),
+              "digit mismatch": sum(mismatch)}
+    return pd.DataFrame({"utterances": counts, "share": {k: v / n if n else float("nan") for k, v in counts.items()}})
+
+
 def _full_width(char: str) -> str:
     """ASCII letters and digits as full-width forms, so they line up with Chinese characters."""
     return chr(ord(char) + 0xFEE0) if "!" <= char <= "~" else char

@@ -133,6 +133,7 @@ def data_fingerprint(public_dir: str | os.PathLike | None = None) -> str:
     state: dict[str, object] = {}
     features = os.environ.get("CSMSASR_FEATURES", "")
     state["features"] = features
+    state["audio"] = os.environ.get("CSMSASR_AUDIO_DIR", "")
     if features and Path(features).is_file():
         info = Path(features).stat()
         state["features_stat"] = [info.st_size, info.st_mtime_ns]

@@ -115,3 +115,32 @@ def test_missing_model_folder_is_a_clear_error(tmp_path):
         default_whisper(tmp_path, model_dir=tmp_path)
     with pytest.raises(Exception, match="decoding must be one of"):
         WhisperEngine("base", decoding="sampling")
+
+
+def test_video_and_compressed_audio_are_decoded(tmp_path):
+    import av
+
+    rate, seconds = 44_100, 1.0
+    t = np.arange(int(rate * seconds)) / rate
+    samples = (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+    path = tmp_path / "01_0001.m4a"
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("aac", rate=rate, layout="mono")
+        frame_size = 1024
+        for start in range(0, len(samples), frame_size):
+            frame = av.AudioFrame.from_ndarray(samples[None, start:start + frame_size], format="flt", layout="mono")
+            frame.sample_rate = rate
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+    mono = audio.load_audio(path)
+    assert abs(len(mono) / 16_000 - seconds) < 0.1
+    spectrum = np.abs(np.fft.rfft(mono[:16_000 // 2]))
+    assert abs(np.argmax(spectrum) * 2 - 440) <= 4
+    table = audio.audio_inventory(["01_0001"], tmp_path, durations=[1.0])
+    assert table.loc[0, "readable"] and table.loc[0, "problem"] == "" and table.loc[0, "sample_rate"] == rate
+    assert audio.find_audio_file(tmp_path, "01_0001") == path
+    (tmp_path / "01_0002.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42 broken")
+    bad = audio.audio_inventory(["01_0002"], tmp_path).loc[0]
+    assert not bad["readable"] and bad["problem"].startswith("unreadable")

@@ -40,3 +40,10 @@ def test_loops(hyp, ref, expected):
 def test_traditional_share():
     assert errors.traditional_share("這是長沙") == pytest.approx(2 / 4)
     assert errors.traditional_share("这是长沙") == 0.0 and errors.traditional_share("") == 0.0
+
+
+def test_digit_effect():
+    table = errors.digit_effect(["二十五岁", "2025年", "好"], ["25岁", "2025年", "好"])
+    assert table.loc["reference has digits", "utterances"] == 1
+    assert table.loc["hypothesis has digits", "utterances"] == 2
+    assert table.loc["digit mismatch", "share"] == pytest.approx(1 / 3)

@@ -1,0 +1,113 @@
+"""Adapters for the authors' other models through transformers (optional extra ``hf``).
+
+* :class:`HFWhisperEngine` — transformers' ``WhisperForConditionalGeneration`` (e.g.
+  ``openai/whisper-small``, the model the authors fine-tuned), with the Chinese transcription
+  prompt ``<|zh|><|transcribe|>``;
+* :class:`Wav2Vec2Engine` — a wav2vec 2.0 CTC model (e.g.
+  ``jonatasgrosman/wav2vec2-large-xlsr-53-chinese-zh-cn``), greedy CTC decoding.
+
+Both load from a local folder (``save_pretrained`` layout) or, online, from the model hub. They
+are tested offline with tiny randomly initialised models built from configs; with real weights
+they are what `csmsasr asr transcribe --engine hf-whisper|wav2vec2 --model-dir …` uses.
+Paraformer (FunASR) is not wrapped: FunASR needs torchaudio, which has no build for the book's
+pinned torch; the book documents FunASR's own recipe instead.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from csmsasr_utils.asr.audio import SAMPLE_RATE
+from csmsasr_utils.errors import CsmsasrError
+
+
+def _transformers():
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            import transformers
+    except ImportError as err:
+        raise CsmsasrError("transformers is not installed: pip install 'csmsasr-utils[hf]'") from err
+    transformers.logging.set_verbosity_error()
+    return transformers
+
+
+@dataclass
+class HFWhisperEngine:
+    """Whisper through transformers; ``num_beams=1`` is the authors' greedy decoding."""
+
+    model: str | Path
+    num_beams: int = 1
+    max_new_tokens: int = 128
+    _parts: tuple = field(default=None, init=False, repr=False)
+
+    @property
+    def name(self) -> str:
+        return f"hf-whisper-{Path(str(self.model)).name}-beam{self.num_beams}"
+
+    def _load(self):
+        if self._parts is None:
+            tf = _transformers()
+            processor = tf.WhisperProcessor.from_pretrained(str(self.model))
+            model = tf.WhisperForConditionalGeneration.from_pretrained(str(self.model)).eval()
+            tokens = ["<|startoftranscript|>", "<|zh|>", "<|transcribe|>", "<|notimestamps|>"]
+            prompt = processor.tokenizer.convert_tokens_to_ids(tokens)
+            self._parts = (processor, model, prompt)
+        return self._parts
+
+    def transcribe(self, audio: np.ndarray) -> str:
+        import torch
+
+        processor, model, prompt = self._load()
+        features = processor.feature_extractor(np.asarray(audio, dtype=np.float32), sampling_rate=SAMPLE_RATE,
+                                               return_tensors="pt").input_features
+        start = torch.tensor([prompt])
+        with torch.no_grad():  # the prompt is given as the decoder's first tokens, which works for
+            # every Whisper checkpoint, with or without a multilingual generation config
+            ids = model.generate(features, decoder_input_ids=start, num_beams=self.num_beams,
+                                 max_new_tokens=self.max_new_tokens, do_sample=False)
+        return processor.tokenizer.batch_decode(ids, skip_special_tokens=True)[0].strip()
+
+    def timed_transcribe(self, audio: np.ndarray) -> tuple[str, float]:
+        start = time.perf_counter()
+        text = self.transcribe(audio)
+        return text, time.perf_counter() - start
+
+
+@dataclass
+class Wav2Vec2Engine:
+    """A wav2vec 2.0 CTC model with its processor; greedy decoding."""
+
+    model: str | Path
+    _parts: tuple = field(default=None, init=False, repr=False)
+
+    @property
+    def name(self) -> str:
+        return f"wav2vec2-{Path(str(self.model)).name}"
+
+    def _load(self):
+        if self._parts is None:
+            tf = _transformers()
+            processor = tf.Wav2Vec2Processor.from_pretrained(str(self.model))
+            model = tf.Wav2Vec2ForCTC.from_pretrained(str(self.model)).eval()
+            self._parts = (processor, model)
+        return self._parts
+
+    def transcribe(self, audio: np.ndarray) -> str:
+        import torch
+
+        processor, model = self._load()
+        inputs = processor(np.asarray(audio, dtype=np.float32), sampling_rate=SAMPLE_RATE, return_tensors="pt")
+        with torch.no_grad():
+            logits = model(inputs.input_values).logits
+        return processor.batch_decode(logits.argmax(dim=-1))[0].strip()
+
+    def timed_transcribe(self, audio: np.ndarray) -> tuple[str, float]:
+        start = time.perf_counter()
+        text = self.transcribe(audio)
+        return text, time.perf_counter() - start
