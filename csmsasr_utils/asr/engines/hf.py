@@ -9,8 +9,8 @@
 Both load from a local folder (``save_pretrained`` layout) or, online, from the model hub. They
 are tested offline with tiny randomly initialised models built from configs; with real weights
 they are what `csmsasr asr transcribe --engine hf-whisper|wav2vec2 --model-dir …` uses.
-Paraformer (FunASR) is not wrapped: FunASR needs torchaudio, which has no build for the book's
-pinned torch; the book documents FunASR's own recipe instead.
+Paraformer (FunASR) is not wrapped yet; chapter 5 documents FunASR's own inference call, whose
+output the book's metrics score with the same protocol.
 """
 
 from __future__ import annotations
