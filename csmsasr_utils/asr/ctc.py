@@ -18,7 +18,6 @@ Characters that never occur in the training transcripts cannot be produced:
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -28,6 +27,7 @@ import torch
 from torch import nn
 
 from csmsasr_utils.asr.audio import SAMPLE_RATE, load_audio
+from csmsasr_utils.asr.engines.base import TimedTranscription
 from csmsasr_utils.asr.normalize import normalize_text
 from csmsasr_utils.errors import CsmsasrError
 from csmsasr_utils.progress import progress
@@ -157,7 +157,7 @@ class TrainConfig:
 
 
 @dataclass
-class TrainedCTC:
+class TrainedCTC(TimedTranscription):
     """A trained recogniser with its vocabulary, normalisation and training history."""
 
     model: CTCRecognizer
@@ -179,11 +179,6 @@ class TrainedCTC:
             log_probs = self.model(features)
             lengths = self.model.output_lengths(torch.tensor([features.shape[1]]))
             return self.vocabulary.decode(greedy_decode(log_probs, lengths)[0])
-
-    def timed_transcribe(self, audio: np.ndarray) -> tuple[str, float]:
-        start = time.perf_counter()
-        text = self.transcribe(audio)
-        return text, time.perf_counter() - start
 
     def save(self, path: str | Path) -> Path:
         target = Path(path)

@@ -15,7 +15,6 @@ output the book's metrics score with the same protocol.
 
 from __future__ import annotations
 
-import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from csmsasr_utils.asr.audio import SAMPLE_RATE
+from csmsasr_utils.asr.engines.base import TimedTranscription
 from csmsasr_utils.errors import CsmsasrError
 
 
@@ -38,7 +38,7 @@ def _transformers():
 
 
 @dataclass
-class HFWhisperEngine:
+class HFWhisperEngine(TimedTranscription):
     """Whisper through transformers; ``num_beams=1`` is the authors' greedy decoding."""
 
     model: str | Path
@@ -73,14 +73,9 @@ class HFWhisperEngine:
                                  max_new_tokens=self.max_new_tokens, do_sample=False)
         return processor.tokenizer.batch_decode(ids, skip_special_tokens=True)[0].strip()
 
-    def timed_transcribe(self, audio: np.ndarray) -> tuple[str, float]:
-        start = time.perf_counter()
-        text = self.transcribe(audio)
-        return text, time.perf_counter() - start
-
 
 @dataclass
-class Wav2Vec2Engine:
+class Wav2Vec2Engine(TimedTranscription):
     """A wav2vec 2.0 CTC model with its processor; greedy decoding."""
 
     model: str | Path
@@ -106,8 +101,3 @@ class Wav2Vec2Engine:
         with torch.no_grad():
             logits = model(inputs.input_values).logits
         return processor.batch_decode(logits.argmax(dim=-1))[0].strip()
-
-    def timed_transcribe(self, audio: np.ndarray) -> tuple[str, float]:
-        start = time.perf_counter()
-        text = self.transcribe(audio)
-        return text, time.perf_counter() - start

