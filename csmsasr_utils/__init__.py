@@ -11,6 +11,12 @@ Sub-packages
     :func:`csmsasr_utils.data.load_dataset`.
 ``csmsasr_utils.stats``
     Descriptive statistics used by the dataset-statistics chapter.
+``csmsasr_utils.agreement``
+    Cross-modal label agreement (κ, α, correlations, bootstrap intervals).
+``csmsasr_utils.features``
+    Pooling, UMAP maps and separability of the feature space.
+``csmsasr_utils.asr``
+    The CER protocol, audio sources, recognisers and error analysis.
 ``csmsasr_utils.plots``
     One figure style for the whole book (with a font that renders Chinese).
 """
