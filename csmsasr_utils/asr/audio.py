@@ -201,7 +201,7 @@ def synthesize_clips(
         path = folder / f"{clip_id}-{key}.wav"
         if not path.is_file():
             synthesize(text, path, voice)
-        rows.append({"clip_id": clip_id, "path": str(path), "duration_s": len(load_audio(path)) / SAMPLE_RATE})
+        rows.append({"clip_id": clip_id, "path": str(path), "duration_s": _describe(path)["duration_s"]})
     return pd.DataFrame(rows)
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -79,10 +80,13 @@ class CharVocabulary:
     def __len__(self) -> int:
         return len(self.chars) + 1
 
+    @cached_property
+    def _index(self) -> dict[str, int]:
+        return {c: i + 1 for i, c in enumerate(self.chars)}
+
     def encode(self, text: str) -> list[int]:
         """Indices of the characters of ``text`` (normalised) that are in the vocabulary."""
-        index = {c: i + 1 for i, c in enumerate(self.chars)}
-        return [index[c] for c in normalize_text(text) if c in index]
+        return [self._index[c] for c in normalize_text(text) if c in self._index]
 
     def decode(self, ids: Sequence[int]) -> str:
         return "".join(self.chars[i - 1] for i in ids if i > 0)
@@ -153,7 +157,6 @@ class TrainConfig:
     seed: int = 0
     hidden: int = 128
     channels: int = 32
-    spec_mean_std: tuple[float, float] | None = field(default=None)
 
 
 @dataclass
@@ -208,8 +211,7 @@ def train_ctc(audio_paths: Sequence[str], texts: Sequence[str], config: TrainCon
     vocabulary = CharVocabulary.from_texts(texts)
     features = [log_mel(load_audio(p)) for p in progress(list(audio_paths), desc="log-mel features")]
     stacked = np.concatenate(features)
-    mean, std = (float(stacked.mean()), float(stacked.std() + 1e-6)) if config.spec_mean_std is None \
-        else config.spec_mean_std
+    mean, std = float(stacked.mean()), float(stacked.std() + 1e-6)
     targets = [vocabulary.encode(t) for t in texts]
     keep = [i for i, t in enumerate(targets) if t]
     model = CTCRecognizer(len(vocabulary), hidden=config.hidden, channels=config.channels)
@@ -250,7 +252,7 @@ def train_ctc(audio_paths: Sequence[str], texts: Sequence[str], config: TrainCon
 def load_ctc(path: str | Path) -> TrainedCTC:
     """Load a model written by :meth:`TrainedCTC.save` (weights only; no pickle of code)."""
     checkpoint = torch.load(Path(path), map_location="cpu", weights_only=True)
-    config = TrainConfig(**{k: v for k, v in checkpoint["config"].items() if k != "spec_mean_std"})
+    config = TrainConfig(**checkpoint["config"])
     vocabulary = CharVocabulary(list(checkpoint["chars"]))
     model = CTCRecognizer(len(vocabulary), hidden=config.hidden, channels=config.channels)
     model.load_state_dict(checkpoint["state"])

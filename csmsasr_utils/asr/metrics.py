@@ -101,6 +101,12 @@ def utterance_scores(
     return frame
 
 
+def corpus_cer(per_utterance: pd.DataFrame) -> float:
+    """Total edits over total reference characters of a :func:`utterance_scores` table."""
+    edits = per_utterance[["substitutions", "deletions", "insertions"]].to_numpy().sum()
+    return float(edits / per_utterance["ref_chars"].sum())
+
+
 def _jieba_words(text: str) -> str:
     import jieba
 
@@ -121,17 +127,15 @@ def corpus_scores(
     error), ``wer`` (the same on jieba word tokens of the normalised texts) and ``n``.
     """
     per = utterance_scores(references, hypotheses, ids, normalize)
-    errors = int(per[["substitutions", "deletions", "insertions"]].to_numpy().sum())
-    ref_chars = int(per["ref_chars"].sum())
     ref_words = [_jieba_words(r) for r in per["reference"]]
     hyp_words = [_jieba_words(h) for h in per["hypothesis"]]
     word = jiwer.process_words(ref_words, hyp_words)
     return {
-        "cer": errors / ref_chars,
+        "cer": corpus_cer(per),
         "substitutions": int(per["substitutions"].sum()),
         "deletions": int(per["deletions"].sum()),
         "insertions": int(per["insertions"].sum()),
-        "ref_chars": ref_chars,
+        "ref_chars": int(per["ref_chars"].sum()),
         "sentence_error_rate": float((per["cer"] > 0).mean()),
         "wer": float(word.wer),
         "n": len(per),
@@ -144,8 +148,7 @@ def cer(references: Sequence[object], hypotheses: Sequence[object], normalize: N
     >>> round(cer(["长沙话"], ["長沙花啊"]), 4)  # 長→长 (t2s); 花 for 话 and an extra 啊: 2 edits over 3
     0.6667
     """
-    refs, hyps = _prepare(references, hypotheses, normalize, None)
-    return sum(character_counts(r, h).errors for r, h in zip(refs, hyps)) / sum(len(r) for r in refs)
+    return corpus_cer(utterance_scores(references, hypotheses, normalize=normalize))
 
 
 def normalization_effects(references: Sequence[object], hypotheses: Sequence[object]) -> pd.DataFrame:
@@ -158,9 +161,7 @@ def normalization_effects(references: Sequence[object], hypotheses: Sequence[obj
     rows = []
     for name, step in STEPS.items():
         table = utterance_scores(references, hypotheses, normalize=step)
-        errors = int(table[["substitutions", "deletions", "insertions"]].to_numpy().sum())
-        rows.append({"normalisation": name, "cer": errors / int(table["ref_chars"].sum()),
-                     "ref_chars": int(table["ref_chars"].sum())})
+        rows.append({"normalisation": name, "cer": corpus_cer(table), "ref_chars": int(table["ref_chars"].sum())})
     return pd.DataFrame(rows).set_index("normalisation")
 
 

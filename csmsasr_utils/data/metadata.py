@@ -182,12 +182,3 @@ def _require_same_clips(what: str, mapping: dict[str, object], clip_ids: list[st
             f"{what} does not cover the same clips as the transcript list "
             f"(extra: {extra}, missing: {missing})"
         )
-
-
-def validate_metadata(frame: pd.DataFrame) -> None:
-    """Check that a table has the metadata schema (columns, unique ids); raise otherwise."""
-    missing = [c for c in METADATA_COLUMNS if c not in frame.columns]
-    if missing:
-        raise CsmsasrError(f"metadata lacks column(s) {missing}")
-    if frame["clip_id"].duplicated().any():
-        raise CsmsasrError("metadata has duplicate clip ids")
