@@ -7,6 +7,7 @@
     csmsasr data fingerprint           a hash of that choice (the book's cache key)
     csmsasr asr transcribe [--split test] [--decoding greedy]   Whisper-base + CER on an ASR split
     csmsasr asr train [--epochs 30]    train and test the CTC baseline
+    csmsasr msa run|summary|text-baselines|params   multimodal sentiment baselines (see msa.cli)
 """
 
 from __future__ import annotations
@@ -36,7 +37,11 @@ def _check(args: argparse.Namespace) -> int:
     from csmsasr_utils.data.features import load_features
     from csmsasr_utils.data.labels import CLASS_NAMES, mmsa_bins
     from csmsasr_utils.data.metadata import load_metadata
-    from csmsasr_utils.errors import FeatureFileError, FeatureValidationError, UnsafePickleError
+    from csmsasr_utils.errors import (
+        FeatureFileError,
+        FeatureValidationError,
+        UnsafePickleError,
+    )
 
     known = None
     try:
@@ -126,12 +131,17 @@ def _asr_transcribe(args: argparse.Namespace) -> int:
     if args.engine == "whisper-ct2":
         engine = default_whisper(cache_dir() / "models", args.model_dir, args.decoding, allow_download=args.online)
     else:
-        from csmsasr_utils.asr.engines.hf import HFWhisperEngine, Wav2Vec2Engine
-
         if args.model_dir is None:
             raise CsmsasrError(f"--engine {args.engine} needs --model-dir (a local folder or, online, a hub id)")
-        engine = (HFWhisperEngine(args.model_dir, num_beams=1 if args.decoding == "greedy" else 5)
-                  if args.engine == "hf-whisper" else Wav2Vec2Engine(args.model_dir))
+        if args.engine == "paraformer":
+            from csmsasr_utils.asr.engines.paraformer import ParaformerEngine
+
+            engine = ParaformerEngine(args.model_dir, online=args.online)
+        else:
+            from csmsasr_utils.asr.engines.hf import HFWhisperEngine, Wav2Vec2Engine
+
+            engine = (HFWhisperEngine(args.model_dir, num_beams=1 if args.decoding == "greedy" else 5)
+                      if args.engine == "hf-whisper" else Wav2Vec2Engine(args.model_dir))
     kind = "real" if label.startswith("real audio") else "synthetic"
     out = cache_dir() / "asr" / f"{engine.name}-{args.split}-{kind}.tsv"
     result = transcribe_clips(engine, clips, dict(zip(meta["clip_id"], meta["text"])), out)
@@ -191,18 +201,26 @@ def build_parser() -> argparse.ArgumentParser:
     fingerprint.add_argument("--public-dir", default=None)
     fingerprint.set_defaults(func=_fingerprint)
 
+    from csmsasr_utils.msa.cli import add_msa_commands
+
+    add_msa_commands(groups)
+
     asr = groups.add_parser("asr", help="speech recognition").add_subparsers(dest="command", required=True)
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--audio-dir", default=None, help="folder of <clip_id>.wav (default: CSMSASR_AUDIO_DIR; "
                         "without it, synthetic espeak-ng speech)")
     common.add_argument("--public-dir", default=None)
     common.add_argument("--limit", type=int, default=None, help="only the first N clips of each split")
-    transcribe = asr.add_parser("transcribe", parents=[common], help="Whisper on an official ASR split, with CER")
+    transcribe = asr.add_parser("transcribe", parents=[common],
+                                help="a recogniser (Whisper by default) on an official ASR split, with CER")
     transcribe.add_argument("--split", default="test", choices=["train", "validation", "test"])
-    transcribe.add_argument("--engine", default="whisper-ct2", choices=["whisper-ct2", "hf-whisper", "wav2vec2"],
-                            help="faster-whisper (default), transformers' Whisper, or a wav2vec 2.0 CTC model")
+    transcribe.add_argument("--engine", default="whisper-ct2",
+                            choices=["whisper-ct2", "hf-whisper", "wav2vec2", "paraformer"],
+                            help="faster-whisper (default), transformers' Whisper, a wav2vec 2.0 CTC model, or "
+                            "a FunASR Paraformer")
     transcribe.add_argument("--model-dir", default=None, help="a CTranslate2 Whisper folder (default: Whisper-base "
-                            "from the installed wheels)")
+                            "from the installed wheels); for the other engines a local model folder or a hub id "
+                            "(Paraformer downloads only with --online)")
     transcribe.add_argument("--decoding", default="greedy", choices=["greedy", "beam5_fallback"])
     transcribe.add_argument("--online", action="store_true", help="allow downloading weights from the hub")
     transcribe.set_defaults(func=_asr_transcribe)

@@ -21,7 +21,8 @@ from tests.conftest import PUBLIC_DIR
 
 REPO = Path(__file__).resolve().parents[1]
 CHAPTERS = ["notebooks/01_dataset_statistics.html", "notebooks/02_label_agreement.html",
-            "notebooks/03_feature_space.html", "notebooks/05_asr_baselines.html"]
+            "notebooks/03_feature_space.html", "notebooks/04_msa_baselines.html",
+            "notebooks/05_asr_baselines.html"]
 PAGES = ["book/intro.html", *CHAPTERS, "book/demo_data.html", "book/references.html"]
 
 
@@ -64,7 +65,7 @@ def demo_build(tmp_path_factory):
 def test_every_figure_states_its_data_source():
     """Each notebook cell that makes a figure titles it with its data source."""
     for notebook in [*sorted((REPO / "notebooks").glob("*.md")), REPO / "book" / "demo_data.md"]:
-        cells = re.findall(r"```\{code-cell\}[^\n]*\n(.*?)```", notebook.read_text(encoding="utf-8"), re.S)
+        cells = re.findall(r"```\{code-cell\}[^\n]*\n(.*?)```", notebook.read_text(encoding="utf-8"), re.DOTALL)
         assert cells, notebook
         for cell in cells:
             if re.search(r"plt\.(subplots|figure)\(", cell):
@@ -161,10 +162,23 @@ def test_chapters_two_and_three_state_which_labels_and_features_they_show(public
 
 @pytest.mark.slow
 @pytest.mark.book
+def test_the_msa_chapter_separates_real_text_results_from_demo_training(public_build):
+    page = _text(public_build / CHAPTERS[3])
+    assert "Text-only baselines, official 5 folds" in page
+    assert "interval over the 1,085 test clips) — label_m: public metadata (real)" in page
+    assert "WordPiece bag + ridge" in page
+    assert "The multimodal models below train on SYNTHETIC features" in page
+    assert "Paper split, seed 1111, ≤ 6 epochs — synthetic demo data (not results)" in page
+    assert "35,584,337" in page and "104,914,689" in page  # TFN, and ALMT counted from the public config
+    assert "CH-SIMS, not CS-MSASR" in page
+
+
+@pytest.mark.slow
+@pytest.mark.book
 def test_the_asr_chapter_labels_synthetic_audio(public_build):
     from csmsasr_utils.asr.audio import SYNTHETIC_LABEL, espeak_available
 
-    page = _text(public_build / CHAPTERS[3])
+    page = _text(public_build / CHAPTERS[4])
     assert "Published CER of the dataset" in page and "77.62" in page
     if espeak_available():
         assert page.count(SYNTHETIC_LABEL) >= 5  # every Whisper / CTC table and figure caption

@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from csmsasr_utils.cli import main
 from csmsasr_utils.data import make_demo
@@ -64,8 +65,9 @@ def test_console_script_is_installed():
     assert "check" in result.stdout and "fingerprint" in result.stdout
 
 
-def test_asr_engine_needs_a_model_folder(capsys, public_dir, monkeypatch):
+@pytest.mark.parametrize("engine", ["wav2vec2", "paraformer"])
+def test_asr_engine_needs_a_model_folder(engine, capsys, public_dir, monkeypatch):
     monkeypatch.setattr("csmsasr_utils.asr.audio.audio_for_clips",
                         lambda rows, cache, audio_dir=None: (rows[["clip_id"]].assign(path=""), "stub"))
-    code = main(["asr", "transcribe", "--engine", "wav2vec2", "--limit", "1", "--public-dir", str(public_dir)])
+    code = main(["asr", "transcribe", "--engine", engine, "--limit", "1", "--public-dir", str(public_dir)])
     assert code == 2 and "needs --model-dir" in capsys.readouterr().err

@@ -9,13 +9,12 @@
 Both load from a local folder (``save_pretrained`` layout) or, online, from the model hub. They
 are tested offline with tiny randomly initialised models built from configs; with real weights
 they are what `csmsasr asr transcribe --engine hf-whisper|wav2vec2 --model-dir …` uses.
-Paraformer (FunASR) is not wrapped yet; chapter 5 documents FunASR's own inference call, whose
-output the book's metrics score with the same protocol.
+Paraformer goes through FunASR instead: :class:`csmsasr_utils.asr.engines.paraformer.ParaformerEngine`
+(optional extra ``paraformer``, ``--engine paraformer``).
 """
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,18 +22,7 @@ import numpy as np
 
 from csmsasr_utils.asr.audio import SAMPLE_RATE
 from csmsasr_utils.asr.engines.base import TimedTranscription
-from csmsasr_utils.errors import CsmsasrError
-
-
-def _transformers():
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            import transformers
-    except ImportError as err:
-        raise CsmsasrError("transformers is not installed: pip install 'csmsasr-utils[hf]'") from err
-    transformers.logging.set_verbosity_error()
-    return transformers
+from csmsasr_utils.optional import import_transformers
 
 
 @dataclass
@@ -52,7 +40,7 @@ class HFWhisperEngine(TimedTranscription):
 
     def _load(self):
         if self._parts is None:
-            tf = _transformers()
+            tf = import_transformers()
             processor = tf.WhisperProcessor.from_pretrained(str(self.model))
             model = tf.WhisperForConditionalGeneration.from_pretrained(str(self.model)).eval()
             tokens = ["<|startoftranscript|>", "<|zh|>", "<|transcribe|>", "<|notimestamps|>"]
@@ -87,7 +75,7 @@ class Wav2Vec2Engine(TimedTranscription):
 
     def _load(self):
         if self._parts is None:
-            tf = _transformers()
+            tf = import_transformers()
             processor = tf.Wav2Vec2Processor.from_pretrained(str(self.model))
             model = tf.Wav2Vec2ForCTC.from_pretrained(str(self.model)).eval()
             self._parts = (processor, model)

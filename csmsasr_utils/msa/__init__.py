@@ -1,0 +1,17 @@
+"""Multimodal sentiment analysis: MMSA's baselines reimplemented, one trainer, one runner.
+
+``hparams``        MMSA's ``sims`` hyper-parameter tables, as data, with their source
+``registry``       ``build_model(name)`` with CS-MSASR's dimensions and lengths
+``base``           the contract of a model (inputs, optimiser, losses as hooks)
+``alignment``      MMSA's input treatments: averaging and average-pool alignment
+``subnets``, ``transformer``   building blocks shared by several models
+``models``         the twelve baselines, one module each
+``data``           features as tensors, batches by indexing
+``trainer``        the training loop with early stopping (``train_baseline``)
+``runner``         many models × seeds × folds, resumable, local processes or Dask
+``metrics``        MMSA's SIMS regression metrics, bootstrap intervals
+``text_baselines`` real text-only baselines on the public transcripts
+``analysis``       per-clip error analysis
+``published``      MMSA's CH-SIMS numbers (another dataset, an anchor)
+``inspect_model``  shape walk-throughs of a model
+"""

@@ -1,0 +1,87 @@
+"""Where sentiment models fail: per-clip errors joined with what we know about each clip.
+
+Every runner (multimodal models, text baselines) stores each unit's test clip ids and
+predictions. :func:`prediction_frame` turns such rows into one row per (unit, clip), joined with the
+clip's metadata (video, transcript length, duration) and labels; the other functions summarise
+the errors by true class, by how far the unimodal labels T/A/V part from M, and by any grouping.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from csmsasr_utils.errors import CsmsasrError
+from csmsasr_utils.msa.metrics import sims_bins
+
+#: The 5-level class names of MMSA's bins, in order.
+CLASS_LABELS: tuple[str, ...] = ("Negative", "Weakly negative", "Neutral", "Weakly positive", "Positive")
+
+
+def prediction_frame(results: pd.DataFrame, metadata: pd.DataFrame) -> pd.DataFrame:
+    """One row per (result row, test clip): ``model, seed, fold, clip_id, prediction`` + metadata.
+
+    ``results`` needs ``model``, ``test_clip_ids`` and ``test_predictions`` (lists); ``metadata``
+    needs ``clip_id`` and ``label_m`` (its other columns are carried along). Adds ``error``
+    (prediction − label, after clipping both to [-1, 1] like the metrics) and ``abs_error``.
+    """
+    for column in ("model", "test_clip_ids", "test_predictions"):
+        if column not in results:
+            raise CsmsasrError(f"results lack column {column!r}")
+    keep = [c for c in ("model", "seed", "protocol", "fold") if c in results]
+    exploded = results[keep + ["test_clip_ids", "test_predictions"]].explode(["test_clip_ids", "test_predictions"])
+    exploded = exploded.rename(columns={"test_clip_ids": "clip_id", "test_predictions": "prediction"})
+    exploded["prediction"] = exploded["prediction"].astype(float)
+    unknown = set(exploded["clip_id"]) - set(metadata["clip_id"])
+    if unknown:
+        raise CsmsasrError(f"{len(unknown)} predicted clip(s) are not in the metadata, e.g. {sorted(unknown)[:3]}")
+    frame = exploded.merge(metadata, on="clip_id", how="left", validate="many_to_one")
+    frame["error"] = np.clip(frame["prediction"], -1, 1) - np.clip(frame["label_m"].astype(float), -1, 1)
+    frame["abs_error"] = frame["error"].abs()
+    return frame.reset_index(drop=True)
+
+
+def class_confusion(frame: pd.DataFrame, normalize: bool = True) -> pd.DataFrame:
+    """5 × 5 confusion of true class (rows) against predicted class (columns), MMSA's bins.
+
+    With ``normalize`` each row sums to 1 (the share of that true class predicted as each class).
+    """
+    true = sims_bins(frame["label_m"].to_numpy(float), 5)
+    pred = sims_bins(frame["prediction"].to_numpy(float), 5)
+    counts = np.zeros((5, 5))
+    np.add.at(counts, (true, pred), 1)
+    if normalize:
+        totals = counts.sum(axis=1, keepdims=True)
+        counts = np.divide(counts, totals, out=np.zeros_like(counts), where=totals > 0)
+    return pd.DataFrame(counts, index=pd.Index(CLASS_LABELS, name="true"), columns=pd.Index(CLASS_LABELS, name="predicted"))
+
+
+def modality_disagreement(frame: pd.DataFrame, modalities: Sequence[str] = ("t", "a", "v")) -> pd.Series:
+    """How many of the unimodal labels fall in another 5-level class than M (0 to 3), per row."""
+    columns = [f"label_{m}" for m in modalities]
+    missing = [c for c in columns if c not in frame]
+    if missing:
+        raise CsmsasrError(f"frame lacks {missing}: join the unimodal labels first")
+    m_bins = sims_bins(frame["label_m"].to_numpy(float), 5)
+    count = sum((sims_bins(frame[c].to_numpy(float), 5) != m_bins).astype(int) for c in columns)
+    return pd.Series(count, index=frame.index, name="modalities_disagreeing")
+
+
+def error_by(frame: pd.DataFrame, by: str | pd.Series, *, bins: Sequence[float] | None = None) -> pd.DataFrame:
+    """Mean absolute error, 5-class accuracy and clip count per group of ``by``.
+
+    ``by`` is a column name or a Series aligned with ``frame``; ``bins`` cuts a numeric ``by``
+    into intervals first (e.g. transcript length).
+    """
+    key = frame[by] if isinstance(by, str) else by
+    if bins is not None:
+        key = pd.cut(key, bins=list(bins), include_lowest=True)
+    correct = sims_bins(frame["prediction"].to_numpy(float), 5) == sims_bins(frame["label_m"].to_numpy(float), 5)
+    table = pd.DataFrame({"abs_error": frame["abs_error"].to_numpy(), "correct_5": correct}, index=frame.index)
+    grouped = table.groupby(key.to_numpy() if bins is None else key, observed=True)
+    out = pd.DataFrame({"MAE": grouped["abs_error"].mean(), "Mult_acc_5": grouped["correct_5"].mean(),
+                        "clips": grouped.size()})
+    out.index.name = by if isinstance(by, str) else (by.name or "group")
+    return out

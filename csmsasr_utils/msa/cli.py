@@ -1,0 +1,110 @@
+"""``csmsasr msa …``: the multimodal-sentiment commands of the command line.
+
+    csmsasr msa run --models all --seeds 1111 1112 --protocol paper --budget full --results R.jsonl
+    csmsasr msa summary R.jsonl        mean ± std of the test metrics per model
+    csmsasr msa text-baselines         the real text-only baselines on the public transcripts
+    csmsasr msa params                 each model's trainable parameters at CS-MSASR's sizes
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from csmsasr_utils.msa.hparams import MODEL_NAMES, SEEDS
+
+
+def _models(names: list[str]) -> list[str]:
+    return list(MODEL_NAMES.values()) if names == ["all"] else names
+
+
+def _run(args: argparse.Namespace) -> int:
+    from csmsasr_utils.msa.registry import unavailable_reason
+    from csmsasr_utils.msa.runner import DataSpec, plan_units, run_units, summarize
+
+    models = []
+    for name in _models(args.models):
+        reason = unavailable_reason(name)
+        if reason:
+            print(f"skipping {name}: {reason}")
+        else:
+            models.append(name)
+    units = plan_units(models, args.seeds, args.protocol)
+    spec = DataSpec(features_path=args.features, public_dir=args.public_dir, max_clips=args.max_clips)
+    results = run_units(units, args.results, spec, budget=args.budget, device=args.device,
+                        workers=args.workers, dask_address=args.dask)
+    print(f"{len(results)} unit(s) of {len(units)} in {args.results}")
+    if len(results):
+        print(summarize(results).round(4).to_string())
+    return 0
+
+
+def _summary(args: argparse.Namespace) -> int:
+    from csmsasr_utils.msa.runner import ResultsFile, results_frame, summarize
+
+    frame = results_frame(ResultsFile(args.results).rows())
+    for (budget, protocol, source), group in frame.groupby(["budget", "protocol", "data_source"]):
+        print(f"\n{protocol} protocol, budget {budget}, data: {source}")
+        print(summarize(group).round(4).to_string())
+    return 0
+
+
+def _text_baselines(args: argparse.Namespace) -> int:
+    from csmsasr_utils.data import load_metadata, official_folds, paper_split
+    from csmsasr_utils.msa.bert_tokens import wordpiece_tokenizer
+    from csmsasr_utils.msa.text_baselines import evaluate_text_baselines, text_baselines
+
+    metadata = load_metadata(args.public_dir)
+    splits = ({0: paper_split(metadata["clip_id"])} if args.protocol == "paper"
+              else {k + 1: s for k, s in enumerate(official_folds(metadata))})
+    rows = evaluate_text_baselines(metadata, splits, args.protocol,
+                                   text_baselines(wordpiece_tokenizer(args.public_dir)))
+    metrics = [c for c in rows.columns if c.startswith("test_") and c not in ("test_clip_ids", "test_predictions")]
+    print(f"text-only baselines, {args.protocol} protocol, real transcripts and labels (public metadata)")
+    print(rows.groupby("model", sort=False)[metrics].mean().round(4).to_string())
+    if args.output:
+        rows.to_json(args.output, orient="records", lines=True, force_ascii=False)
+    return 0
+
+
+def _params(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from csmsasr_utils.msa.registry import model_overview
+
+    with pd.option_context("display.width", 200, "display.max_columns", None):
+        print(model_overview(args.public_dir).to_string())
+    return 0
+
+
+def add_msa_commands(groups: argparse._SubParsersAction) -> None:
+    """Register ``csmsasr msa run|summary|text-baselines|params`` on the main parser."""
+    msa = groups.add_parser("msa", help="multimodal sentiment baselines").add_subparsers(dest="command", required=True)
+
+    run = msa.add_parser("run", help="train and test baselines (resumable; one row per model × seed × fold)")
+    run.add_argument("--models", nargs="+", default=["all"], help="model names, or 'all' (default)")
+    run.add_argument("--seeds", nargs="+", type=int, default=list(SEEDS), help="default: MMSA's 1111–1115")
+    run.add_argument("--protocol", choices=["paper", "official"], default="paper")
+    run.add_argument("--budget", choices=["smoke", "book", "full"], default="full",
+                     help="smoke: one epoch; book: at most 6 epochs; full: MMSA's early stopping")
+    run.add_argument("--results", required=True, help="JSON-lines results file (appended, resumable)")
+    run.add_argument("--features", default=None, help="feature pickle (default: CSMSASR_FEATURES, else the demo)")
+    run.add_argument("--public-dir", default=None, help="folder of the public metadata")
+    run.add_argument("--device", default="cpu", help="cpu, cuda, or auto")
+    run.add_argument("--workers", type=int, default=1, help="local worker processes")
+    run.add_argument("--dask", default=None, metavar="ADDRESS", help="submit units to this Dask scheduler")
+    run.add_argument("--max-clips", type=int, default=None, help="keep this many clips per split (smoke tests)")
+    run.set_defaults(func=_run)
+
+    summary = msa.add_parser("summary", help="mean ± std of a results file's test metrics")
+    summary.add_argument("results")
+    summary.set_defaults(func=_summary)
+
+    text = msa.add_parser("text-baselines", help="text-only baselines on the real public transcripts")
+    text.add_argument("--protocol", choices=["paper", "official"], default="official")
+    text.add_argument("--public-dir", default=None)
+    text.add_argument("--output", default=None, help="write the per-fold rows as JSON lines")
+    text.set_defaults(func=_text_baselines)
+
+    params = msa.add_parser("params", help="each model's input, settings and trainable parameters")
+    params.add_argument("--public-dir", default=None, help="folder of the public files (bert-base-chinese config)")
+    params.set_defaults(func=_params)

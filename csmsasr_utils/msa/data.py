@@ -1,0 +1,113 @@
+"""Features as tensors, once: what the trainer indexes batches from.
+
+MMSA's loaders build a per-sample dict ``Dataset`` and collate it batch by batch; here every
+array becomes one tensor up front (zero-copy from the float32 feature arrays) and a batch is
+``tensor[rows]``. The input treatments of :mod:`csmsasr_utils.msa.alignment` that MMSA applies in
+its data loader (averaging audio/vision for ``need_normalized`` models) are computed once per
+dataset and cached; alignment to the text length happens inside the aligned models, as in MMSA.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from csmsasr_utils.data.features import FeatureSet
+from csmsasr_utils.errors import CsmsasrError, UnknownClipError
+from csmsasr_utils.msa.alignment import mean_over_padded_time
+from csmsasr_utils.msa.base import MSAModel
+
+LABEL_NAMES: tuple[str, ...] = ("M", "T", "A", "V")
+
+
+@dataclass
+class MSATensors:
+    """All clips' model inputs and labels as tensors, rows in ``clip_ids`` order."""
+
+    clip_ids: np.ndarray
+    text: torch.Tensor
+    audio: torch.Tensor
+    vision: torch.Tensor
+    labels: dict[str, torch.Tensor]
+    text_bert: torch.Tensor | None = None
+    _averaged: tuple[torch.Tensor, torch.Tensor] | None = field(default=None, init=False, repr=False)
+
+    @classmethod
+    def from_features(cls, features: FeatureSet, text_bert: np.ndarray | None = None) -> MSATensors:
+        """Wrap a :class:`~csmsasr_utils.data.features.FeatureSet` (no copy for float32 arrays).
+
+        ``text_bert`` (``(clips, 3, length)`` token ids, mask, segments) replaces the file's own
+        ``text_bert`` when given — e.g. from :func:`csmsasr_utils.msa.bert_tokens.encode_transcripts`.
+        """
+        def as_tensor(array: np.ndarray) -> torch.Tensor:
+            return torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))
+
+        bert = text_bert if text_bert is not None else features.text_bert
+        if bert is not None and len(bert) != len(features):
+            raise CsmsasrError(f"text_bert has {len(bert)} rows for {len(features)} clips")
+        return cls(
+            clip_ids=np.asarray(features.clip_ids).astype(str),
+            text=as_tensor(features.text), audio=as_tensor(features.audio),
+            vision=as_tensor(features.vision),
+            labels={k: as_tensor(features.labels[k]) for k in LABEL_NAMES},
+            text_bert=None if bert is None else as_tensor(bert),
+        )
+
+    def __len__(self) -> int:
+        return len(self.clip_ids)
+
+    @property
+    def feature_dims(self) -> tuple[int, int, int]:
+        return (self.text.shape[2], self.audio.shape[2], self.vision.shape[2])
+
+    @property
+    def seq_lens(self) -> tuple[int, int, int]:
+        return (self.text.shape[1], self.audio.shape[1], self.vision.shape[1])
+
+    def rows(self, clip_ids: Sequence[str]) -> np.ndarray:
+        """Row positions of ``clip_ids``; unknown ids raise :class:`UnknownClipError`."""
+        position = {c: i for i, c in enumerate(self.clip_ids)}
+        missing = [c for c in clip_ids if c not in position]
+        if missing:
+            raise UnknownClipError(f"{len(missing)} clip(s) not in the features, e.g. {missing[:5]}")
+        return np.array([position[c] for c in clip_ids], dtype=np.int64)
+
+    def averaged_audio_vision(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Audio and vision averaged over the padded length, ``(clips, 1, dim)`` (cached)."""
+        if self._averaged is None:
+            self._averaged = (mean_over_padded_time(self.audio), mean_over_padded_time(self.vision))
+        return self._averaged
+
+    def model_inputs(self, model: MSAModel | type[MSAModel]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(text, audio, vision)`` as ``model`` expects them (see :mod:`~csmsasr_utils.msa.base`)."""
+        if model.uses_bert_tokens:
+            if self.text_bert is None:
+                raise CsmsasrError(
+                    f"{model.display_name} reads BERT token ids (text_bert), which these features lack: "
+                    "build them with csmsasr_utils.msa.bert_tokens.encode_transcripts(raw_text) and pass "
+                    "text_bert= to MSATensors.from_features")
+            text = self.text_bert
+        else:
+            text = self.text
+        audio, vision = self.averaged_audio_vision() if model.normalized_input else (self.audio, self.vision)
+        return text, audio, vision
+
+
+def batch_rows(rows: np.ndarray, batch_size: int, generator: torch.Generator | None = None) -> Iterator[np.ndarray]:
+    """Consecutive batches of ``rows``; shuffled with ``generator`` when one is given.
+
+    The last batch may be smaller (MMSA's loaders keep it: ``drop_last=False``).
+
+    >>> [b.tolist() for b in batch_rows(np.arange(5), 2)]
+    [[0, 1], [2, 3], [4]]
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be positive, got {batch_size}")
+    rows = np.asarray(rows, dtype=np.int64)
+    if generator is not None:
+        rows = rows[torch.randperm(len(rows), generator=generator).numpy()]
+    for start in range(0, len(rows), batch_size):
+        yield rows[start:start + batch_size]

@@ -1,0 +1,272 @@
+"""Run many baselines × seeds × folds, resumably, and collect one result row per unit.
+
+A **unit** is one (model, seed, protocol, fold) training run: independent of every other, so the
+runner hands units to an existing executor — in this process (default), local worker processes
+(``concurrent.futures``), or a Dask cluster (``dask.distributed``) when given its address — and
+appends each finished unit to a JSON-lines results file as soon as it arrives. Running the same
+command again skips the units already in the file, so an interrupted run resumes where it stopped.
+
+Every row records what produced it: the data fingerprint and source (real features or the demo),
+package and torch versions, device, budget, epochs and best epoch, wall time, the test metrics and
+the test predictions (for error analysis). A results file never mixes data: appending rows made from
+other data than the file's is refused.
+
+Protocols: ``paper`` — the dataset paper's single 8:1:1 split (fold 0); ``official`` — CS-Mage's
+5 folds (folds 1–5), each with its own validation clips for early stopping.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import datetime as dt
+import functools
+import json
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from csmsasr_utils.errors import CsmsasrError
+from csmsasr_utils.msa.hparams import SEEDS, model_key
+from csmsasr_utils.msa.metrics import METRIC_NAMES
+
+PROTOCOLS: dict[str, tuple[int, ...]] = {"paper": (0,), "official": (1, 2, 3, 4, 5)}
+
+#: Epoch caps: ``smoke`` proves a model trains (1 epoch); ``book`` fits the book's build (early
+#: stopping, at most 6 epochs); ``full`` is MMSA's own stopping rule.
+BUDGETS: dict[str, int | None] = {"smoke": 1, "book": 6, "full": None}
+
+
+def code_fingerprint() -> str:
+    """A short hash of the ``csmsasr_utils.msa`` source: results from other code are not reused."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    root = Path(__file__).resolve().parent
+    for path in sorted(root.rglob("*.py")):
+        digest.update(path.relative_to(root).as_posix().encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """Which data a worker loads (picklable, so it travels to worker processes and clusters).
+
+    ``features_path`` ``None`` means the demo (or ``CSMSASR_FEATURES`` when set in the worker's
+    environment); ``max_clips`` keeps the first clips of each split (smoke runs).
+    """
+
+    features_path: str | None = None
+    public_dir: str | None = None
+    demo_seq_lens: tuple[int, int, int] | None = None
+    max_clips: int | None = None
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One independent training run."""
+
+    model: str
+    seed: int
+    protocol: str
+    fold: int
+
+    @property
+    def key(self) -> str:
+        return f"{self.model}|{self.seed}|{self.protocol}|{self.fold}"
+
+
+def plan_units(models: Iterable[str], seeds: Iterable[int] = SEEDS, protocol: str = "paper") -> list[Unit]:
+    """Every (model, seed, fold) of ``protocol``, models in the order given."""
+    if protocol not in PROTOCOLS:
+        raise CsmsasrError(f"unknown protocol {protocol!r}; use one of {sorted(PROTOCOLS)}")
+    from csmsasr_utils.msa.hparams import MODEL_NAMES
+
+    names = [MODEL_NAMES[model_key(m)] for m in models]
+    return [Unit(m, int(s), protocol, f) for m in names for s in seeds for f in PROTOCOLS[protocol]]
+
+
+@functools.lru_cache(maxsize=2)
+def load_data(spec: DataSpec):
+    """``(dataset, tensors)`` for ``spec``, cached per process (workers load once)."""
+    from csmsasr_utils.data import load_dataset
+    from csmsasr_utils.msa.data import MSATensors
+
+    lens = None if spec.demo_seq_lens is None else dict(zip(("text", "audio", "vision"), spec.demo_seq_lens))
+    dataset = load_dataset(spec.features_path, spec.public_dir, demo_seq_lens=lens)
+    text_bert = None
+    if dataset.features.text_bert is None:
+        from csmsasr_utils.msa.bert_tokens import encode_transcripts
+
+        try:
+            text_bert = encode_transcripts(dataset.features.raw_text, length=dataset.features.padded_lengths["text"],
+                                           public_dir=spec.public_dir)
+        except CsmsasrError:  # vocabulary unavailable: only BERT-token models are affected
+            text_bert = None
+    return dataset, MSATensors.from_features(dataset.features, text_bert=text_bert)
+
+
+def unit_split_rows(dataset, tensors, protocol: str, fold: int, max_clips: int | None = None) -> dict[str, np.ndarray]:
+    """Row positions of the unit's train/valid/test clips (only clips with features)."""
+    from csmsasr_utils.data.splits import official_folds, paper_split
+
+    if protocol == "paper":
+        split = paper_split(dataset.metadata["clip_id"])
+    elif protocol == "official":
+        split = official_folds(dataset.metadata)[fold - 1]
+    else:
+        raise CsmsasrError(f"unknown protocol {protocol!r}")
+    have = set(tensors.clip_ids)
+    rows = {}
+    for name, ids in split.items():
+        kept = [c for c in ids if c in have][:max_clips]
+        rows[name] = tensors.rows(kept)
+    return rows
+
+
+def run_unit(unit: Unit, spec: DataSpec, budget: str = "full", device: str | None = "cpu",
+             show_progress: bool = True) -> dict[str, Any]:
+    """Train and test one unit; the result row (see module docstring)."""
+    import torch
+
+    import csmsasr_utils
+    from csmsasr_utils.data.dataset import data_fingerprint
+    from csmsasr_utils.msa.trainer import train_baseline
+
+    if budget not in BUDGETS:
+        raise CsmsasrError(f"unknown budget {budget!r}; use one of {sorted(BUDGETS)}")
+    dataset, tensors = load_data(spec)
+    rows = unit_split_rows(dataset, tensors, unit.protocol, unit.fold, spec.max_clips)
+    result = train_baseline(unit.model, tensors, rows, seed=unit.seed, device=device,
+                            max_epochs=BUDGETS[budget], show_progress=show_progress)
+    row: dict[str, Any] = {**asdict(unit), "key": unit.key, "budget": budget}
+    row.update({f"test_{k}": v for k, v in result.test_metrics.items()})
+    row.update({f"valid_{k}": v for k, v in result.valid_metrics.items()})
+    row.update(
+        epochs=result.epochs, best_epoch=result.best_epoch, stopped_by=result.stopped_by,
+        wall_seconds=round(result.wall_seconds, 3), device=result.device,
+        trainable_parameters=result.trainable_parameters,
+        n_train=len(rows["train"]), n_valid=len(rows["valid"]), n_test=len(rows["test"]),
+        data_source=dataset.provenance["features"], data_fingerprint=data_fingerprint(spec.public_dir),
+        package_version=csmsasr_utils.__version__, code_fingerprint=code_fingerprint(),
+        torch_version=torch.__version__,
+        finished_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        test_clip_ids=result.test_clip_ids, test_predictions=[round(p, 6) for p in result.test_predictions],
+        history=[asdict(e) for e in result.history],
+    )
+    return row
+
+
+class ResultsFile:
+    """A JSON-lines file of result rows; appends are flushed to disk one row at a time."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+
+    def rows(self) -> list[dict[str, Any]]:
+        if not self.path.exists():
+            return []
+        rows = []
+        with self.path.open(encoding="utf-8") as handle:
+            for number, line in enumerate(handle, 1):
+                if line.strip():
+                    try:
+                        rows.append(json.loads(line))
+                    except json.JSONDecodeError as err:
+                        raise CsmsasrError(f"{self.path}:{number} is not a JSON result row ({err}); "
+                                           "fix or remove that line") from err
+        return rows
+
+    def done_keys(self, budget: str, fingerprint: str) -> set[str]:
+        """Keys of the units finished with this budget; raises if the file holds other data's rows."""
+        rows = self.rows()
+        others = {r.get("data_fingerprint") for r in rows} - {fingerprint}
+        if others:
+            raise CsmsasrError(
+                f"{self.path} holds results of other data (fingerprint {sorted(map(str, others))}, "
+                f"now {fingerprint}); use another results file so the two are never mixed")
+        return {r["key"] for r in rows if r.get("budget") == budget}
+
+    def append(self, row: dict[str, Any]) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self.path.open("a", encoding="utf-8") as handle:
+            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+
+
+def _init_worker(threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(threads)
+
+
+def run_units(units: Sequence[Unit], results_path: str | os.PathLike, spec: DataSpec = DataSpec(), *,
+              budget: str = "full", device: str | None = "cpu", workers: int = 1,
+              dask_address: str | None = None, show_progress: bool = True) -> pd.DataFrame:
+    """Run the ``units`` not yet in ``results_path``; return all of the file's rows for this budget.
+
+    ``workers > 1`` runs units in that many local processes; ``dask_address`` (e.g.
+    ``tcp://scheduler:8786``) submits them to a running Dask cluster instead, whose workers must see
+    the same data paths.
+    """
+    from csmsasr_utils.data.dataset import data_fingerprint
+    from csmsasr_utils.progress import progress
+
+    store = ResultsFile(results_path)
+    done = store.done_keys(budget, data_fingerprint(spec.public_dir))
+    todo = [u for u in units if u.key not in done]
+    bar = progress(total=len(todo), desc=f"units ({len(done)} already done)", unit="unit",
+                   disable=None if show_progress else True)
+    if dask_address:
+        try:
+            from dask.distributed import Client, as_completed
+        except ImportError as err:
+            raise CsmsasrError("dask.distributed is not installed: pip install distributed") from err
+        with Client(dask_address) as client:
+            futures = [client.submit(run_unit, u, spec, budget, device, False, pure=False) for u in todo]
+            for future in as_completed(futures):
+                store.append(future.result())
+                bar.update(1)
+    elif workers > 1:
+        threads = max(1, (os.cpu_count() or 1) // workers)
+        with cf.ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(threads,)) as pool:
+            futures = [pool.submit(run_unit, u, spec, budget, device, False) for u in todo]
+            for future in cf.as_completed(futures):
+                store.append(future.result())
+                bar.update(1)
+    else:
+        for unit in todo:
+            store.append(run_unit(unit, spec, budget, device, show_progress))
+            bar.update(1)
+    bar.close()
+    wanted = {u.key for u in units}
+    return results_frame([r for r in store.rows() if r["budget"] == budget and r["key"] in wanted])
+
+
+def results_frame(rows: Sequence[dict[str, Any]]) -> pd.DataFrame:
+    """Result rows as a table (list-valued columns kept as Python lists)."""
+    return pd.DataFrame(list(rows))
+
+
+def summarize(results: pd.DataFrame, metrics: Sequence[str] = METRIC_NAMES) -> pd.DataFrame:
+    """Mean and standard deviation of each test metric per model (over seeds and folds).
+
+    Columns ``<metric>_mean``, ``<metric>_std`` and ``runs``; models in first-seen order.
+    """
+    if results.empty:
+        raise CsmsasrError("no results to summarise")
+    order = list(dict.fromkeys(results["model"]))
+    grouped = results.groupby("model", sort=False)
+    table = pd.DataFrame(index=pd.Index(order, name="model"))
+    for metric in metrics:
+        column = results[f"test_{metric}"].astype(float)
+        table[f"{metric}_mean"] = column.groupby(results["model"]).mean()
+        table[f"{metric}_std"] = column.groupby(results["model"]).std(ddof=1)
+    table["runs"] = grouped.size()
+    return table

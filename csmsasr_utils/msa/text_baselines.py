@@ -1,0 +1,149 @@
+"""Text-only sentiment baselines on the real transcripts: real numbers available today.
+
+The manual transcripts and the multimodal label M of all 1,085 clips are public, so these
+baselines give *real* results on CS-MSASR without the feature file. Each one is a scikit-learn
+pipeline, scored with MMSA's SIMS metrics on the same protocols as the multimodal models:
+
+* ``Majority`` — always the most frequent training label (−0.5 on CS-MSASR): the floor;
+* ``Char n-gram TF-IDF + ridge`` — character 1–3-grams (Changsha particles such as 咯, 噻, 啰 are
+  single characters, so character features see them), sublinear TF-IDF, ridge regression on M;
+* ``Char n-gram TF-IDF + logistic`` — the same features, a 5-class logistic regression whose
+  predicted class is mapped back to its label value (−1, −0.5, 0, 0.5, 1);
+* ``WordPiece bag + ridge`` — counts of bert-base-chinese WordPiece tokens (the vocabulary the
+  feature file's BERT used), TF-IDF weighted, ridge regression.
+
+The regularisation strength is chosen on the protocol's validation clips (lowest MAE, ties to
+the stronger regularisation), then the model is refit on the training clips only and tested.
+Everything is deterministic.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.feature_extraction.text import (
+    CountVectorizer,
+    TfidfTransformer,
+    TfidfVectorizer,
+)
+from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.pipeline import Pipeline, make_pipeline
+
+from csmsasr_utils.data.labels import CLASS_VALUES
+from csmsasr_utils.errors import CsmsasrError
+from csmsasr_utils.msa.metrics import sims_regression_metrics
+
+#: Regularisation grid: ridge ``alpha`` (and ``1/C`` for the logistic model).
+ALPHAS: tuple[float, ...] = (0.03, 0.1, 0.3, 1.0, 3.0, 10.0)
+
+
+class _MajorityRegressor(RegressorMixin, BaseEstimator):
+    """Predicts the most frequent training label whatever the input."""
+
+    def fit(self, X, y):
+        self.value_ = majority_value(y)
+        return self
+
+    def predict(self, X):
+        return np.full(X.shape[0], self.value_)
+
+
+class _ClassValueLogistic(LogisticRegression):
+    """Logistic regression over the five label classes, predicting the class's label value."""
+
+    def fit(self, X, y):
+        classes = np.searchsorted(CLASS_VALUES, np.asarray(y, dtype=float))
+        return super().fit(X, classes)
+
+    def predict(self, X):
+        return np.asarray(CLASS_VALUES)[super().predict(X)]
+
+
+@dataclass(frozen=True)
+class TextBaseline:
+    """A named pipeline factory: ``make(alpha) -> sklearn Pipeline`` (``alpha=None``: no tuning)."""
+
+    name: str
+    make: Callable[[float | None], Pipeline]
+    tuned: bool = True
+
+
+def _char_tfidf() -> TfidfVectorizer:
+    return TfidfVectorizer(analyzer="char", ngram_range=(1, 3), sublinear_tf=True)
+
+
+def text_baselines(wordpiece_tokenizer: Callable[[str], list[str]] | None = None) -> list[TextBaseline]:
+    """The baselines of the module docstring; the WordPiece one only when a tokenizer is given."""
+    baselines = [
+        TextBaseline("Majority", lambda alpha: make_pipeline(_char_tfidf(), _MajorityRegressor()), tuned=False),
+        TextBaseline("Char n-gram TF-IDF + ridge", lambda alpha: make_pipeline(_char_tfidf(), Ridge(alpha=alpha))),
+        TextBaseline("Char n-gram TF-IDF + logistic",
+                     lambda alpha: make_pipeline(_char_tfidf(), _ClassValueLogistic(C=1.0 / alpha, max_iter=2000))),
+    ]
+    if wordpiece_tokenizer is not None:
+        baselines.append(TextBaseline(
+            "WordPiece bag + ridge",
+            lambda alpha: make_pipeline(CountVectorizer(tokenizer=wordpiece_tokenizer, lowercase=False,
+                                                        token_pattern=None),
+                                        TfidfTransformer(sublinear_tf=True), Ridge(alpha=alpha))))
+    return baselines
+
+
+def majority_value(labels: Sequence[float]) -> float:
+    """The most frequent label value (the smallest one on a tie).
+
+    >>> majority_value([0.5, -0.5, -0.5, 1.0])
+    -0.5
+    """
+    values, counts = np.unique(np.asarray(labels, dtype=float), return_counts=True)
+    if values.size == 0:
+        raise CsmsasrError("majority_value: no labels")
+    return float(values[np.argmax(counts)])
+
+
+def _fit_predict(baseline: TextBaseline, texts: pd.Series, labels: pd.Series, split: dict[str, np.ndarray],
+                 ) -> tuple[np.ndarray, float | None]:
+    train, valid, test = (split[k] for k in ("train", "valid", "test"))
+    if not baseline.tuned:
+        return baseline.make(None).fit(texts.iloc[train], labels.iloc[train]).predict(texts.iloc[test]), None
+    best_alpha, best_mae = None, np.inf
+    for alpha in sorted(ALPHAS, reverse=True):  # strongest first: ties keep the stronger one
+        model = baseline.make(alpha).fit(texts.iloc[train], labels.iloc[train])
+        mae = float(np.mean(np.abs(np.clip(model.predict(texts.iloc[valid]), -1, 1) - labels.iloc[valid])))
+        if mae < best_mae - 1e-12:
+            best_alpha, best_mae = alpha, mae
+    model = baseline.make(best_alpha).fit(texts.iloc[train], labels.iloc[train])
+    return model.predict(texts.iloc[test]), best_alpha
+
+
+def evaluate_text_baselines(metadata: pd.DataFrame, splits: dict[int, dict[str, Sequence[str]]],
+                            protocol: str, baselines: Sequence[TextBaseline] | None = None) -> pd.DataFrame:
+    """One row per (baseline, fold): SIMS test metrics, chosen ``alpha``, predictions.
+
+    ``metadata`` needs ``clip_id``, ``text`` and ``label_m``; ``splits`` maps a fold number to
+    ``{'train', 'valid', 'test'}`` clip ids (fold 0 for the paper split).
+    """
+    missing = {"clip_id", "text", "label_m"} - set(metadata.columns)
+    if missing:
+        raise CsmsasrError(f"metadata lacks column(s) {sorted(missing)}")
+    frame = metadata.reset_index(drop=True)
+    position = pd.Series(np.arange(len(frame)), index=frame["clip_id"].astype(str))
+    texts, labels = frame["text"].astype(str), frame["label_m"].astype(float)
+    rows = []
+    for baseline in baselines if baselines is not None else text_baselines():
+        for fold, split in splits.items():
+            try:
+                idx = {k: position.loc[[str(c) for c in split[k]]].to_numpy() for k in ("train", "valid", "test")}
+            except KeyError as err:
+                raise CsmsasrError(f"fold {fold}: clip ids not in the metadata ({err})") from err
+            prediction, alpha = _fit_predict(baseline, texts, labels, idx)
+            metrics = sims_regression_metrics(prediction, labels.iloc[idx["test"]].to_numpy())
+            rows.append({"model": baseline.name, "protocol": protocol, "fold": fold, "alpha": alpha,
+                         **{f"test_{k}": v for k, v in metrics.items()},
+                         "test_clip_ids": [str(c) for c in split["test"]],
+                         "test_predictions": [float(p) for p in prediction]})
+    return pd.DataFrame(rows)

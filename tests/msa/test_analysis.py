@@ -1,0 +1,62 @@
+"""Per-clip error analysis, against hand-worked tables."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from csmsasr_utils.errors import CsmsasrError
+from csmsasr_utils.msa.analysis import (
+    class_confusion,
+    error_by,
+    modality_disagreement,
+    prediction_frame,
+)
+
+
+@pytest.fixture
+def frame():
+    metadata = pd.DataFrame({
+        "clip_id": ["a", "b", "c", "d"], "video_id": ["01", "01", "02", "02"], "n_chars": [3, 10, 20, 5],
+        "label_m": [-1.0, 0.0, 0.5, 1.0], "label_t": [-1.0, 0.5, 0.5, 1.0],
+        "label_a": [-0.5, 0.0, 0.5, -1.0], "label_v": [-1.0, 0.0, -0.5, 0.0],
+    })
+    results = pd.DataFrame({"model": ["X"], "seed": [1], "fold": [0], "test_clip_ids": [["a", "b", "c", "d"]],
+                            "test_predictions": [[-0.8, 0.3, 0.6, 1.4]]})
+    return prediction_frame(results, metadata)
+
+
+def test_prediction_frame_joins_and_clips_errors(frame):
+    assert list(frame["clip_id"]) == ["a", "b", "c", "d"]
+    np.testing.assert_allclose(frame["error"], [0.2, 0.3, 0.1, 0.0], atol=1e-12)  # 1.4 clipped to 1
+    assert list(frame["video_id"]) == ["01", "01", "02", "02"]
+
+
+def test_class_confusion_counts_and_rows(frame):
+    counts = class_confusion(frame, normalize=False)
+    # a: Negative→Negative (−0.8 ≤ −0.7); b: Neutral→Weakly positive; c, d correct
+    assert counts.loc["Negative", "Negative"] == 1
+    assert counts.loc["Neutral", "Weakly positive"] == 1
+    assert counts.loc["Weakly positive", "Weakly positive"] == 1 and counts.loc["Positive", "Positive"] == 1
+    assert counts.to_numpy().sum() == 4
+    shares = class_confusion(frame)
+    assert shares.loc["Neutral"].sum() == pytest.approx(1.0)
+    assert shares.loc["Weakly negative"].sum() == 0.0  # no clip of that class
+
+
+def test_modality_disagreement_counts(frame):
+    # a: A differs; b: T differs; c: V differs; d: A and V differ
+    assert modality_disagreement(frame).tolist() == [1, 1, 1, 2]
+
+
+def test_error_by_video_and_length_bins(frame):
+    by_video = error_by(frame, "video_id")
+    assert by_video.loc["01", "MAE"] == pytest.approx(0.25)
+    assert by_video.loc["01", "Mult_acc_5"] == 0.5 and by_video.loc["02", "clips"] == 2
+    by_length = error_by(frame, "n_chars", bins=[0, 5, 30])
+    assert by_length["clips"].tolist() == [2, 2]
+
+
+def test_unknown_clip_is_refused(frame):
+    results = pd.DataFrame({"model": ["X"], "test_clip_ids": [["zz"]], "test_predictions": [[0.0]]})
+    with pytest.raises(CsmsasrError, match="not in the metadata"):
+        prediction_frame(results, pd.DataFrame({"clip_id": ["a"], "label_m": [0.0]}))

@@ -1,0 +1,95 @@
+"""The runner: planning, resumable results, other data refused, local processes and Dask."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from csmsasr_utils.errors import CsmsasrError
+from csmsasr_utils.msa.runner import (
+    DataSpec,
+    ResultsFile,
+    Unit,
+    load_data,
+    plan_units,
+    run_units,
+    summarize,
+    unit_split_rows,
+)
+
+SPEC = DataSpec(max_clips=24)
+
+
+def test_plan_units_covers_models_seeds_and_folds():
+    units = plan_units(["lf_dnn", "MLF_DNN"], [1, 2], "official")
+    assert len(units) == 2 * 2 * 5
+    assert units[0] == Unit("LF_DNN", 1, "official", 1) and units[-1] == Unit("MLF_DNN", 2, "official", 5)
+    assert {u.fold for u in plan_units(["TFN"], [1], "paper")} == {0}
+    with pytest.raises(CsmsasrError, match="protocol"):
+        plan_units(["TFN"], [1], "kfold")
+    with pytest.raises(KeyError, match="unknown model"):
+        plan_units(["BERT"], [1])
+
+
+def test_split_rows_follow_the_protocols(public_dir):
+    dataset, tensors = load_data(DataSpec(public_dir=str(public_dir)))
+    paper = unit_split_rows(dataset, tensors, "paper", 0)
+    assert [len(paper[k]) for k in ("train", "valid", "test")] == [868, 108, 109]
+    tests = np.concatenate([unit_split_rows(dataset, tensors, "official", k)["test"] for k in range(1, 6)])
+    assert sorted(tests) == list(range(len(tensors)))  # every clip is a test clip exactly once
+    fold = unit_split_rows(dataset, tensors, "official", 2)
+    assert not set(fold["train"]) & set(fold["test"]) and not set(fold["valid"]) & set(fold["test"])
+
+
+def test_run_resume_and_summary(tmp_path):
+    path = tmp_path / "results.jsonl"
+    units = plan_units(["LF_DNN", "MLF_DNN"], [1111, 1112], "paper")
+    first = run_units(units[:3], path, SPEC, budget="smoke", show_progress=False)
+    assert len(first) == 3
+    row = first.iloc[0]
+    assert row["epochs"] == 1 and row["data_source"] == "demo" and row["n_train"] == 24
+    assert {"torch_version", "package_version", "code_fingerprint", "device", "wall_seconds"} <= set(first.columns)
+    before = path.read_text()
+    second = run_units(units, path, SPEC, budget="smoke", show_progress=False)  # only the 4th is new
+    assert len(second) == 4 and path.read_text().startswith(before)
+    assert len(ResultsFile(path).rows()) == 4
+    table = summarize(second)
+    lf = second[second["model"] == "LF_DNN"]["test_MAE"]
+    assert table.loc["LF_DNN", "MAE_mean"] == pytest.approx(lf.mean())
+    assert table.loc["LF_DNN", "MAE_std"] == pytest.approx(lf.std(ddof=1))
+    assert list(table.index) == ["LF_DNN", "MLF_DNN"] and table["runs"].tolist() == [2, 2]
+
+
+def test_same_unit_twice_gives_the_same_row(tmp_path):
+    unit = plan_units(["MLF_DNN"], [1113])
+    a = run_units(unit, tmp_path / "a.jsonl", SPEC, budget="smoke", show_progress=False).iloc[0]
+    b = run_units(unit, tmp_path / "b.jsonl", SPEC, budget="smoke", show_progress=False).iloc[0]
+    assert a["test_predictions"] == b["test_predictions"] and a["test_MAE"] == b["test_MAE"]
+
+
+def test_results_of_other_data_are_refused_and_bad_lines_reported(tmp_path):
+    path = tmp_path / "r.jsonl"
+    path.write_text(json.dumps({"key": "x", "budget": "smoke", "data_fingerprint": "other"}) + "\n")
+    with pytest.raises(CsmsasrError, match="other data"):
+        run_units(plan_units(["LF_DNN"], [1]), path, SPEC, budget="smoke", show_progress=False)
+    assert len(path.read_text().splitlines()) == 1  # nothing lost
+    path.write_text("{not json\n")
+    with pytest.raises(CsmsasrError, match=r"r.jsonl:1"):
+        ResultsFile(path).rows()
+
+
+@pytest.mark.slow
+def test_local_processes_and_dask_give_the_same_rows(tmp_path):
+    distributed = pytest.importorskip("distributed")
+    units = plan_units(["LF_DNN"], [1111, 1112])
+    serial = run_units(units, tmp_path / "serial.jsonl", SPEC, budget="smoke", show_progress=False)
+    pooled = run_units(units, tmp_path / "pool.jsonl", SPEC, budget="smoke", workers=2, show_progress=False)
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
+                                  dashboard_address=None) as cluster:
+        dasked = run_units(units, tmp_path / "dask.jsonl", SPEC, budget="smoke",
+                           dask_address=cluster.scheduler_address, show_progress=False)
+    key = lambda frame: frame.sort_values("key").reset_index(drop=True)
+    for other in (pooled, dasked):
+        pd.testing.assert_series_equal(key(serial)["test_MAE"], key(other)["test_MAE"])
+        assert key(serial)["test_predictions"].tolist() == key(other)["test_predictions"].tolist()

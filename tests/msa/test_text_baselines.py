@@ -1,0 +1,76 @@
+"""Text-only baselines: majority, validation-chosen regularisation, class-value logistic."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import Ridge
+
+from csmsasr_utils.errors import CsmsasrError
+from csmsasr_utils.msa.metrics import sims_regression_metrics
+from csmsasr_utils.msa.text_baselines import (
+    ALPHAS,
+    evaluate_text_baselines,
+    majority_value,
+    text_baselines,
+)
+
+
+@pytest.fixture(scope="module")
+def toy():
+    rng = np.random.default_rng(0)
+    positive, negative, neutral = "好开心喜欢", "烦死气恼差", "今天我们去"
+    texts, labels = [], []
+    for i in range(90):
+        label = [-1.0, -0.5, 0.0, 0.5, 1.0][i % 5]
+        pool = positive if label > 0 else negative if label < 0 else neutral
+        texts.append("".join(rng.choice(list(pool + neutral), 6)))
+        labels.append(label)
+    metadata = pd.DataFrame({"clip_id": [f"c{i}" for i in range(90)], "text": texts, "label_m": labels})
+    ids = metadata["clip_id"].to_numpy()
+    split = {"train": ids[:60], "valid": ids[60:75], "test": ids[75:]}
+    return metadata, split
+
+
+def test_majority_predicts_the_most_frequent_training_label(toy):
+    metadata, split = toy
+    rows = evaluate_text_baselines(metadata, {0: split}, "paper", text_baselines()[:1])
+    expected = majority_value(metadata.set_index("clip_id").loc[split["train"], "label_m"])
+    assert set(rows.loc[0, "test_predictions"]) == {expected}
+    assert rows.loc[0, "alpha"] is None or np.isnan(rows.loc[0, "alpha"])
+
+
+def test_ridge_alpha_is_the_validation_mae_minimum_and_metrics_match(toy):
+    metadata, split = toy
+    rows = evaluate_text_baselines(metadata, {0: split}, "paper", [text_baselines()[1]])
+    frame = metadata.set_index("clip_id")
+    X = lambda k: frame.loc[split[k], "text"]
+    y = lambda k: frame.loc[split[k], "label_m"].to_numpy()
+    maes = {}
+    for alpha in ALPHAS:
+        vec = TfidfVectorizer(analyzer="char", ngram_range=(1, 3), sublinear_tf=True)
+        model = Ridge(alpha=alpha).fit(vec.fit_transform(X("train")), y("train"))
+        maes[alpha] = np.mean(np.abs(np.clip(model.predict(vec.transform(X("valid"))), -1, 1) - y("valid")))
+    best = min(sorted(maes, reverse=True), key=lambda a: maes[a])
+    assert rows.loc[0, "alpha"] == best
+    vec = TfidfVectorizer(analyzer="char", ngram_range=(1, 3), sublinear_tf=True)
+    pred = Ridge(alpha=best).fit(vec.fit_transform(X("train")), y("train")).predict(vec.transform(X("test")))
+    np.testing.assert_allclose(rows.loc[0, "test_predictions"], pred)
+    assert rows.loc[0, "test_MAE"] == sims_regression_metrics(pred, y("test"))["MAE"]
+
+
+def test_logistic_predicts_label_values(toy):
+    metadata, split = toy
+    rows = evaluate_text_baselines(metadata, {0: split}, "paper", [text_baselines()[2]])
+    assert set(rows.loc[0, "test_predictions"]) <= {-1.0, -0.5, 0.0, 0.5, 1.0}
+    assert rows.loc[0, "test_Mult_acc_2"] > 0.6  # the toy text is separable
+
+
+def test_bad_input_is_refused(toy):
+    metadata, split = toy
+    with pytest.raises(CsmsasrError, match="label_m"):
+        evaluate_text_baselines(metadata.drop(columns="label_m"), {0: split}, "paper")
+    with pytest.raises(CsmsasrError, match="not in the metadata"):
+        evaluate_text_baselines(metadata, {0: {**split, "test": np.array(["nope"])}}, "paper")
+    with pytest.raises(CsmsasrError):
+        majority_value([])
