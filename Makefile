@@ -37,6 +37,7 @@ bench: setup
 	$(PY) benchmarks/bench_load.py
 	$(PY) benchmarks/bench_features.py
 	$(PY) benchmarks/bench_asr.py
+	$(PY) benchmarks/bench_msa.py
 
 clean:
 	rm -rf _build
