@@ -165,7 +165,7 @@ def test_chapters_two_and_three_state_which_labels_and_features_they_show(public
 def test_the_msa_chapter_separates_real_text_results_from_demo_training(public_build):
     page = _text(public_build / CHAPTERS[3])
     assert "Text-only baselines, official 5 folds" in page
-    assert "interval over the 1,085 test clips) — label_m: public metadata (real)" in page
+    assert "interval over the 1,085 test clips) — public metadata (real)" in page
     assert "WordPiece bag + ridge" in page
     assert "The multimodal models below train on SYNTHETIC features" in page
     assert "Paper split, seed 1111, ≤ 6 epochs — synthetic demo data (not results)" in page

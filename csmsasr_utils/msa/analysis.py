@@ -69,18 +69,22 @@ def modality_disagreement(frame: pd.DataFrame, modalities: Sequence[str] = ("t",
     return pd.Series(count, index=frame.index, name="modalities_disagreeing")
 
 
-def error_by(frame: pd.DataFrame, by: str | pd.Series, *, bins: Sequence[float] | None = None) -> pd.DataFrame:
+def error_by(frame: pd.DataFrame, by: str | pd.Series, *, bins: Sequence[float] | None = None,
+             labels: Sequence[str] | None = None) -> pd.DataFrame:
     """Mean absolute error, 5-class accuracy and clip count per group of ``by``.
 
     ``by`` is a column name or a Series aligned with ``frame``; ``bins`` cuts a numeric ``by``
-    into intervals first (e.g. transcript length).
+    into right-closed intervals first (e.g. transcript length), named by ``labels`` if given.
+    With bins every interval gets a row, an empty one with 0 clips and no MAE.
     """
     key = frame[by] if isinstance(by, str) else by
     if bins is not None:
-        key = pd.cut(key, bins=list(bins), include_lowest=True)
+        if labels is not None and len(labels) != len(bins) - 1:
+            raise CsmsasrError(f"{len(bins) - 1} bins need as many labels, got {len(labels)}")
+        key = pd.cut(key, bins=list(bins), labels=None if labels is None else list(labels), include_lowest=True)
     correct = sims_bins(frame["prediction"].to_numpy(float), 5) == sims_bins(frame["label_m"].to_numpy(float), 5)
     table = pd.DataFrame({"abs_error": frame["abs_error"].to_numpy(), "correct_5": correct}, index=frame.index)
-    grouped = table.groupby(key.to_numpy() if bins is None else key, observed=True)
+    grouped = table.groupby(key.to_numpy() if bins is None else key, observed=bins is None)
     out = pd.DataFrame({"MAE": grouped["abs_error"].mean(), "Mult_acc_5": grouped["correct_5"].mean(),
                         "clips": grouped.size()})
     out.index.name = by if isinstance(by, str) else (by.name or "group")

@@ -52,3 +52,30 @@ class TextSubNet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         _, (h_n, _) = self.rnn(x)
         return self.linear_1(self.dropout(h_n.squeeze(0)))
+
+
+class UnimodalEncoders:
+    """Mixin for LF_DNN, TFN and LMF: MMSA's three pre-fusion subnetworks on averaged input.
+
+    :meth:`add_unimodal_encoders` creates ``audio_subnet``, ``vision_subnet`` and ``text_subnet``
+    (MMSA's names and creation order, so parameter counts and seeded initial weights match) from
+    ``hp['feature_dims']``, ``hp['hidden_dims']`` (text, audio, vision) and the first three
+    ``hp['dropouts']`` (audio, vision, text); :meth:`encode_unimodal` runs them.
+    """
+
+    hp: dict
+
+    def add_unimodal_encoders(self, text_out: int) -> tuple[int, int, int]:
+        """Create the subnetworks; returns the code sizes ``(audio, vision, text)``."""
+        text_in, audio_in, vision_in = self.hp["feature_dims"]
+        text_hidden, audio_hidden, vision_hidden = self.hp["hidden_dims"]
+        audio_dropout, vision_dropout, text_dropout = self.hp["dropouts"][:3]
+        self.audio_subnet = SubNet(audio_in, audio_hidden, audio_dropout)
+        self.vision_subnet = SubNet(vision_in, vision_hidden, vision_dropout)
+        self.text_subnet = TextSubNet(text_in, text_hidden, text_out, dropout=text_dropout)
+        return audio_hidden, vision_hidden, text_out
+
+    def encode_unimodal(self, text: torch.Tensor, audio: torch.Tensor,
+                        vision: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``text (B, L, D)``, averaged ``audio``/``vision (B, 1, D)`` → the codes (audio, vision, text)."""
+        return self.audio_subnet(audio.squeeze(1)), self.vision_subnet(vision.squeeze(1)), self.text_subnet(text)

@@ -52,8 +52,10 @@ def test_error_by_video_and_length_bins(frame):
     by_video = error_by(frame, "video_id")
     assert by_video.loc["01", "MAE"] == pytest.approx(0.25)
     assert by_video.loc["01", "Mult_acc_5"] == 0.5 and by_video.loc["02", "clips"] == 2
-    by_length = error_by(frame, "n_chars", bins=[0, 5, 30])
-    assert by_length["clips"].tolist() == [2, 2]
+    by_length = error_by(frame, "n_chars", bins=[0, 5, 30, 80], labels=["short", "long", "very long"])
+    assert by_length["clips"].tolist() == [2, 2, 0]  # empty bins are kept
+    assert list(by_length.index) == ["short", "long", "very long"] and np.isnan(by_length.loc["very long", "MAE"])
+    assert by_length.loc["short", "MAE"] == pytest.approx((0.2 + 0.0) / 2)  # clips a (3 chars) and d (5)
 
 
 def test_unknown_clip_is_refused(frame):

@@ -24,6 +24,40 @@ from csmsasr_utils.asr.audio import SAMPLE_RATE
 from csmsasr_utils.asr.engines.base import TimedTranscription
 from csmsasr_utils.optional import import_transformers
 
+#: Whisper's decoder prompt for Chinese transcription without timestamps.
+CHINESE_PROMPT: tuple[str, ...] = ("<|startoftranscript|>", "<|zh|>", "<|transcribe|>", "<|notimestamps|>")
+
+
+def whisper_prompt_ids(tokenizer) -> list[int]:
+    """Token ids of :data:`CHINESE_PROMPT` in ``tokenizer``'s vocabulary."""
+    return tokenizer.convert_tokens_to_ids(list(CHINESE_PROMPT))
+
+
+def whisper_transcribe(model, processor, audios: list[np.ndarray], num_beams: int = 1,
+                       max_new_tokens: int = 128) -> list[str]:
+    """Transcribe a batch of 16 kHz clips with a transformers Whisper model and the Chinese prompt.
+
+    The prompt is given as the decoder's first tokens, which works for every Whisper checkpoint,
+    with or without a multilingual generation config. ``num_beams=1`` is greedy decoding;
+    ``max_new_tokens`` is capped at what the decoder's positions leave after the prompt.
+    """
+    import torch
+
+    features = processor.feature_extractor([np.asarray(a, dtype=np.float32) for a in audios],
+                                           sampling_rate=SAMPLE_RATE, return_tensors="pt").input_features
+    device = next(model.parameters()).device
+    prompt = whisper_prompt_ids(processor.tokenizer)
+    start = torch.tensor([prompt] * len(audios), device=device)
+    # never ask for more tokens than the decoder has positions (448 for OpenAI's Whisper)
+    max_new_tokens = min(max_new_tokens, model.config.max_target_positions - len(prompt))
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        ids = model.generate(features.to(device), decoder_input_ids=start, num_beams=num_beams,
+                             max_new_tokens=max_new_tokens, do_sample=False, use_cache=True)
+    model.train(was_training)
+    return [text.strip() for text in processor.tokenizer.batch_decode(ids, skip_special_tokens=True)]
+
 
 @dataclass
 class HFWhisperEngine(TimedTranscription):
@@ -43,23 +77,12 @@ class HFWhisperEngine(TimedTranscription):
             tf = import_transformers()
             processor = tf.WhisperProcessor.from_pretrained(str(self.model))
             model = tf.WhisperForConditionalGeneration.from_pretrained(str(self.model)).eval()
-            tokens = ["<|startoftranscript|>", "<|zh|>", "<|transcribe|>", "<|notimestamps|>"]
-            prompt = processor.tokenizer.convert_tokens_to_ids(tokens)
-            self._parts = (processor, model, prompt)
+            self._parts = (processor, model, whisper_prompt_ids(processor.tokenizer))
         return self._parts
 
     def transcribe(self, audio: np.ndarray) -> str:
-        import torch
-
-        processor, model, prompt = self._load()
-        features = processor.feature_extractor(np.asarray(audio, dtype=np.float32), sampling_rate=SAMPLE_RATE,
-                                               return_tensors="pt").input_features
-        start = torch.tensor([prompt])
-        with torch.no_grad():  # the prompt is given as the decoder's first tokens, which works for
-            # every Whisper checkpoint, with or without a multilingual generation config
-            ids = model.generate(features, decoder_input_ids=start, num_beams=self.num_beams,
-                                 max_new_tokens=self.max_new_tokens, do_sample=False)
-        return processor.tokenizer.batch_decode(ids, skip_special_tokens=True)[0].strip()
+        processor, model, _ = self._load()
+        return whisper_transcribe(model, processor, [audio], self.num_beams, self.max_new_tokens)[0]
 
 
 @dataclass

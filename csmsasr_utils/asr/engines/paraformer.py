@@ -2,8 +2,9 @@
 
 :class:`ParaformerEngine` loads a FunASR model folder, for instance ModelScope's
 ``iic/speech_paraformer-large_asr_nat-zh-cn-16k-common-vocab8404-pytorch`` (FunASR's Mandarin
-Paraformer-large; the authors did not say which checkpoint they fine-tuned) or a folder from
-fine-tuning it with FunASR. The folder needs
+Paraformer-large, the checkpoint the authors fine-tuned: their
+``speech-recognize/paraformer/finetune.sh`` starts from it) or a folder from fine-tuning it with
+FunASR. The folder needs
 ``config.yaml``, ``model.pt`` and ``tokens.json`` (or ``tokens.txt``); ``am.mvn``,
 ``configuration.json`` and ``seg_dict`` are used when present. Download the weights once with
 ``modelscope download iic/speech_paraformer-large_asr_nat-zh-cn-16k-common-vocab8404-pytorch

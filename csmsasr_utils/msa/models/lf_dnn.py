@@ -32,11 +32,11 @@ from torch import nn
 
 from csmsasr_utils.msa.base import MSAModel, Outputs
 from csmsasr_utils.msa.registry import register
-from csmsasr_utils.msa.subnets import SubNet, TextSubNet
+from csmsasr_utils.msa.subnets import UnimodalEncoders
 
 
 @register
-class LFDNN(MSAModel):
+class LFDNN(UnimodalEncoders, MSAModel):
     """Late-fusion DNN: unimodal subnetworks, concatenation, three-layer MLP."""
 
     key = "lf_dnn"
@@ -45,25 +45,16 @@ class LFDNN(MSAModel):
 
     def __init__(self, hp: Mapping[str, Any]):
         super().__init__(hp)
-        text_in, audio_in, vision_in = self.hp["feature_dims"]
-        text_hidden, audio_hidden, vision_hidden = self.hp["hidden_dims"]
-        text_out, fusion_dim = self.hp["text_out"], self.hp["post_fusion_dim"]
-        audio_dropout, vision_dropout, text_dropout, fusion_dropout = self.hp["dropouts"]
-
-        self.audio_subnet = SubNet(audio_in, audio_hidden, audio_dropout)
-        self.vision_subnet = SubNet(vision_in, vision_hidden, vision_dropout)
-        self.text_subnet = TextSubNet(text_in, text_hidden, text_out, dropout=text_dropout)
-
-        self.post_fusion_dropout = nn.Dropout(p=fusion_dropout)
-        self.post_fusion_layer_1 = nn.Linear(audio_hidden + vision_hidden + text_out, fusion_dim)
+        fusion_dim = self.hp["post_fusion_dim"]
+        audio_size, vision_size, text_size = self.add_unimodal_encoders(self.hp["text_out"])
+        self.post_fusion_dropout = nn.Dropout(p=self.hp["dropouts"][3])
+        self.post_fusion_layer_1 = nn.Linear(audio_size + vision_size + text_size, fusion_dim)
         self.post_fusion_layer_2 = nn.Linear(fusion_dim, fusion_dim)
         self.post_fusion_layer_3 = nn.Linear(fusion_dim, 1)
 
     def forward(self, text: torch.Tensor, audio: torch.Tensor, vision: torch.Tensor) -> Outputs:
         """``text (B, L, 768)``, averaged ``audio (B, 1, 13)`` and ``vision (B, 1, 347)``."""
-        audio_h = self.audio_subnet(audio.squeeze(1))
-        vision_h = self.vision_subnet(vision.squeeze(1))
-        text_h = self.text_subnet(text)
+        audio_h, vision_h, text_h = self.encode_unimodal(text, audio, vision)
         fused = torch.cat([audio_h, vision_h, text_h], dim=-1)
         h = torch.relu(self.post_fusion_layer_1(self.post_fusion_dropout(fused)))
         h = torch.relu(self.post_fusion_layer_2(h))

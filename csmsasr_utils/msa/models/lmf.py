@@ -44,7 +44,7 @@ from torch import nn
 from csmsasr_utils.msa.base import MSAModel, Outputs
 from csmsasr_utils.msa.models.tfn import with_leading_one
 from csmsasr_utils.msa.registry import register
-from csmsasr_utils.msa.subnets import SubNet, TextSubNet
+from csmsasr_utils.msa.subnets import UnimodalEncoders
 
 
 def xavier_normal_parameter(*shape: int, requires_grad: bool = True) -> nn.Parameter:
@@ -53,7 +53,7 @@ def xavier_normal_parameter(*shape: int, requires_grad: bool = True) -> nn.Param
 
 
 @register
-class LMF(MSAModel):
+class LMF(UnimodalEncoders, MSAModel):
     """Low-rank Multimodal Fusion: rank-``r`` modality factors instead of TFN's full tensor."""
 
     key = "lmf"
@@ -63,16 +63,10 @@ class LMF(MSAModel):
     options: ClassVar[dict[str, Any]] = {"train_fusion_weights": False}
 
     def __init__(self, hp: Mapping[str, Any]):
-        super().__init__({**self.options, **hp})
-        text_in, audio_in, vision_in = self.hp["feature_dims"]
-        text_hidden, audio_hidden, vision_hidden = self.hp["hidden_dims"]
-        text_out = text_hidden // 2
+        super().__init__(hp)
         rank = self.hp["rank"]
-        audio_dropout, vision_dropout, text_dropout, _unused_fusion_dropout = self.hp["dropouts"]
-
-        self.audio_subnet = SubNet(audio_in, audio_hidden, audio_dropout)
-        self.vision_subnet = SubNet(vision_in, vision_hidden, vision_dropout)
-        self.text_subnet = TextSubNet(text_in, text_hidden, text_out, dropout=text_dropout)
+        # MMSA's LMF: the text code is half the text hidden size; dropouts[3] is never applied.
+        audio_hidden, vision_hidden, text_out = self.add_unimodal_encoders(self.hp["hidden_dims"][0] // 2)
 
         self.audio_factor = xavier_normal_parameter(rank, audio_hidden + 1, 1)
         self.vision_factor = xavier_normal_parameter(rank, vision_hidden + 1, 1)
@@ -96,9 +90,7 @@ class LMF(MSAModel):
 
     def forward(self, text: torch.Tensor, audio: torch.Tensor, vision: torch.Tensor) -> Outputs:
         """``text (B, L, 768)``, averaged ``audio (B, 1, 13)`` and ``vision (B, 1, 347)``."""
-        audio_h = self.audio_subnet(audio.squeeze(1))
-        vision_h = self.vision_subnet(vision.squeeze(1))
-        text_h = self.text_subnet(text)
+        audio_h, vision_h, text_h = self.encode_unimodal(text, audio, vision)
         # (B, D+1) @ (rank, D+1, 1) → (rank, B, 1) for each modality, multiplied elementwise.
         fused = (torch.matmul(with_leading_one(audio_h), self.audio_factor)
                  * torch.matmul(with_leading_one(vision_h), self.vision_factor)

@@ -55,7 +55,7 @@ class MLMF(MultiTaskSubNetModel):
     options: ClassVar[dict[str, Any]] = {"train_fusion_weights": False}
 
     def __init__(self, hp: Mapping[str, Any]):
-        super().__init__({**self.options, **hp})
+        super().__init__(hp)
         text_hidden, audio_hidden, video_hidden = self.hp["hidden_dims"]
         text_out = text_hidden // 2
         rank = self.hp["rank"]

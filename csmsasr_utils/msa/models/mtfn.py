@@ -70,7 +70,7 @@ class MTFN(MultiTaskSubNetModel):
     options: ClassVar[dict[str, Any]] = {"apply_weight_decay": False}
 
     def __init__(self, hp: Mapping[str, Any]):
-        super().__init__({**self.options, **hp})
+        super().__init__(hp)
         text_out = self.hp["text_out"]
         self.build_subnets(text_out)
         _, audio_hidden, video_hidden = self.hp["hidden_dims"]

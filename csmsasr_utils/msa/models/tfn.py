@@ -35,7 +35,7 @@ from torch import nn
 
 from csmsasr_utils.msa.base import MSAModel, Outputs
 from csmsasr_utils.msa.registry import register
-from csmsasr_utils.msa.subnets import SubNet, TextSubNet
+from csmsasr_utils.msa.subnets import UnimodalEncoders
 
 
 def with_leading_one(h: torch.Tensor) -> torch.Tensor:
@@ -48,7 +48,7 @@ def with_leading_one(h: torch.Tensor) -> torch.Tensor:
 
 
 @register
-class TFN(MSAModel):
+class TFN(UnimodalEncoders, MSAModel):
     """Tensor Fusion Network: outer product of the 1-augmented unimodal codes, then an MLP."""
 
     key = "tfn"
@@ -57,21 +57,14 @@ class TFN(MSAModel):
 
     def __init__(self, hp: Mapping[str, Any]):
         super().__init__(hp)
-        text_in, audio_in, vision_in = self.hp["feature_dims"]
-        text_hidden, audio_hidden, vision_hidden = self.hp["hidden_dims"]
-        text_out, fusion_dim = self.hp["text_out"], self.hp["post_fusion_dim"]
-        audio_dropout, vision_dropout, text_dropout, fusion_dropout = self.hp["dropouts"]
-
+        fusion_dim = self.hp["post_fusion_dim"]
         # Sigmoid output scaled to (shift, shift + range) = (-3, 3); never trained.
         self.output_range = nn.Parameter(torch.tensor([6.0]), requires_grad=False)
         self.output_shift = nn.Parameter(torch.tensor([-3.0]), requires_grad=False)
 
-        self.audio_subnet = SubNet(audio_in, audio_hidden, audio_dropout)
-        self.vision_subnet = SubNet(vision_in, vision_hidden, vision_dropout)
-        self.text_subnet = TextSubNet(text_in, text_hidden, text_out, dropout=text_dropout)
-
-        fused_size = (audio_hidden + 1) * (vision_hidden + 1) * (text_out + 1)
-        self.post_fusion_dropout = nn.Dropout(p=fusion_dropout)
+        audio_size, vision_size, text_size = self.add_unimodal_encoders(self.hp["text_out"])
+        fused_size = (audio_size + 1) * (vision_size + 1) * (text_size + 1)
+        self.post_fusion_dropout = nn.Dropout(p=self.hp["dropouts"][3])
         self.post_fusion_layer_1 = nn.Linear(fused_size, fusion_dim)
         self.post_fusion_layer_2 = nn.Linear(fusion_dim, fusion_dim)
         self.post_fusion_layer_3 = nn.Linear(fusion_dim, 1)
@@ -82,9 +75,7 @@ class TFN(MSAModel):
 
     def forward(self, text: torch.Tensor, audio: torch.Tensor, vision: torch.Tensor) -> Outputs:
         """``text (B, L, 768)``, averaged ``audio (B, 1, 13)`` and ``vision (B, 1, 347)``."""
-        audio_h = self.audio_subnet(audio.squeeze(1))
-        vision_h = self.vision_subnet(vision.squeeze(1))
-        text_h = self.text_subnet(text)
+        audio_h, vision_h, text_h = self.encode_unimodal(text, audio, vision)
         a, v, t = with_leading_one(audio_h), with_leading_one(vision_h), with_leading_one(text_h)
         # (B, A+1, V+1, T+1), index order audio, vision, text as in MMSA's two bmm calls.
         fused = (a[:, :, None, None] * v[:, None, :, None] * t[:, None, None, :]).flatten(1)
