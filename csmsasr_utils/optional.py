@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import sys
 import warnings
 
 
 def import_transformers():
     """The ``transformers`` module, its import-time warnings silenced (e.g. tqdm's notice that
-    ipywidgets is absent, which would otherwise print into the book's pages) and its logging
-    limited to errors. Raises :class:`~csmsasr_utils.errors.CsmsasrError` when it is missing."""
+    ipywidgets is absent, which would otherwise print into the book's pages), its logging limited
+    to errors and, where the output is not a terminal, its progress bars (loading and saving
+    weights) off. Raises :class:`~csmsasr_utils.errors.CsmsasrError` when it is missing."""
     from csmsasr_utils.errors import CsmsasrError
 
     try:
@@ -18,4 +20,6 @@ def import_transformers():
     except ImportError as err:
         raise CsmsasrError("transformers is not installed: pip install 'csmsasr-utils[hf]'") from err
     transformers.logging.set_verbosity_error()
+    if not sys.stderr.isatty():  # no one watches (e.g. the book build): no progress bars in the output
+        transformers.utils.logging.disable_progress_bar()
     return transformers
