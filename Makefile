@@ -38,6 +38,7 @@ bench: setup
 	$(PY) benchmarks/bench_features.py
 	$(PY) benchmarks/bench_asr.py
 	$(PY) benchmarks/bench_msa.py
+	$(PY) benchmarks/bench_book.py
 
 clean:
 	rm -rf _build

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Set up everything the book needs, from nothing, on Debian/Ubuntu with Python 3.11:
-#   1. system packages: a CJK font (figures show Chinese), Node.js/npm (MathJax is served locally)
-#      and espeak-ng (synthetic speech for the ASR chapter when the real audio is absent);
+#   1. system packages: a CJK font (figures show Chinese), Node.js/npm (MathJax is served locally),
+#      espeak-ng (synthetic speech for the ASR chapter when the real audio is absent) and Chromium
+#      (the tests check the built site in a real browser);
 #   2. a virtual environment .venv with the exact pins of requirements.txt and this package;
 #   3. MathJax 3.2.2 from npm (package-lock.json), copied where the book publishes it.
 # Idempotent: steps already done are skipped quickly. Called by `make setup` (and so by
@@ -21,6 +22,8 @@ if ! (command -v fc-list >/dev/null && fc-list 2>/dev/null | grep -qi "Noto Sans
 fi
 command -v npm >/dev/null || missing+=(nodejs npm)
 command -v espeak-ng >/dev/null || missing+=(espeak-ng)
+# headless Chromium: the test suite opens every built page in it (skipped where it is absent)
+command -v chromium >/dev/null || command -v chromium-browser >/dev/null || missing+=(chromium)
 if ((${#missing[@]})); then
   if [ "$(id -u)" = 0 ]; then sudo_cmd=(); elif command -v sudo >/dev/null; then sudo_cmd=(sudo); else sudo_cmd=(false); fi
   if command -v apt-get >/dev/null && [ "${sudo_cmd[0]:-}" != false ]; then

@@ -162,6 +162,32 @@ def test_chapters_two_and_three_state_which_labels_and_features_they_show(public
 
 @pytest.mark.slow
 @pytest.mark.book
+def test_every_page_opens_offline_in_chromium(public_build):
+    """Headless Chromium opens each page: no request leaves the machine, no script error, the
+    formulas render; screenshots of every page are kept in _build/screenshots/ (CI artefacts)."""
+    from tests.browser import find_chromium, open_page
+
+    chromium = find_chromium()
+    if chromium is None:
+        pytest.skip("chromium is not installed (CI installs it: apt-get install chromium)")
+    shots = REPO / "_build" / "screenshots"
+    problems = []
+    for page in PAGES:
+        report = open_page(chromium, public_build / page, screenshot=shots / (page.replace("/", "_") + ".png"))
+        if report.page_requests:
+            problems.append(f"{page}: requests leaving the machine {report.page_requests}")
+        if report.console_errors:
+            problems.append(f"{page}: script errors {report.console_errors}")
+        if report.math_expected and (report.math_rendered == 0 or report.math_errors):
+            problems.append(f"{page}: formulas not rendered ({report.math_rendered} rendered, "
+                            f"{report.math_errors} errors)")
+        if report.screenshot is None:
+            problems.append(f"{page}: no screenshot")
+    assert not problems, "\n".join(problems)
+
+
+@pytest.mark.slow
+@pytest.mark.book
 def test_the_msa_chapter_separates_real_text_results_from_demo_training(public_build):
     page = _text(public_build / CHAPTERS[3])
     assert "Text-only baselines, official 5 folds" in page
