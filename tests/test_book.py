@@ -23,7 +23,8 @@ REPO = Path(__file__).resolve().parents[1]
 CHAPTERS = ["notebooks/01_dataset_statistics.html", "notebooks/02_label_agreement.html",
             "notebooks/03_feature_space.html", "notebooks/04_msa_baselines.html",
             "notebooks/05_asr_baselines.html"]
-PAGES = ["book/intro.html", *CHAPTERS, "book/demo_data.html", "book/references.html"]
+PAGES = ["book/intro.html", *CHAPTERS, "book/demo_data.html", "book/glossary.html", "book/teachers.html",
+         "book/references.html"]
 
 
 def _build(tmp: Path, public_dir: Path | None) -> Path:
@@ -158,6 +159,19 @@ def test_chapters_two_and_three_state_which_labels_and_features_they_show(public
     feature_page = _text(public_build / CHAPTERS[2])
     assert "These features are SYNTHETIC" in feature_page
     assert "Sentiment (M) separability, official folds" in feature_page
+
+
+@pytest.mark.slow
+@pytest.mark.book
+def test_every_chapter_downloads_as_an_executed_notebook(public_build):
+    for chapter in CHAPTERS:
+        name = Path(chapter).with_suffix(".ipynb").name
+        links = [v for tag, attr, v in _resources(public_build / chapter) if tag == "a" and v.endswith(name)]
+        assert links, f"{chapter}: no .ipynb download link"
+        notebook = json.loads((public_build / chapter).parent.joinpath(links[0]).resolve().read_text(encoding="utf-8"))
+        code = [c for c in notebook["cells"] if c["cell_type"] == "code"]
+        assert code and all(c.get("execution_count") for c in code if c["source"]), chapter
+        assert sum(len(c.get("outputs", [])) for c in code) > 0, chapter
 
 
 @pytest.mark.slow
