@@ -153,8 +153,16 @@ def reduce(matrix: np.ndarray, n_components: int | None = 50, seed: int = 0) -> 
     return PCA(n_components=n_components, random_state=seed).fit_transform(scaled)
 
 
+def _import_umap():
+    """umap-learn, imported without its import-time chatter (tqdm's ipywidgets notice, numba)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import umap
+    return umap
+
+
 def _umap_key(matrix: np.ndarray, params: Mapping[str, object]) -> str:
-    import umap
+    umap = _import_umap()
 
     digest = hashlib.sha256()
     contiguous = np.ascontiguousarray(matrix, dtype=np.float64)
@@ -180,10 +188,9 @@ def umap_embedding(
         path = Path(cache_dir) / f"umap-{_umap_key(matrix, settings)}.npy"
         if path.is_file():
             return np.load(path, allow_pickle=False)
+    umap = _import_umap()
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # numba/umap chatter and the n_jobs=1 notice
-        import umap
-
+        warnings.simplefilter("ignore")  # the n_jobs=1 notice of a fixed random_state
         embedding = umap.UMAP(n_components=2, **settings).fit_transform(np.asarray(matrix, dtype=np.float64))
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
