@@ -38,7 +38,11 @@ def _build(tmp: Path, public_dir: Path | None) -> Path:
     # the book's own configuration, with execution forced: every notebook runs, no cache is used
     config = (REPO / "_config.yml").read_text(encoding="utf-8")
     assert "execute_notebooks: cache" in config
-    (tmp / "_config.yml").write_text(config.replace("execute_notebooks: cache", "execute_notebooks: force"))
+    config = config.replace("execute_notebooks: cache", "execute_notebooks: force")
+    # local extensions are found relative to the configuration file, which moves to tmp here
+    assert "offline_site: book/_ext" in config
+    config = config.replace("offline_site: book/_ext", f"offline_site: {REPO / 'book' / '_ext'}")
+    (tmp / "_config.yml").write_text(config)
     jb = Path(sys.executable).with_name("jupyter-book")
     result = subprocess.run(
         [str(jb), "build", str(REPO), "--config", str(tmp / "_config.yml"), "--path-output", str(tmp / "out"),
