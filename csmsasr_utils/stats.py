@@ -26,6 +26,18 @@ class DialectMarker:
     form: str
     pinyin: str
     gloss: str
+    #: Mandarin words that contain ``form`` without being the dialect word (策 in 政策 "policy").
+    exclude: tuple[str, ...] = ()
+
+    def count(self, text: str) -> int:
+        """Non-overlapping occurrences of the form in ``text``, those inside an excluded word not counted.
+
+        >>> DialectMarker("策", "ce", "to chat", exclude=("政策",)).count("政策好，莫策哒")
+        1
+        """
+        for word in self.exclude:
+            text = text.replace(word, "\0" * len(word))
+        return text.count(self.form)
 
 
 #: Dialect particles and words the book tracks. Glosses are approximate; several forms
@@ -44,7 +56,7 @@ DIALECT_MARKERS: tuple[DialectMarker, ...] = (
     DialectMarker("要得", "yao de", "OK, fine"),
     DialectMarker("晓得", "xiao de", "to know (≈ 知道)"),
     DialectMarker("蛮", "man", "quite, very (≈ 很)"),
-    DialectMarker("策", "ce", "to chat, to kid"),
+    DialectMarker("策", "ce", "to chat, to kid", exclude=("政策", "决策", "策略", "策划", "对策")),
     DialectMarker("韵味", "yun wei", "satisfying, enjoyable"),
 )
 
@@ -116,12 +128,13 @@ def out_of_vocabulary(inventory: pd.DataFrame, vocabulary: Iterable[str]) -> pd.
 def marker_frequencies(
     metadata: pd.DataFrame, markers: Iterable[DialectMarker] = DIALECT_MARKERS
 ) -> pd.DataFrame:
-    """For each marker: ``occurrences`` (non-overlapping), ``n_clips`` containing it, ``share_clips``,
+    """For each marker: ``occurrences`` (non-overlapping, outside its excluded Mandarin words),
+    ``n_clips`` containing it, ``share_clips``,
     and the shortest transcript containing it as ``example`` (with its ``example_clip``)."""
     texts = metadata["text"].astype(str)
     rows = []
     for marker in markers:
-        occurrences = texts.str.count(marker.form)
+        occurrences = texts.map(marker.count)
         has = occurrences > 0
         example, example_clip = "", ""
         if has.any():

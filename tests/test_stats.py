@@ -98,3 +98,13 @@ def test_real_majority_class_is_weakly_negative(public_dir):
     fold1 = meta[meta["msa_fold1_split"] == "test"]["clip_id"]
     # 5-class majority of fold-1 training clips is Weakly negative (-0.5): accuracy = its share of the test set
     assert table.loc["fold 1", "Mult_acc_5"] == pytest.approx(np.mean(labels[fold1] == -0.5))
+
+
+def test_marker_count_skips_excluded_mandarin_words():
+    frame = pd.DataFrame({"clip_id": ["01_0001", "01_0002", "01_0003"],
+                          "text": ["国家政策好", "莫策哒，政策", "决策策略"]})
+    table = stats.marker_frequencies(frame, [m for m in stats.DIALECT_MARKERS if m.form == "策"]).iloc[0]
+    # by hand: only the 策 of 莫策哒 is the dialect word
+    assert table["occurrences"] == 1 and table["n_clips"] == 1 and table["example_clip"] == "01_0002"
+    plain = stats.DialectMarker("策", "ce", "no exclusions")
+    assert sum(plain.count(t) for t in frame["text"]) == 5
