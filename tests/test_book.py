@@ -40,8 +40,8 @@ def _build(tmp: Path, public_dir: Path | None) -> Path:
     assert "execute_notebooks: cache" in config
     config = config.replace("execute_notebooks: cache", "execute_notebooks: force")
     # local extensions are found relative to the configuration file, which moves to tmp here
-    assert "offline_site: book/_ext" in config
-    config = config.replace("offline_site: book/_ext", f"offline_site: {REPO / 'book' / '_ext'}")
+    assert "offline_site: book/_ext" in config and "result_tables: book/_ext" in config
+    config = re.sub(r"(?m)^([ \t]+\w+): book/_ext[ \t]*$", lambda m: f"{m[1]}: {REPO / 'book' / '_ext'}", config)
     (tmp / "_config.yml").write_text(config)
     jb = Path(sys.executable).with_name("jupyter-book")
     result = subprocess.run(
@@ -229,3 +229,51 @@ def test_the_asr_chapter_labels_synthetic_audio(public_build):
         assert "Whisper-base on 16 official test clips" in page
     else:
         assert "espeak-ng is not installed" in page
+
+
+@pytest.fixture(scope="module")
+def demo_build_again(tmp_path_factory):
+    """A second, independent demo build: its own folder and a fresh cache."""
+    return _build(tmp_path_factory.mktemp("book-demo-again"), None)
+
+
+def _results_files(html_dir: Path) -> dict[str, str]:
+    """A build's results files (``_build/results/**/*.json``, book/_ext/result_tables.py) by relative
+    path, with the build's own folder written ``<build>`` (outputs may print cache paths)."""
+    results = html_dir.parent / "results"
+    root = str(html_dir.parents[2])  # _build() returns <tmp>/out/_build/html
+    return {path.relative_to(results).as_posix(): path.read_text(encoding="utf-8").replace(root, "<build>")
+            for path in sorted(results.rglob("*.json"))}
+
+
+def _first_difference(name: str, first: str, second: str) -> str:
+    """Where two results files differ: the first differing entry, both sides shortened."""
+    def short(value) -> str:
+        text = json.dumps(value, ensure_ascii=False)
+        return text if len(text) <= 300 else text[:300] + " …"
+
+    a, b = json.loads(first), json.loads(second)
+    for index in range(max(len(a), len(b))):
+        one = a[index] if index < len(a) else None
+        two = b[index] if index < len(b) else None
+        if one != two:
+            where = one or two
+            return (f"{name}: entry {index} (code cell {where['cell']}, {where['kind']}) differs\n"
+                    f"  first build:  {short(one)}\n  second build: {short(two)}")
+    return f"{name}: same entries, different text"
+
+
+@pytest.mark.slow
+@pytest.mark.book
+def test_two_demo_builds_give_identical_results_files(demo_build, demo_build_again):
+    """Building twice gives the same results: each chapter's outputs as data (tables without their
+    random ids, printed text), not the HTML, which differs between builds for other reasons."""
+    first, second = _results_files(demo_build), _results_files(demo_build_again)
+    assert set(first) == set(second), f"results files differ: {sorted(set(first) ^ set(second))}"
+    for notebook in sorted((REPO / "notebooks").glob("*.md")):
+        name = f"notebooks/{notebook.stem}.json"
+        assert name in first, f"no results file for {notebook.name}"
+        assert json.loads(first[name]), f"{name} holds no results"
+    differences = [_first_difference(name, first[name], second[name])
+                   for name in sorted(first) if first[name] != second[name]]
+    assert not differences, "the two builds give different results:\n" + "\n".join(differences)
