@@ -38,13 +38,34 @@ def find_cjk_font() -> str | None:
     return next((name for name in CJK_FONT_CANDIDATES if name in installed), None)
 
 
+def show_figures_inline() -> bool:
+    """In a Jupyter kernel whose backend is plain ``Agg``, switch to the inline backend.
+
+    ``MPLBACKEND=Agg`` in the environment (common on CI machines and servers) is inherited by the
+    kernels that execute the book, and with it ``plt.show()`` displays nothing: the chapters would
+    build without a single figure. Returns whether it switched.
+    """
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    if shell is None or type(shell).__name__ != "ZMQInteractiveShell" or matplotlib.get_backend().lower() != "agg":
+        return False
+    shell.run_line_magic("matplotlib", "inline")
+    return True
+
+
 def use_book_style() -> str | None:
     """Apply the book's matplotlib/seaborn style; return the CJK font used (warn if none).
 
+    Figures are shown inline in notebooks even under ``MPLBACKEND=Agg`` (:func:`show_figures_inline`).
     Without a CJK font, Chinese characters in figures render as empty boxes:
     install Debian's ``fonts-noto-cjk`` (the README's setup does).
     """
     import seaborn as sns
+
+    show_figures_inline()
 
     sns.set_theme(context="notebook", style="whitegrid")
     font = find_cjk_font()
