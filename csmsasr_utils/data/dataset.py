@@ -123,8 +123,9 @@ class Dataset:
 def data_fingerprint(public_dir: str | os.PathLike | None = None) -> str:
     """A short hash of which data :func:`load_dataset` would read here.
 
-    It covers ``CSMSASR_FEATURES`` (path, size, modification time), the public-data
-    folder or cache and which public files it holds. ``make book`` compares it with
+    It covers ``CSMSASR_FEATURES`` (path, size, modification time), the audio folder, the
+    results files the chapters show (``CSMSASR_MSA_RESULTS``, ``CSMSASR_ASR_TRANSCRIPTS``: path,
+    size, modification time), the public-data folder or cache and which public files it holds. ``make book`` compares it with
     the previous build's and drops the execution cache when it changed, so a book
     never shows results computed on other data.
     """
@@ -137,6 +138,11 @@ def data_fingerprint(public_dir: str | os.PathLike | None = None) -> str:
     if features and Path(features).is_file():
         info = Path(features).stat()
         state["features_stat"] = [info.st_size, info.st_mtime_ns]
+    for variable in ("CSMSASR_MSA_RESULTS", "CSMSASR_ASR_TRANSCRIPTS"):
+        path = os.environ.get(variable, "")
+        if path:
+            info = Path(path).stat() if Path(path).is_file() else None
+            state[variable] = [path, *([info.st_size, info.st_mtime_ns] if info else [])]
     folder = Path(public_dir) if public_dir is not None else public_dir_from_env()
     folder = folder if folder is not None else cache_dir()
     state["public"] = str(folder)

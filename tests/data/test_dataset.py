@@ -115,3 +115,18 @@ def test_fingerprint_changes_with_the_data(tmp_path, monkeypatch):
     assert with_file != base and data_fingerprint() == with_file
     _write({"x": 2, "y": 3}, path)
     assert data_fingerprint() != with_file
+
+
+def test_fingerprint_changes_with_the_results_files_the_chapters_show(tmp_path, monkeypatch):
+    monkeypatch.delenv("CSMSASR_MSA_RESULTS", raising=False)
+    monkeypatch.delenv("CSMSASR_ASR_TRANSCRIPTS", raising=False)
+    base = data_fingerprint()
+    transcripts = tmp_path / "whisper-test-real.tsv"
+    transcripts.write_text("clip_id\treference\n", encoding="utf-8")
+    monkeypatch.setenv("CSMSASR_ASR_TRANSCRIPTS", str(transcripts))
+    named = data_fingerprint()
+    assert named != base and data_fingerprint() == named
+    transcripts.write_text("clip_id\treference\n01_0001\t好\n", encoding="utf-8")  # rewritten: new size
+    assert data_fingerprint() != named
+    monkeypatch.setenv("CSMSASR_MSA_RESULTS", str(tmp_path / "msa.jsonl"))  # named, not yet written
+    assert data_fingerprint() not in (base, named)
