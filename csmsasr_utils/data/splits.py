@@ -7,6 +7,10 @@
   this gives 868 / 108 / 109.
 * :func:`official_folds` — CS-Mage's official 5-fold protocol, read from the
   metadata (759 / 109 / 217 clips per fold; every clip is a test clip exactly once).
+
+Both protocols split *clips*: every video of a test set also has clips in training, so a
+model can learn a video's speakers, topic and mood. :func:`video_grouped_folds` is this book's
+video-independent alternative (not the authors'), for measuring that advantage.
 """
 
 from __future__ import annotations
@@ -15,8 +19,9 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import train_test_split
+from sklearn.model_selection import StratifiedGroupKFold, train_test_split
 
+from csmsasr_utils.data.labels import mmsa_bins
 from csmsasr_utils.data.metadata import N_FOLDS
 from csmsasr_utils.errors import CsmsasrError
 
@@ -54,6 +59,34 @@ def official_folds(metadata: pd.DataFrame) -> list[dict[str, np.ndarray]]:
             raise CsmsasrError(f"metadata lacks {column}: load it with load_metadata() or load_dataset()")
         roles = metadata[column]
         folds.append({s: metadata.loc[roles == s, "clip_id"].to_numpy(dtype=object) for s in SPLITS})
+    return folds
+
+
+def video_grouped_folds(metadata: pd.DataFrame, n_folds: int = N_FOLDS, seed: int = 0) -> list[dict[str, np.ndarray]]:
+    """Folds in which no video has clips in two of train / valid / test.
+
+    scikit-learn's ``StratifiedGroupKFold`` (groups: ``video_id``; strata: the 5-level class of
+    ``label_m``; shuffled with ``seed``) assigns every video to one test fold, so each clip is a
+    test clip exactly once, as in the official protocol. Within the remaining videos the same
+    splitter with ``n_folds - 1`` folds sets one fold of videos aside for validation. Returns
+    ``{'train', 'valid', 'test'}`` clip-id arrays per fold, like :func:`official_folds`.
+    """
+    missing = {"clip_id", "video_id", "label_m"} - set(metadata.columns)
+    if missing:
+        raise CsmsasrError(f"video_grouped_folds: metadata lacks {sorted(missing)}")
+    frame = metadata.sort_values("clip_id").reset_index(drop=True)
+    videos = frame["video_id"].astype(str).to_numpy()
+    if len(set(videos)) < n_folds + 1:
+        raise CsmsasrError(f"video_grouped_folds: {len(set(videos))} videos cannot fill {n_folds} test folds "
+                           "and a validation set")
+    classes = mmsa_bins(frame["label_m"], 5)
+    ids = frame["clip_id"].astype(str).to_numpy(dtype=object)
+    outer = StratifiedGroupKFold(n_splits=n_folds, shuffle=True, random_state=seed)
+    folds = []
+    for rest, test in outer.split(ids, classes, videos):
+        inner = StratifiedGroupKFold(n_splits=n_folds - 1, shuffle=True, random_state=seed)
+        train, valid = next(inner.split(rest, classes[rest], videos[rest]))
+        folds.append({"train": ids[rest[train]], "valid": ids[rest[valid]], "test": ids[test]})
     return folds
 
 

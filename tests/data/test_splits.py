@@ -51,3 +51,44 @@ def test_official_folds_from_real_metadata(public_dir):
 def test_official_folds_need_fold_columns():
     with pytest.raises(CsmsasrError, match="msa_fold1_split"):
         official_folds(make_demo_metadata().drop(columns=["msa_fold1_split"]))
+
+
+def test_official_folds_share_videos_between_train_and_test(public_dir):
+    """The fact that motivates video-grouped folds: every official test video is also trained on."""
+    from csmsasr_utils.data import load_metadata
+
+    meta = load_metadata(public_dir).set_index("clip_id")
+    for fold in official_folds(meta.reset_index()):
+        test_videos = set(meta.loc[fold["test"], "video_id"])
+        assert test_videos <= set(meta.loc[fold["train"], "video_id"])
+
+
+def test_video_grouped_folds_keep_each_video_in_one_role():
+    from csmsasr_utils.data import video_grouped_folds
+
+    meta = make_demo_metadata()
+    video = meta.set_index("clip_id")["video_id"]
+    folds = video_grouped_folds(meta)
+    assert len(folds) == 5
+    tests = [set(f["test"]) for f in folds]
+    assert sum(map(len, tests)) == len(meta) and set().union(*tests) == set(meta["clip_id"])
+    for fold in folds:
+        roles = {k: set(video.loc[list(v)]) for k, v in fold.items()}
+        assert all(roles.values()), "every role has clips"
+        assert not roles["train"] & roles["valid"] and not roles["train"] & roles["test"]
+        assert not roles["valid"] & roles["test"]
+        assert sum(map(len, fold.values())) == len(meta)  # every clip has a role
+    # deterministic, and independent of the row order
+    again = video_grouped_folds(meta.sample(frac=1.0, random_state=3))
+    assert all(np.array_equal(a[k], b[k]) for a, b in zip(folds, again) for k in a)
+
+
+def test_video_grouped_folds_refuse_too_few_videos():
+    from csmsasr_utils.data import video_grouped_folds
+
+    meta = make_demo_metadata()
+    few = meta[meta["video_id"].isin(sorted(set(meta["video_id"]))[:4])]
+    with pytest.raises(CsmsasrError, match="videos"):
+        video_grouped_folds(few)
+    with pytest.raises(CsmsasrError, match="video_id"):
+        video_grouped_folds(meta.drop(columns="video_id"))
