@@ -123,6 +123,7 @@ def _asr_clips(args: argparse.Namespace):
 
 
 def _asr_transcribe(args: argparse.Namespace) -> int:
+    from csmsasr_utils.asr.audio import audio_kind
     from csmsasr_utils.asr.engines.whisper_ct2 import default_whisper
     from csmsasr_utils.asr.metrics import corpus_scores
     from csmsasr_utils.asr.transcribe import transcribe_clips
@@ -143,8 +144,7 @@ def _asr_transcribe(args: argparse.Namespace) -> int:
 
             engine = (HFWhisperEngine(args.model_dir, num_beams=1 if args.decoding == "greedy" else 5)
                       if args.engine == "hf-whisper" else Wav2Vec2Engine(args.model_dir))
-    kind = "real" if label.startswith("real audio") else "synthetic"
-    out = cache_dir() / "asr" / f"{engine.name}-{args.split}-{kind}.tsv"
+    out = cache_dir() / "asr" / f"{engine.name}-{args.split}-{audio_kind(label)}.tsv"
     result = transcribe_clips(engine, clips, dict(zip(meta["clip_id"], meta["text"])), out)
     scores = corpus_scores(result["reference"], result["hypothesis_raw"], result["clip_id"])
     print(f"{engine.name} on {len(result)} {args.split} clips ({label}): CER {scores['cer']:.2%}, "

@@ -205,6 +205,15 @@ def synthesize_clips(
     return pd.DataFrame(rows)
 
 
+def audio_kind(label: str) -> str:
+    """``'real'`` or ``'synthetic'``: the short name of an :func:`audio_for_clips` label, used in cache names.
+
+    >>> audio_kind(SYNTHETIC_LABEL), audio_kind("real audio (2 clip(s) without a readable file left out)")
+    ('synthetic', 'real')
+    """
+    return "real" if label.startswith("real audio") else "synthetic"
+
+
 def audio_for_clips(
     rows: pd.DataFrame, cache_dir: str | Path, audio_dir: str | Path | None = None
 ) -> tuple[pd.DataFrame, str]:

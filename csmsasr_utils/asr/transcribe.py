@@ -13,6 +13,9 @@ from csmsasr_utils.progress import progress
 
 COLUMNS = ["clip_id", "reference", "hypothesis_raw", "hypothesis", "seconds"]
 
+#: The two decodings of Whisper-base the book compares: the authors' and faster-whisper's default.
+BOOK_DECODINGS: tuple[str, ...] = ("greedy", "beam5_fallback")
+
 
 def transcribe_clips(engine, clips: pd.DataFrame, references: dict[str, str], cache_file: str | Path) -> pd.DataFrame:
     """Transcribe the audio files of ``clips`` (columns ``clip_id, path``) with ``engine``.
@@ -44,3 +47,21 @@ def read_transcripts(path: str | Path) -> pd.DataFrame:
     frame = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False, quoting=csv.QUOTE_MINIMAL)
     frame["seconds"] = frame["seconds"].astype(float)
     return frame[COLUMNS]
+
+
+def whisper_book_runs(clips: pd.DataFrame, references: dict[str, str], kind: str, cache_dir: str | Path,
+                      name: str, decodings: tuple[str, ...] = BOOK_DECODINGS) -> dict[str, pd.DataFrame]:
+    """Whisper-base (installed wheels) transcripts of ``clips`` with each decoding, cached.
+
+    The cache file is ``<cache_dir>/asr/<engine name>-<name>-<kind>.tsv`` (``kind``: 'real' or
+    'synthetic', see :func:`~csmsasr_utils.asr.audio.audio_kind`), so chapters that ask for the
+    same clips share one transcription.
+    """
+    from csmsasr_utils.asr.engines.whisper_ct2 import default_whisper
+
+    runs = {}
+    for decoding in decodings:
+        engine = default_whisper(Path(cache_dir) / "models", decoding=decoding)
+        runs[decoding] = transcribe_clips(engine, clips, references,
+                                          Path(cache_dir) / "asr" / f"{engine.name}-{name}-{kind}.tsv")
+    return runs

@@ -249,6 +249,25 @@ def run_units(units: Sequence[Unit], results_path: str | os.PathLike, spec: Data
     return results_frame([r for r in store.rows() if r["budget"] == budget and r["key"] in wanted])
 
 
+#: The six fastest models, which the book's build trains (chapter 4; chapter 6 reads the same runs).
+BOOK_MODELS: tuple[str, ...] = ("LF_DNN", "EF_LSTM", "LMF", "MFN", "MLF_DNN", "MLMF")
+
+
+def book_results(models: Sequence[str] = BOOK_MODELS, seed: int = SEEDS[0], show_progress: bool = True) -> pd.DataFrame:
+    """The book's own MSA runs: ``models`` × one seed on the paper split with the ``book`` budget.
+
+    Cached in ``<cache>/msa/book-<data fingerprint>-<code fingerprint>.jsonl``, so every chapter
+    that asks gets the same runs, trained once per data and code version (and switching between
+    the real data and the demo never meets a results file of the other).
+    """
+    from csmsasr_utils.data.dataset import data_fingerprint
+    from csmsasr_utils.data.sources import cache_dir
+
+    path = cache_dir() / "msa" / f"book-{data_fingerprint()}-{code_fingerprint()}.jsonl"
+    return run_units(plan_units(models, seeds=[seed], protocol="paper"), path, budget="book",
+                     show_progress=show_progress)
+
+
 def results_frame(rows: Sequence[dict[str, Any]]) -> pd.DataFrame:
     """Result rows as a table (list-valued columns kept as Python lists)."""
     return pd.DataFrame(list(rows))

@@ -93,3 +93,24 @@ def test_local_processes_and_dask_give_the_same_rows(tmp_path):
     for other in (pooled, dasked):
         pd.testing.assert_series_equal(key(serial)["test_MAE"], key(other)["test_MAE"])
         assert key(serial)["test_predictions"].tolist() == key(other)["test_predictions"].tolist()
+
+
+def test_book_results_are_shared_per_data_and_kept_apart_across_data(tmp_path, monkeypatch, public_dir):
+    """Chapters 4 and 6 ask for the same runs (one results file per data and code version, whose
+    resuming run_units tests above); other data gets another file, never a mixed-data error."""
+    from csmsasr_utils.msa import runner
+
+    calls = []
+    monkeypatch.setattr(runner, "run_units", lambda units, path, **kwargs: calls.append((units, path, kwargs)))
+    monkeypatch.setenv("CSMSASR_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("CSMSASR_FEATURES", raising=False)
+    (tmp_path / "empty").mkdir()
+    monkeypatch.setenv("CSMSASR_PUBLIC_DIR", str(tmp_path / "empty"))  # the demo metadata
+    runner.book_results(["LF_DNN", "MLMF"], seed=1111, show_progress=False)
+    runner.book_results(["LF_DNN", "MLMF"], seed=1111, show_progress=False)
+    monkeypatch.setenv("CSMSASR_PUBLIC_DIR", str(public_dir))  # the real metadata
+    runner.book_results(["LF_DNN", "MLMF"], seed=1111, show_progress=False)
+    (units, path, kwargs), second, third = calls
+    assert units == plan_units(["LF_DNN", "MLMF"], [1111], "paper") and kwargs["budget"] == "book"
+    assert path.parent == tmp_path / "cache" / "msa" and path.name.endswith(f"-{runner.code_fingerprint()}.jsonl")
+    assert second[1] == path and third[1] != path
