@@ -89,3 +89,41 @@ def error_by(frame: pd.DataFrame, by: str | pd.Series, *, bins: Sequence[float] 
                         "clips": grouped.size()})
     out.index.name = by if isinstance(by, str) else (by.name or "group")
     return out
+
+
+def unimodal_agreement(frame: pd.DataFrame, modality: str) -> pd.Series:
+    """Per row, whether the unimodal label of ``modality`` ('t', 'a' or 'v') falls in M's 5-level class.
+
+    Returns ``'same class as M'`` or ``'other class than M'``: the grouping for asking whether a
+    model errs more where, say, the text alone was labelled differently from the whole clip.
+    """
+    column = f"label_{modality}"
+    if column not in frame:
+        raise CsmsasrError(f"frame lacks {column}: join the unimodal labels first")
+    same = sims_bins(frame[column].to_numpy(float), 5) == sims_bins(frame["label_m"].to_numpy(float), 5)
+    return pd.Series(np.where(same, "same class as M", "other class than M"), index=frame.index,
+                     name=f"{modality.upper()} vs M")
+
+
+def clip_difficulty(frame: pd.DataFrame) -> pd.DataFrame:
+    """Per clip, over the models (rows) of a :func:`prediction_frame`: how many erred, and by how much.
+
+    Columns: ``models`` (rows for the clip), ``wrong_class`` (models whose 5-level class differs
+    from M's), ``wrong_polarity`` (models on the other side of zero — negative vs non-negative, as
+    MMSA's ``Has0_acc_2``), ``mean_abs_error``, and ``all_wrong`` (every model in the wrong class).
+    Clips that every model gets wrong point at what the inputs cannot tell, or at the labels.
+    """
+    truth = sims_bins(frame["label_m"].to_numpy(float), 5)
+    pred = sims_bins(frame["prediction"].to_numpy(float), 5)
+    table = pd.DataFrame({
+        "clip_id": frame["clip_id"].to_numpy(),
+        "wrong_class": truth != pred,
+        "wrong_polarity": (frame["label_m"].to_numpy(float) < 0) != (frame["prediction"].to_numpy(float) < 0),
+        "abs_error": frame["abs_error"].to_numpy(),
+    })
+    grouped = table.groupby("clip_id", sort=True)
+    out = pd.DataFrame({"models": grouped.size(), "wrong_class": grouped["wrong_class"].sum(),
+                        "wrong_polarity": grouped["wrong_polarity"].sum(),
+                        "mean_abs_error": grouped["abs_error"].mean()})
+    out["all_wrong"] = out["wrong_class"] == out["models"]
+    return out

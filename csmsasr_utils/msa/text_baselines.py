@@ -105,19 +105,32 @@ def majority_value(labels: Sequence[float]) -> float:
     return float(values[np.argmax(counts)])
 
 
+def fit_tuned(baseline: TextBaseline, train_texts: pd.Series, train_labels: pd.Series,
+              valid_texts: pd.Series, valid_labels: pd.Series) -> tuple[Pipeline, float | None]:
+    """Fit ``baseline`` on the training texts, its ``alpha`` chosen on the validation texts.
+
+    The grid :data:`ALPHAS` is searched from the strongest regularisation down, keeping the lowest
+    validation MAE (predictions clipped to [-1, 1] like the metrics; ties keep the stronger one).
+    The returned pipeline was fitted on the training texts only; ``alpha`` is ``None`` for an
+    untuned baseline. Having the fitted model lets a caller test it on *other* texts of the same
+    clips — ASR hypotheses instead of the manual transcripts.
+    """
+    if not baseline.tuned:
+        return baseline.make(None).fit(train_texts, train_labels), None
+    best_alpha, best_mae = None, np.inf
+    for alpha in sorted(ALPHAS, reverse=True):  # strongest first: ties keep the stronger one
+        model = baseline.make(alpha).fit(train_texts, train_labels)
+        mae = float(np.mean(np.abs(np.clip(model.predict(valid_texts), -1, 1) - np.asarray(valid_labels, float))))
+        if mae < best_mae - 1e-12:
+            best_alpha, best_mae = alpha, mae
+    return baseline.make(best_alpha).fit(train_texts, train_labels), best_alpha
+
+
 def _fit_predict(baseline: TextBaseline, texts: pd.Series, labels: pd.Series, split: dict[str, np.ndarray],
                  ) -> tuple[np.ndarray, float | None]:
     train, valid, test = (split[k] for k in ("train", "valid", "test"))
-    if not baseline.tuned:
-        return baseline.make(None).fit(texts.iloc[train], labels.iloc[train]).predict(texts.iloc[test]), None
-    best_alpha, best_mae = None, np.inf
-    for alpha in sorted(ALPHAS, reverse=True):  # strongest first: ties keep the stronger one
-        model = baseline.make(alpha).fit(texts.iloc[train], labels.iloc[train])
-        mae = float(np.mean(np.abs(np.clip(model.predict(texts.iloc[valid]), -1, 1) - labels.iloc[valid])))
-        if mae < best_mae - 1e-12:
-            best_alpha, best_mae = alpha, mae
-    model = baseline.make(best_alpha).fit(texts.iloc[train], labels.iloc[train])
-    return model.predict(texts.iloc[test]), best_alpha
+    model, alpha = fit_tuned(baseline, texts.iloc[train], labels.iloc[train], texts.iloc[valid], labels.iloc[valid])
+    return model.predict(texts.iloc[test]), alpha
 
 
 def evaluate_text_baselines(metadata: pd.DataFrame, splits: dict[int, dict[str, Sequence[str]]],

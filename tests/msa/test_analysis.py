@@ -7,9 +7,11 @@ import pytest
 from csmsasr_utils.errors import CsmsasrError
 from csmsasr_utils.msa.analysis import (
     class_confusion,
+    clip_difficulty,
     error_by,
     modality_disagreement,
     prediction_frame,
+    unimodal_agreement,
 )
 
 
@@ -62,3 +64,24 @@ def test_unknown_clip_is_refused(frame):
     results = pd.DataFrame({"model": ["X"], "test_clip_ids": [["zz"]], "test_predictions": [[0.0]]})
     with pytest.raises(CsmsasrError, match="not in the metadata"):
         prediction_frame(results, pd.DataFrame({"clip_id": ["a"], "label_m": [0.0]}))
+
+
+def test_unimodal_agreement_by_hand(frame):
+    # T: a −1/−1 same, b 0.5/0 other, c same, d same; V: a same, b same, c −0.5/0.5 other, d 0/1 other
+    assert unimodal_agreement(frame, "t").str.startswith("same").tolist() == [True, False, True, True]
+    assert unimodal_agreement(frame, "v").str.startswith("same").tolist() == [True, True, False, False]
+    with pytest.raises(CsmsasrError, match="label_x"):
+        unimodal_agreement(frame, "x")
+
+
+def test_clip_difficulty_by_hand(frame):
+    metadata = frame[["clip_id", "label_m"]]
+    second = pd.DataFrame({"model": ["Y"], "test_clip_ids": [["a", "b", "c", "d"]],
+                           "test_predictions": [[0.0, 0.5, -0.5, 0.2]]})
+    both = pd.concat([frame, prediction_frame(second, metadata)], ignore_index=True)
+    table = clip_difficulty(both)
+    # X: only b in the wrong class (Neutral → Weakly positive); Y: all four in the wrong class
+    assert table["wrong_class"].tolist() == [1, 2, 1, 1] and table["all_wrong"].tolist() == [False, True, False, False]
+    # Y puts a (−1 → 0.0) and c (0.5 → −0.5) on the other side of zero
+    assert table["wrong_polarity"].tolist() == [1, 0, 1, 0] and table["models"].tolist() == [2, 2, 2, 2]
+    np.testing.assert_allclose(table["mean_abs_error"], [0.6, 0.4, 0.55, 0.4], atol=1e-12)
