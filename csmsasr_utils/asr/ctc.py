@@ -32,6 +32,7 @@ from csmsasr_utils.asr.engines.base import TimedTranscription
 from csmsasr_utils.asr.normalize import normalize_text
 from csmsasr_utils.errors import CsmsasrError
 from csmsasr_utils.progress import progress
+from csmsasr_utils.seeding import seed_everything
 
 N_MELS = 80
 WINDOW = 400  # 25 ms at 16 kHz
@@ -206,7 +207,7 @@ def train_ctc(audio_paths: Sequence[str], texts: Sequence[str], config: TrainCon
     config = config or TrainConfig()
     if len(audio_paths) != len(texts) or not texts:
         raise CsmsasrError("train_ctc needs as many transcripts as audio files, and at least one")
-    torch.manual_seed(config.seed)
+    seed_everything(config.seed)
     rng = np.random.default_rng(config.seed)
     vocabulary = CharVocabulary.from_texts(texts)
     features = [log_mel(load_audio(p)) for p in progress(list(audio_paths), desc="log-mel features")]

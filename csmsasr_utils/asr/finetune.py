@@ -39,7 +39,6 @@ import dataclasses
 import datetime as dt
 import json
 import math
-import random
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -52,8 +51,10 @@ from csmsasr_utils.asr.audio import SAMPLE_RATE
 from csmsasr_utils.asr.engines.hf import whisper_prompt_ids, whisper_transcribe
 from csmsasr_utils.asr.metrics import cer
 from csmsasr_utils.errors import CsmsasrError
+from csmsasr_utils.jsonl import JsonLines
 from csmsasr_utils.optional import import_transformers
 from csmsasr_utils.progress import progress
+from csmsasr_utils.seeding import seed_everything
 
 #: Mel frames the authors pad or cut every clip to (30 s of audio).
 MEL_FRAMES = 3000
@@ -130,14 +131,6 @@ def _label_batch(tokenizer, texts: Sequence[str], label_prefix: str):
     return torch.nn.utils.rnn.pad_sequence(rows, batch_first=True, padding_value=-100)
 
 
-def _seed_all(seed: int) -> None:
-    import torch
-
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-
-
 def evaluate_cer(model, processor, clips: Clips, batch_size: int = 8, max_new_tokens: int = 128,
                  show_progress: bool = False) -> tuple[float, list[str]]:
     """Corpus CER (the book's protocol) of greedy transcripts of ``clips``, and the transcripts."""
@@ -179,11 +172,6 @@ def _save(model, processor, folder: Path) -> None:
     model.config.use_cache = training_setting
 
 
-def _append(path: Path, row: dict[str, Any]) -> None:
-    with path.open("a", encoding="utf-8") as handle:
-        handle.write(json.dumps(row, ensure_ascii=False) + "\n")
-
-
 def finetune_whisper(model_dir: str | Path, train: Clips, valid: Clips, test: Clips | None, out_dir: str | Path,
                      config: FinetuneConfig = FinetuneConfig(), *, device: str = "cpu", data_source: str = "",
                      show_progress: bool = True) -> dict[str, Any]:
@@ -211,7 +199,7 @@ def finetune_whisper(model_dir: str | Path, train: Clips, valid: Clips, test: Cl
     if state is not None and state.get("key") != key:
         raise CsmsasrError(f"{out_dir} holds a fine-tuning run with another configuration, model or training "
                            "set; use another output folder so the two are not mixed")
-    _seed_all(config.seed)
+    seed_everything(config.seed)
     source = last_dir if state is not None else Path(model_dir)
     if not (source / "config.json").is_file():
         raise CsmsasrError(f"no transformers Whisper model in {source} (no config.json): give a save_pretrained "
@@ -283,7 +271,7 @@ def finetune_whisper(model_dir: str | Path, train: Clips, valid: Clips, test: Cl
         torch.save(scheduler.state_dict(), last_dir / "scheduler.pt")
         torch.save(torch.get_rng_state(), last_dir / "rng.pt")
         state_file.write_text(json.dumps(state, indent=1))
-        _append(results_path, {"kind": "epoch", **record, "data_source": data_source})
+        JsonLines(results_path).append({"kind": "epoch", **record, "data_source": data_source})
 
     best = tf.WhisperForConditionalGeneration.from_pretrained(str(best_dir)).to(torch_device)
     test_after = (evaluate_cer(best, processor, test, config.eval_batch_size, config.max_new_tokens,
@@ -299,5 +287,5 @@ def finetune_whisper(model_dir: str | Path, train: Clips, valid: Clips, test: Cl
         "transformers_version": tf.__version__,
         "finished_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }
-    _append(results_path, row)
+    JsonLines(results_path).append(row)
     return row

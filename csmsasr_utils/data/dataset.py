@@ -30,9 +30,10 @@ import pandas as pd
 
 from csmsasr_utils.data.demo import DEMO_SEED, make_demo, make_demo_metadata
 from csmsasr_utils.data.features import FeatureSet, features_from_dict, load_features
+from csmsasr_utils.data.ids import row_positions
 from csmsasr_utils.data.labels import value_to_class_name
 from csmsasr_utils.data.metadata import load_metadata
-from csmsasr_utils.errors import PublicDataUnavailable, UnknownClipError
+from csmsasr_utils.errors import PublicDataUnavailable
 
 PROVENANCE_FIELDS: tuple[str, ...] = ("text", "label_m", "labels_tav", "features", "durations")
 
@@ -74,11 +75,7 @@ class Dataset:
 
     def feature_rows(self, clip_ids) -> np.ndarray:
         """Row positions in ``features`` of ``clip_ids`` (raises UnknownClipError for clips without features)."""
-        position = {c: i for i, c in enumerate(self.features.clip_ids)}
-        missing = [c for c in clip_ids if c not in position]
-        if missing:
-            raise UnknownClipError(f"{len(missing)} clip(s) have no features, e.g. {missing[:5]}")
-        return np.array([position[c] for c in clip_ids], dtype=int)
+        return row_positions(self.features.clip_ids, clip_ids, where="the features (no features for them)")
 
     def feature_metadata(self) -> pd.DataFrame:
         """The metadata rows of the clips with features, in the order of ``features``."""

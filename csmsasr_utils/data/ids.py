@@ -15,6 +15,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
+import numpy as np
+
 from csmsasr_utils.errors import UnknownClipError
 
 _PATTERNS = (
@@ -69,3 +71,19 @@ def check_known(clip_ids: Iterable[str], known: Iterable[str]) -> None:
         raise UnknownClipError(
             f"{len(unknown)} clip id(s) are not CS-MSASR clips: {shown}"
         )
+
+
+def row_positions(clip_ids: Iterable[str], wanted: Iterable[str], where: str = "the features") -> np.ndarray:
+    """Positions in ``clip_ids`` of each of ``wanted``, in the order asked.
+
+    Raises :class:`UnknownClipError` naming up to five of the ids that are not there.
+
+    >>> row_positions(["01_0001", "01_0002", "02_0001"], ["02_0001", "01_0001"]).tolist()
+    [2, 0]
+    """
+    position = {c: i for i, c in enumerate(clip_ids)}
+    wanted = list(wanted)
+    missing = [c for c in wanted if c not in position]
+    if missing:
+        raise UnknownClipError(f"{len(missing)} clip(s) not in {where}, e.g. {missing[:5]}")
+    return np.array([position[c] for c in wanted], dtype=np.int64)

@@ -16,7 +16,8 @@ import numpy as np
 import torch
 
 from csmsasr_utils.data.features import FeatureSet
-from csmsasr_utils.errors import CsmsasrError, UnknownClipError
+from csmsasr_utils.data.ids import row_positions
+from csmsasr_utils.errors import CsmsasrError
 from csmsasr_utils.msa.alignment import mean_over_padded_time
 from csmsasr_utils.msa.base import MSAModel
 
@@ -69,11 +70,7 @@ class MSATensors:
 
     def rows(self, clip_ids: Sequence[str]) -> np.ndarray:
         """Row positions of ``clip_ids``; unknown ids raise :class:`UnknownClipError`."""
-        position = {c: i for i, c in enumerate(self.clip_ids)}
-        missing = [c for c in clip_ids if c not in position]
-        if missing:
-            raise UnknownClipError(f"{len(missing)} clip(s) not in the features, e.g. {missing[:5]}")
-        return np.array([position[c] for c in clip_ids], dtype=np.int64)
+        return row_positions(self.clip_ids, clip_ids)
 
     def averaged_audio_vision(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Audio and vision averaged over the padded length, ``(clips, 1, dim)`` (cached)."""

@@ -20,7 +20,6 @@ from __future__ import annotations
 import concurrent.futures as cf
 import datetime as dt
 import functools
-import json
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
@@ -31,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from csmsasr_utils.errors import CsmsasrError
+from csmsasr_utils.jsonl import JsonLines
 from csmsasr_utils.msa.hparams import SEEDS, model_key
 from csmsasr_utils.msa.metrics import METRIC_NAMES
 
@@ -162,25 +162,8 @@ def run_unit(unit: Unit, spec: DataSpec, budget: str = "full", device: str | Non
     return row
 
 
-class ResultsFile:
-    """A JSON-lines file of result rows; appends are flushed to disk one row at a time."""
-
-    def __init__(self, path: str | os.PathLike):
-        self.path = Path(path)
-
-    def rows(self) -> list[dict[str, Any]]:
-        if not self.path.exists():
-            return []
-        rows = []
-        with self.path.open(encoding="utf-8") as handle:
-            for number, line in enumerate(handle, 1):
-                if line.strip():
-                    try:
-                        rows.append(json.loads(line))
-                    except json.JSONDecodeError as err:
-                        raise CsmsasrError(f"{self.path}:{number} is not a JSON result row ({err}); "
-                                           "fix or remove that line") from err
-        return rows
+class ResultsFile(JsonLines):
+    """The runner's results file: JSON lines (:class:`~csmsasr_utils.jsonl.JsonLines`) of unit rows."""
 
     def done_keys(self, budget: str, fingerprint: str) -> set[str]:
         """Keys of the units finished with this budget; raises if the file holds other data's rows."""
@@ -192,12 +175,6 @@ class ResultsFile:
                 f"now {fingerprint}); use another results file so the two are never mixed")
         return {r["key"] for r in rows if r.get("budget") == budget}
 
-    def append(self, row: dict[str, Any]) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self.path.open("a", encoding="utf-8") as handle:
-            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
 
 
 def _init_worker(threads: int) -> None:

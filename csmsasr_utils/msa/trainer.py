@@ -25,7 +25,6 @@ CS-MSASR's splits never produce one at MMSA's batch sizes).
 
 from __future__ import annotations
 
-import random
 import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
@@ -39,21 +38,12 @@ from csmsasr_utils.msa.data import LABEL_NAMES, MSATensors, batch_rows
 from csmsasr_utils.msa.metrics import sims_regression_metrics
 from csmsasr_utils.msa.registry import build_model
 from csmsasr_utils.progress import progress
+from csmsasr_utils.seeding import seed_everything
 
 #: The smallest improvement of the validation loss that counts (MMSA: ``best_valid - 1e-6``).
 MIN_IMPROVEMENT = 1e-6
 #: MMSA rounds the validation loss before comparing it.
 LOSS_DECIMALS = 4
-
-
-def seed_everything(seed: int) -> None:
-    """Seed Python, numpy and torch (CPU and CUDA) and make cuDNN deterministic, like MMSA."""
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-    torch.cuda.manual_seed_all(seed)
-    torch.backends.cudnn.benchmark = False
-    torch.backends.cudnn.deterministic = True
 
 
 def resolve_device(device: str | torch.device | None) -> torch.device:

@@ -70,17 +70,16 @@ def test_an_interrupted_run_resumes_exactly(tiny_whisper, tmp_path, monkeypatch)
     args = (tiny_whisper, clips(4, 0), clips(2, 1), None)
     whole = finetune_whisper(*args, tmp_path / "whole", config, show_progress=False)
 
-    original = finetune._append
+    class InterruptAfterEpoch2(finetune.JsonLines):
+        def append(self, row):
+            super().append(row)
+            if row.get("epoch") == 2:
+                raise KeyboardInterrupt
 
-    def interrupt_after_epoch_2(path, row):
-        original(path, row)
-        if row.get("epoch") == 2:
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(finetune, "_append", interrupt_after_epoch_2)
+    monkeypatch.setattr(finetune, "JsonLines", InterruptAfterEpoch2)
     with pytest.raises(KeyboardInterrupt):
         finetune_whisper(*args, tmp_path / "cut", config, show_progress=False)
-    monkeypatch.setattr(finetune, "_append", original)
+    monkeypatch.undo()
     resumed = finetune_whisper(*args, tmp_path / "cut", config, show_progress=False)
     assert [h["epoch"] for h in resumed["history"]] == [1, 2, 3]
     for a, b in zip(whole["history"], resumed["history"]):
