@@ -6,12 +6,17 @@ executes every notebook; the second finds every notebook in the execution cache.
 the environment gives (``CSMSASR_PUBLIC_DIR`` for the real public metadata, else the download
 cache or the demo), printed first.
 
-    python benchmarks/bench_book.py
+    python benchmarks/bench_book.py [--keep DIR]
+
+``--keep DIR`` builds into ``DIR`` instead of a temporary folder and leaves the site there
+(``DIR/_build/html``), e.g. to look at it in a browser afterwards.
 """
 
 from __future__ import annotations
 
+import argparse
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -32,15 +37,21 @@ def build(out: Path, env: dict[str, str]) -> float:
     return seconds
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     from csmsasr_utils.data.dataset import data_fingerprint
 
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--keep", type=Path, default=None, help="build here and keep the site")
+    args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as scratch:
         env = {**os.environ, "CSMSASR_CACHE_DIR": str(Path(scratch) / "cache"), "MPLBACKEND": "Agg"}
         print(f"data: CSMSASR_PUBLIC_DIR={env.get('CSMSASR_PUBLIC_DIR', '(unset)')}, "
               f"CSMSASR_FEATURES={env.get('CSMSASR_FEATURES', '(unset: demo features)')}, "
               f"fingerprint {data_fingerprint()}; {os.cpu_count()} CPU cores")
         out = Path(scratch) / "book"
+        if args.keep is not None:
+            shutil.rmtree(args.keep, ignore_errors=True)
+            out = args.keep
         cold = build(out, env)
         print(f"cold build (every notebook executed, empty caches): {cold:7.1f} s")
         cached = build(out, env)
