@@ -140,6 +140,21 @@ def test_table_ids_do_not_change_the_results_but_a_value_does():
     assert changed[1]["content"][0]["rows"][1] == ["0", "TFN", "0.76"]
 
 
+def test_printed_text_split_into_chunks_gives_the_same_results():
+    """The kernel may send one print as several stdout chunks (timing): the entries are the same."""
+    def notebook(*chunks):
+        outputs = [new_output("stream", name="stdout", text=c) for c in chunks]
+        outputs.insert(1, new_output("stream", name="stderr", text="a warning\n"))  # dropped, not a break
+        return new_notebook(cells=[new_code_cell("print(...)", outputs=outputs),
+                                   new_code_cell("print(...)", outputs=[new_output("stream", name="stdout",
+                                                                                   text="next cell\n")])])
+
+    whole = result_tables.notebook_results(notebook("Insight: the probe reads the video.\n", "\n"))
+    split = result_tables.notebook_results(notebook("Insight: the probe ", "reads the video.\n", "\n"))
+    assert whole == split == [{"cell": 0, "kind": "text", "content": "Insight: the probe reads the video.\n\n"},
+                              {"cell": 1, "kind": "text", "content": "next cell\n"}]
+
+
 def test_tables_text_only_of_every_table_in_an_output():
     html = ("<p>before</p><table><tr><td>a &amp; b</td><td>x<br>y</td></tr></table>"
             "<script>var t = '<table>';</script>"

@@ -177,16 +177,26 @@ def notebook_results(notebook: str | Path | Mapping[str, Any]) -> list[dict[str,
 
     One ``{"cell": i, "kind": "table" | "text" | "error", "content": ...}`` per output that is a
     result (see the module's documentation); ``i`` is the code cell's index among the code cells.
+    Consecutive standard-output chunks of a cell are joined into one entry: the kernel sends printed
+    text in chunks whose boundaries depend on timing, so one ``print`` may arrive as one output in
+    one build and as two in the next.
     """
     if not isinstance(notebook, Mapping):
         notebook = json.loads(Path(notebook).read_text(encoding="utf-8"))
     code_cells = [cell for cell in notebook.get("cells", []) if cell.get("cell_type") == "code"]
-    results = []
+    results: list[dict[str, Any]] = []
     for index, cell in enumerate(code_cells):
+        previous_was_stdout = False
         for output in cell.get("outputs", []):
             result = output_result(output)
-            if result is not None:
+            if result is None:
+                continue
+            is_stdout = output.get("output_type") == "stream"
+            if is_stdout and previous_was_stdout:
+                results[-1]["content"] += result[1]
+            else:
                 results.append({"cell": index, "kind": result[0], "content": result[1]})
+            previous_was_stdout = is_stdout
     return results
 
 

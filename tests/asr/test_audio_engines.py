@@ -145,3 +145,24 @@ def test_video_and_compressed_audio_are_decoded(tmp_path):
     (tmp_path / "01_0002.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42 broken")
     bad = audio.audio_inventory(["01_0002"], tmp_path).loc[0]
     assert not bad["readable"] and bad["problem"].startswith("unreadable")
+
+
+def test_the_sampler_is_seeded_before_every_clip(monkeypatch):
+    """Beam search with temperature fallback samples: each clip is decoded from the same seed, so two
+    runs (and two book builds) give the same transcripts whatever was decoded before."""
+    ctranslate2 = pytest.importorskip("ctranslate2")
+    from csmsasr_utils.asr.engines.whisper_ct2 import WhisperEngine
+
+    events = []
+
+    class FakeModel:
+        def transcribe(self, audio, **kwargs):
+            events.append(("transcribe", kwargs["temperature"]))
+            return iter([]), None
+
+    monkeypatch.setattr(ctranslate2, "set_random_seed", lambda seed: events.append(("seed", seed)))
+    engine = WhisperEngine("base", decoding="beam5_fallback", sampling_seed=7)
+    engine._model = FakeModel()
+    for _ in range(2):
+        assert engine.transcribe(np.zeros(1600, dtype=np.float32)) == ""
+    assert events == [("seed", 7), ("transcribe", [0.0, 0.2, 0.4, 0.6, 0.8, 1.0])] * 2

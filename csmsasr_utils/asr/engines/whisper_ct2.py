@@ -91,6 +91,10 @@ class WhisperEngine(TimedTranscription):
     device: str = "cpu"
     compute_type: str = "int8"
     cpu_threads: int = 2
+    #: Seed of CTranslate2's sampler, set before every clip: the temperature fallback samples, and
+    #: without it two runs of the same audio could differ (and each clip would depend on the ones
+    #: transcribed before it).
+    sampling_seed: int = 0
     _model: object = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -116,11 +120,15 @@ class WhisperEngine(TimedTranscription):
 
     def transcribe(self, audio: np.ndarray) -> str:
         """Transcribe 16 kHz mono float32 audio; returns the raw text (not normalised)."""
-        segments, _ = self._load().transcribe(
+        import ctranslate2
+
+        model = self._load()
+        ctranslate2.set_random_seed(self.sampling_seed)
+        segments, _ = model.transcribe(
             np.asarray(audio, dtype=np.float32), language=self.language, task="transcribe",
             vad_filter=False, without_timestamps=True, **DECODING[self.decoding],
         )
-        return "".join(segment.text for segment in segments).strip()
+        return "".join(segment.text for segment in segments).strip()  # the generator decodes here, seeded
 
 
 def default_whisper(cache_dir: str | Path, model_dir: str | Path | None = None, decoding: str = "greedy",
