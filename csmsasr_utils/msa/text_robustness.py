@@ -212,6 +212,58 @@ def noise_curve(fold_models: FoldModels, metadata: pd.DataFrame, rates: Sequence
     return pd.DataFrame(rows)
 
 
+def cost_at(curve: pd.DataFrame, cer_levels: Mapping[str, float], floor_mae: float) -> pd.DataFrame:
+    """What the text model keeps at given character error rates, read off a :func:`noise_curve`.
+
+    The curve is averaged over seeds per rate, then MAE and Corr are interpolated linearly at each
+    CER of ``cer_levels`` (name → CER as a fraction) on the mean *realised* CER. ``advantage_left``
+    is the share of the clean model's MAE advantage over ``floor_mae`` (e.g. the majority
+    baseline's MAE) that remains: 1 at CER 0, 0 at the floor. A level beyond the largest realised
+    CER of the curve gives NaN rather than an extrapolation.
+    """
+    mean = curve.groupby("rate")[["realised_cer", "MAE", "Corr"]].mean().sort_values("realised_cer")
+    clean_mae = float(mean["MAE"].iloc[0])
+    if not floor_mae > clean_mae:
+        raise CsmsasrError(f"the floor's MAE ({floor_mae:.3f}) must exceed the clean model's ({clean_mae:.3f})")
+    rows = {}
+    for name, level in cer_levels.items():
+        inside = mean["realised_cer"].iloc[0] <= level <= mean["realised_cer"].iloc[-1]
+        at = {m: float(np.interp(level, mean["realised_cer"], mean[m])) if inside else float("nan")
+              for m in ("MAE", "Corr")}
+        rows[name] = {"CER": float(level), **at, "advantage_left": (floor_mae - at["MAE"]) / (floor_mae - clean_mae)}
+    table = pd.DataFrame(rows).T
+    table.index.name = "at the CER of"
+    return table
+
+
+def deletion_ablation(fold_models: FoldModels, metadata: pd.DataFrame, characters: str,
+                      seeds: Sequence[int] = (0, 1, 2)) -> pd.DataFrame:
+    """Delete ``characters`` from the clips that contain any, against random deletions as a control.
+
+    Scores the out-of-fold predictions of the clips whose transcript holds at least one of
+    ``characters`` three ways: the ``transcript``, the transcript with those characters
+    ``removed``, and, once per seed, ``random characters removed (seed s)`` — as many deletions of
+    *other* characters. Returns :func:`variant_metrics`' table, plus the column ``clips``.
+    """
+    if not characters:
+        raise CsmsasrError("deletion_ablation needs at least one character to remove")
+    texts_all = metadata["text"].astype(str)
+    subset = metadata[texts_all.map(lambda t: any(c in t for c in characters))]
+    if subset.empty:
+        raise CsmsasrError(f"no transcript contains any of {characters!r}")
+    texts = subset["text"].astype(str).tolist()
+    removed = remove_characters(texts, characters)
+    variants = {"transcript": texts, f"{characters} removed": removed}
+    counts = [len(t) - len(r) for t, r in zip(texts, removed)]
+    for seed in seeds:
+        variants[f"random characters removed (seed {seed})"] = remove_random_characters(texts, counts, seed,
+                                                                                         keep=characters)
+    labels = subset.set_index(subset["clip_id"].astype(str))["label_m"]
+    table = variant_metrics(variant_predictions(fold_models, subset["clip_id"], variants), labels)
+    table["clips"] = len(subset)
+    return table
+
+
 def remove_characters(texts: Sequence[str], characters: str) -> list[str]:
     """Delete every occurrence of each of ``characters`` from each text."""
     table = str.maketrans("", "", characters)

@@ -154,3 +154,33 @@ def test_removing_characters_and_the_random_control():
         tr.remove_random_characters(["啰啰好"], [2], seed=0, keep="啰")
     with pytest.raises(CsmsasrError, match="counts"):
         tr.remove_random_characters(["好"], [], seed=0)
+
+
+def test_cost_at_interpolates_the_mean_curve_by_hand():
+    # two seeds per rate; means: CER 0 → MAE 0.40, CER 0.5 → MAE 0.50, CER 1.0 → MAE 0.60
+    curve = pd.DataFrame({"rate": [0, 0, 0.5, 0.5, 1, 1], "seed": [0, 1] * 3,
+                          "realised_cer": [0, 0, 0.4, 0.6, 1.0, 1.0],
+                          "MAE": [0.4, 0.4, 0.45, 0.55, 0.6, 0.6], "Corr": [0.4, 0.4, 0.2, 0.2, 0.0, 0.0]})
+    table = tr.cost_at(curve, {"A": 0.25, "B": 0.75, "beyond": 1.2}, floor_mae=0.6)
+    assert table.loc["A", "MAE"] == pytest.approx(0.45) and table.loc["A", "Corr"] == pytest.approx(0.3)
+    assert table.loc["A", "advantage_left"] == pytest.approx(0.75)  # (0.6 − 0.45) / (0.6 − 0.4)
+    assert table.loc["B", "MAE"] == pytest.approx(0.55) and table.loc["B", "advantage_left"] == pytest.approx(0.25)
+    assert np.isnan(table.loc["beyond", "MAE"]) and table.loc["beyond", "CER"] == 1.2
+    with pytest.raises(CsmsasrError, match="floor"):
+        tr.cost_at(curve, {"A": 0.25}, floor_mae=0.3)
+
+
+def test_deletion_ablation_scores_the_three_kinds_of_text(meta):
+    models = tr.fit_fold_models(meta, official_folds(meta), RIDGE)
+    table = tr.deletion_ablation(models, meta, "啰嘞", seeds=(0, 1))
+    has = meta[meta["text"].str.contains("[啰嘞]")]
+    assert list(table.index) == ["transcript", "啰嘞 removed", "random characters removed (seed 0)",
+                                 "random characters removed (seed 1)"]
+    assert (table["clips"] == len(has)).all()
+    # by hand for the removal row: the same models on the texts without the two characters
+    labels = has["label_m"].to_numpy()
+    direct = models.predict(has["clip_id"], [t.replace("啰", "").replace("嘞", "") for t in has["text"]])
+    assert table.loc["啰嘞 removed", "MAE"] == pytest.approx(
+        sims_regression_metrics(direct, labels)["MAE"])
+    with pytest.raises(CsmsasrError, match="no transcript"):
+        tr.deletion_ablation(models, meta, "𠀀")
