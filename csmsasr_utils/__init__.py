@@ -17,11 +17,19 @@ Sub-packages
     Pooling, UMAP maps and separability of the feature space.
 ``csmsasr_utils.asr``
     The CER protocol, audio sources, recognisers and error analysis.
+``csmsasr_utils.threads``
+    Thread budget and passive OpenMP waiting, set on import (no stall on a busy machine).
 ``csmsasr_utils.plots``
     One figure style for the whole book (with a font that renders Chinese).
 """
 
 from csmsasr_utils.errors import CsmsasrError
+from csmsasr_utils.threads import configure_threads
+
+# Before torch or numba are loaded by any module of the package: a thread budget that fits the
+# cores and idle threads that sleep instead of spinning (a busy machine must not stall training).
+# Variables the user has set are left alone. See csmsasr_utils.threads.
+configure_threads()
 
 __version__ = "0.1.0"
 

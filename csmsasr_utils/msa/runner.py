@@ -33,6 +33,7 @@ from csmsasr_utils.errors import CsmsasrError
 from csmsasr_utils.jsonl import JsonLines
 from csmsasr_utils.msa.hparams import SEEDS, model_key
 from csmsasr_utils.msa.metrics import METRIC_NAMES
+from csmsasr_utils.threads import available_cores
 
 PROTOCOLS: dict[str, tuple[int, ...]] = {"paper": (0,), "official": (1, 2, 3, 4, 5)}
 
@@ -178,9 +179,21 @@ class ResultsFile(JsonLines):
 
 
 def _init_worker(threads: int) -> None:
-    import torch
+    from csmsasr_utils.threads import limit_torch_threads
 
-    torch.set_num_threads(threads)
+    limit_torch_threads(threads)
+
+
+def _run_unit_on_dask_worker(unit: Unit, spec: DataSpec, budget: str, device: str | None) -> dict[str, Any]:
+    """:func:`run_unit` in a Dask task: the worker's cores shared between the tasks it runs at once."""
+    from dask.distributed import get_worker
+
+    from csmsasr_utils.threads import limit_torch_threads
+
+    worker = get_worker()
+    tasks_at_once = getattr(getattr(worker, "state", worker), "nthreads", 1) or 1
+    limit_torch_threads(max(1, available_cores() // tasks_at_once))
+    return run_unit(unit, spec, budget, device, False)
 
 
 def run_units(units: Sequence[Unit], results_path: str | os.PathLike, spec: DataSpec = DataSpec(), *,
@@ -206,12 +219,12 @@ def run_units(units: Sequence[Unit], results_path: str | os.PathLike, spec: Data
         except ImportError as err:
             raise CsmsasrError("dask.distributed is not installed: pip install distributed") from err
         with Client(dask_address) as client:
-            futures = [client.submit(run_unit, u, spec, budget, device, False, pure=False) for u in todo]
+            futures = [client.submit(_run_unit_on_dask_worker, u, spec, budget, device, pure=False) for u in todo]
             for future in as_completed(futures):
                 store.append(future.result())
                 bar.update(1)
     elif workers > 1:
-        threads = max(1, (os.cpu_count() or 1) // workers)
+        threads = max(1, available_cores() // workers)  # each of N workers gets cores / N
         with cf.ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(threads,)) as pool:
             futures = [pool.submit(run_unit, u, spec, budget, device, False) for u in todo]
             for future in cf.as_completed(futures):

@@ -1,0 +1,130 @@
+"""How many threads the numeric libraries may use, and how their idle threads wait.
+
+**Why.** torch (and numba, and the BLAS under numpy) run their parallel loops on an OpenMP or
+pthread pool. By default GNU OpenMP lets an idle worker *spin* for a while before it sleeps, which
+is fastest on a quiet machine and ruinous on a busy one: when the cores are shared with other
+processes (a laptop, a shared server, ``csmsasr msa run --workers N``, several Dask units on one
+machine) the spinning threads steal the very cores the working thread needs. Measured on this
+project's 2-core machine beside two busy processes, 8 training batches of MLF_DNN took 6–12 s with
+the default wait policy and 0.6–0.9 s with ``OMP_WAIT_POLICY=PASSIVE`` (benchmarks/README.md).
+
+**What.** :func:`configure_threads` puts a *thread budget* that fits the cores this process may
+use (its CPU affinity, and a cgroup CPU quota where there is one) and a *passive* wait policy into
+the environment — only for variables the user has not set, so the user's own environment always
+wins. OpenMP reads these variables once, when the library is loaded, so they must be in place
+before ``import torch``: the package does it when it is imported (``csmsasr_utils/__init__.py``),
+and the book does it in its Sphinx extension, so every notebook kernel inherits them.
+:func:`limit_torch_threads` sets the budget of a process whose torch is already loaded (the
+runner's worker processes and Dask tasks, which share a machine's cores between several units).
+
+This module is the one place that sets these variables.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import MutableMapping
+from pathlib import Path
+
+#: How idle OpenMP threads wait: ``PASSIVE`` sleeps at once instead of spinning.
+WAIT_POLICY = "PASSIVE"
+
+#: The variables that size a thread pool: OpenMP (torch, numba's omp layer), the BLAS libraries
+#: numpy and torch may use, and numba's own pool.
+THREAD_COUNT_VARIABLES: tuple[str, ...] = (
+    "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS",
+)
+
+
+def _cgroup_quota_cores(cpu_max: Path = Path("/sys/fs/cgroup/cpu.max")) -> float | None:
+    """Cores allowed by a cgroup v2 CPU quota (``"200000 100000"`` → 2.0), or ``None`` without one."""
+    try:
+        quota, period = cpu_max.read_text().split()[:2]
+    except (OSError, ValueError):
+        return None
+    if quota == "max":
+        return None
+    try:
+        return int(quota) / int(period)
+    except (ValueError, ZeroDivisionError):
+        return None
+
+
+def available_cores() -> int:
+    """The cores this process may run on: its CPU affinity, capped by a cgroup quota (at least 1)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not Linux
+        cores = os.cpu_count() or 1
+    quota = _cgroup_quota_cores()
+    if quota is not None:
+        cores = min(cores, max(1, math.floor(quota)))
+    return max(1, cores)
+
+
+def thread_environment(threads: int | None = None) -> dict[str, str]:
+    """The variables :func:`configure_threads` sets: ``threads`` (default: every available core)
+    for each pool size, and the passive wait policy.
+
+    >>> env = thread_environment(3)
+    >>> env["OMP_NUM_THREADS"], env["NUMBA_NUM_THREADS"], env["OMP_WAIT_POLICY"]
+    ('3', '3', 'PASSIVE')
+    """
+    count = str(max(1, int(threads if threads is not None else available_cores())))
+    return {**{name: count for name in THREAD_COUNT_VARIABLES}, "OMP_WAIT_POLICY": WAIT_POLICY}
+
+
+def configure_threads(threads: int | None = None, environ: MutableMapping[str, str] | None = None) -> dict[str, str]:
+    """Put the thread budget and the passive wait policy into ``environ`` (default ``os.environ``).
+
+    A variable already set is left as it is (the user's choice wins; a user's ``OMP_NUM_THREADS``
+    also sizes the other pools, as torch reads ``MKL_NUM_THREADS`` too). Returns the variables this
+    call set. Takes effect for libraries loaded afterwards: call it before ``import torch``.
+
+    >>> env = {"OMP_NUM_THREADS": "1"}
+    >>> sorted(configure_threads(2, env))
+    ['MKL_NUM_THREADS', 'NUMBA_NUM_THREADS', 'OMP_WAIT_POLICY', 'OPENBLAS_NUM_THREADS']
+    >>> env["OMP_NUM_THREADS"], env["OMP_WAIT_POLICY"]
+    ('1', 'PASSIVE')
+    >>> env = {"OMP_NUM_THREADS": "1"}
+    >>> configure_threads(None, env)["MKL_NUM_THREADS"]
+    '1'
+    """
+    target = os.environ if environ is None else environ
+    user_count = str(target.get("OMP_NUM_THREADS", "")).strip()
+    if threads is None and user_count.isdigit():  # the other pools follow the user's OpenMP size
+        threads = int(user_count)
+    wanted = thread_environment(threads)
+    added = {name: value for name, value in wanted.items() if not str(target.get(name, "")).strip()}
+    target.update(added)
+    if target is os.environ:
+        _SET_HERE.update(added)
+    return added
+
+
+def limit_torch_threads(threads: int) -> None:
+    """Let this process's torch use ``threads`` intra-op threads (it may already be loaded).
+
+    Used where one machine's cores are shared between several units: the runner's worker
+    processes and Dask tasks. ``OMP_NUM_THREADS`` set by the user wins here too.
+    """
+    import torch
+
+    torch.set_num_threads(worker_threads(threads))
+
+
+def worker_threads(threads: int) -> int:
+    """``threads``, unless the user set ``OMP_NUM_THREADS`` themselves: then theirs (at least 1).
+
+    >>> worker_threads(2) >= 1
+    True
+    """
+    user = os.environ.get("OMP_NUM_THREADS", "").strip()
+    if user.isdigit() and "OMP_NUM_THREADS" not in _SET_HERE:
+        return max(1, int(user))
+    return max(1, int(threads))
+
+
+#: The variables :func:`configure_threads` put into ``os.environ`` (the rest came from the user).
+_SET_HERE: dict[str, str] = {}

@@ -1,0 +1,87 @@
+"""The thread budget and passive wait policy: set on import, before torch, and never over the user's."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from csmsasr_utils import threads
+
+REPO = Path(__file__).resolve().parents[1]
+PROBE = ("import json, os, csmsasr_utils, torch; "
+         "print(json.dumps({'policy': os.environ.get('OMP_WAIT_POLICY'), 'omp': os.environ.get('OMP_NUM_THREADS'), "
+         "'torch': torch.get_num_threads()}))")
+
+
+def _probe(**env_overrides: str) -> dict:
+    env = {k: v for k, v in os.environ.items() if k not in (*threads.THREAD_COUNT_VARIABLES, "OMP_WAIT_POLICY")}
+    env.update(env_overrides)
+    out = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True, env=env, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_import_sets_a_passive_policy_and_the_core_budget_before_torch():
+    seen = _probe()
+    assert seen["policy"] == "PASSIVE"
+    assert seen["omp"] == str(threads.available_cores())
+    assert seen["torch"] == threads.available_cores()  # torch read the budget when it loaded
+
+
+def test_the_users_own_variables_win():
+    seen = _probe(OMP_WAIT_POLICY="ACTIVE", OMP_NUM_THREADS="1")
+    assert seen == {"policy": "ACTIVE", "omp": "1", "torch": 1}
+
+
+def test_available_cores_follows_affinity_and_cgroup_quota(monkeypatch):
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2, 3})
+    monkeypatch.setattr(threads, "_cgroup_quota_cores", lambda: None)
+    assert threads.available_cores() == 4
+    monkeypatch.setattr(threads, "_cgroup_quota_cores", lambda: 1.5)
+    assert threads.available_cores() == 1  # floor(1.5 cores of quota) beats 4 cores of affinity
+    monkeypatch.setattr(threads, "_cgroup_quota_cores", lambda: 0.5)
+    assert threads.available_cores() == 1  # never below one
+
+
+@pytest.mark.parametrize(("text", "cores"), [("max 100000", None), ("200000 100000", 2.0), ("50000 100000", 0.5),
+                                             ("garbage", None)])
+def test_cgroup_quota_parsing(tmp_path, text, cores):
+    path = tmp_path / "cpu.max"
+    path.write_text(text)
+    assert threads._cgroup_quota_cores(path) == cores
+    assert threads._cgroup_quota_cores(tmp_path / "absent") is None
+
+
+def test_worker_threads_keep_a_user_setting(monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    monkeypatch.setattr(threads, "_SET_HERE", {})
+    assert threads.worker_threads(1) == 3  # the user's choice
+    monkeypatch.setattr(threads, "_SET_HERE", {"OMP_NUM_THREADS": "3"})
+    assert threads.worker_threads(1) == 1  # our own default: the runner's cores / N
+
+
+def _kernel_threads_extension():
+    spec = importlib.util.spec_from_file_location("kernel_threads", REPO / "book" / "_ext" / "kernel_threads.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_a_cell_timeout_becomes_one_clear_message():
+    from nbclient.exceptions import CellTimeoutError
+
+    ext = _kernel_threads_extension()
+    err = CellTimeoutError("A cell timed out while it was being executed, after 900 seconds.\n"
+                           "Here is a preview of the cell contents:\n-------------------\ntrain_everything()\n")
+    result = ext.explain_timeout(SimpleNamespace(err=err, exc_string="Traceback ..."), "/book/notebooks", 900)
+    assert isinstance(result.err, ext.NotebookTimeout)
+    assert "900 s" in result.exc_string and "make book" in result.exc_string
+    assert "train_everything()" in result.exc_string and "Traceback" not in result.exc_string
+    other = SimpleNamespace(err=ValueError("x"), exc_string="Traceback ...")
+    assert ext.explain_timeout(other, "/book", 900).exc_string == "Traceback ..."  # other errors untouched
