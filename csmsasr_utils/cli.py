@@ -6,7 +6,9 @@
     csmsasr data info                  show which data load_dataset() would use
     csmsasr data fingerprint           a hash of that choice (the book's cache key)
     csmsasr asr transcribe [--split test] [--decoding greedy]   Whisper-base + CER on an ASR split
-    csmsasr asr train [--epochs 30]    train and test the CTC baseline
+    csmsasr asr train [--model ctc|hmm-gmm|svm]   train and test a recogniser on the official split
+    csmsasr asr synth [--split all]    write the synthetic speech of the transcripts (Kokoro-82M, varied)
+    csmsasr asr benchmark              every recogniser on the whole test split → results/asr/benchmark.jsonl
     csmsasr asr finetune [--model whisper-base] [--epochs 5]   fine-tune Whisper (the authors' recipe)
     csmsasr msa run|summary|text-baselines|params   multimodal sentiment baselines (see msa.cli)
 """
@@ -14,7 +16,9 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
+from pathlib import Path
 from collections.abc import Sequence
 
 import numpy as np
@@ -154,21 +158,63 @@ def _asr_transcribe(args: argparse.Namespace) -> int:
 
 def _asr_train(args: argparse.Namespace) -> int:
     from csmsasr_utils.asr import ctc
+    from csmsasr_utils.asr.benchmark import TRAINERS
     from csmsasr_utils.asr.metrics import corpus_scores
     from csmsasr_utils.asr.transcribe import transcribe_clips
 
     args.split = "train"
     meta, train, label = _asr_clips(args)
     texts = dict(zip(meta["clip_id"], meta["text"]))
-    config = ctc.TrainConfig(epochs=args.epochs, max_steps=args.max_steps, seed=args.seed)
-    model = ctc.train_ctc(train["path"].tolist(), [texts[c] for c in train["clip_id"]], config)
-    path = model.save(args.output)
+    paths, train_texts = train["path"].tolist(), [texts[c] for c in train["clip_id"]]
+    if args.model == "ctc":
+        config = ctc.TrainConfig(epochs=args.epochs, max_steps=args.max_steps, seed=args.seed)
+        model = ctc.train_ctc(paths, train_texts, config)
+        done = f"trained {model.history[-1]['steps']} steps ({label}); final loss {model.history[-1]['loss']:.3f}"
+    else:
+        model, _ = TRAINERS[args.model](paths, train_texts, {"seed": args.seed})
+        done = f"trained {args.model} on {len(paths)} clips ({label})"
+    path = model.save(args.output or f"{args.model}-model")
     args.split = "test"
     _, test, _ = _asr_clips(args)
     result = transcribe_clips(model, test, texts, path.with_suffix(".test.tsv"))
     scores = corpus_scores(result["reference"], result["hypothesis_raw"])
-    print(f"trained {model.history[-1]['steps']} steps ({label}); final loss {model.history[-1]['loss']:.3f}; "
-          f"test CER {scores['cer']:.2%} on {len(result)} clips; model in {path}")
+    print(f"{done}; test CER {scores['cer']:.2%} on {len(result)} clips; model in {path}")
+    return 0
+
+
+def _asr_synth(args: argparse.Namespace) -> int:
+    from csmsasr_utils.asr import tts
+    from csmsasr_utils.asr.benchmark import split_rows
+    from csmsasr_utils.data.metadata import load_metadata
+    from csmsasr_utils.data.sources import cache_dir
+
+    meta = load_metadata(args.public_dir)
+    splits = ["train", "validation", "test"] if args.split == "all" else [args.split]
+    for split in splits:
+        rows = split_rows(meta, split, args.limit)
+        clips = tts.synthesize_speech(rows["clip_id"].tolist(), rows["text"].tolist(), cache_dir(), engine=args.engine,
+                                      ranges=None if args.plain else tts.VariationRanges(seed=args.seed))
+        print(f"{split}: {len(clips)} clips, {clips['duration_s'].sum():.1f} s of speech in "
+              f"{Path(clips['path'].iloc[0]).parent}")
+    return 0
+
+
+def _asr_benchmark(args: argparse.Namespace) -> int:
+    from csmsasr_utils.asr.benchmark import RECOGNISERS, benchmark_table, run_benchmark
+    from csmsasr_utils.data.metadata import load_metadata
+    from csmsasr_utils.data.sources import cache_dir
+
+    meta = load_metadata(args.public_dir)
+    keys = [r.key for r in RECOGNISERS] if args.recognisers == "all" else args.recognisers.split(",")
+    command = "csmsasr " + " ".join(shlex.quote(a) for a in args.argv)
+    run_benchmark(keys, args.results, meta, cache_dir(), audio_dir=args.audio_dir, train_limit=args.train_limit,
+                  test_limit=args.limit, seed=args.seed, command=command,
+                  model_dir=args.model_dir)
+    from csmsasr_utils.asr.benchmark import BenchmarkResults
+
+    table = benchmark_table(list(BenchmarkResults(args.results).latest().values()),
+                            dict(zip(meta["clip_id"], meta["text"])))
+    print(table.drop(columns=[c for c in ("needs",) if c in table]).to_string(index=False))
     return 0
 
 
@@ -237,7 +283,7 @@ def build_parser() -> argparse.ArgumentParser:
     asr = groups.add_parser("asr", help="speech recognition").add_subparsers(dest="command", required=True)
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--audio-dir", default=None, help="folder of <clip_id>.wav (default: CSMSASR_AUDIO_DIR; "
-                        "without it, synthetic espeak-ng speech)")
+                        "without it, synthetic speech: Kokoro-82M, else espeak-ng)")
     common.add_argument("--public-dir", default=None)
     common.add_argument("--limit", type=int, default=None, help="only the first N clips of each split")
     transcribe = asr.add_parser("transcribe", parents=[common],
@@ -253,12 +299,35 @@ def build_parser() -> argparse.ArgumentParser:
     transcribe.add_argument("--decoding", default="greedy", choices=["greedy", "beam5_fallback"])
     transcribe.add_argument("--online", action="store_true", help="allow downloading weights from the hub")
     transcribe.set_defaults(func=_asr_transcribe)
-    train = asr.add_parser("train", parents=[common], help="train the CTC baseline on the official train split")
-    train.add_argument("--epochs", type=int, default=30)
-    train.add_argument("--max-steps", type=int, default=None)
+    train = asr.add_parser("train", parents=[common],
+                           help="train a recogniser (CTC, HMM-GMM or MFCC+SVM) on the official train split")
+    train.add_argument("--model", default="ctc", choices=["ctc", "hmm-gmm", "svm"])
+    train.add_argument("--epochs", type=int, default=30, help="CTC only")
+    train.add_argument("--max-steps", type=int, default=None, help="CTC only")
     train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--output", default="ctc-baseline.pt")
+    train.add_argument("--output", default=None, help="where the model is saved (default: <model>-model)")
     train.set_defaults(func=_asr_train)
+    synth = asr.add_parser("synth", help="write the synthetic speech of an official ASR split (cached)")
+    synth.add_argument("--split", default="all", choices=["all", "train", "validation", "test"])
+    synth.add_argument("--engine", default=None, choices=["kokoro", "espeak"],
+                       help="default: Kokoro-82M when installed, else espeak-ng")
+    synth.add_argument("--plain", action="store_true", help="no per-clip variation (one voice, no noise or room)")
+    synth.add_argument("--seed", type=int, default=0, help="seed of the per-clip variation")
+    synth.add_argument("--limit", type=int, default=None, help="only N clips of each split (seeded order)")
+    synth.add_argument("--public-dir", default=None)
+    synth.set_defaults(func=_asr_synth)
+    bench = asr.add_parser("benchmark", help="the authors' recognisers on the whole official test split, "
+                           "one results row each (the table of chapter 5)")
+    bench.add_argument("--recognisers", default="all",
+                       help="comma-separated: hmm-gmm,svm,ctc,whisper-greedy,whisper-beam5 (default all)")
+    bench.add_argument("--results", default="results/asr/benchmark.jsonl")
+    bench.add_argument("--train-limit", type=int, default=None, help="train on N training clips (seeded order)")
+    bench.add_argument("--limit", type=int, default=None, help="only N test clips (seeded order)")
+    bench.add_argument("--seed", type=int, default=0)
+    bench.add_argument("--model-dir", default=None, help="save the trained models here")
+    bench.add_argument("--audio-dir", default=None, help="folder of <clip_id>.wav (default: CSMSASR_AUDIO_DIR)")
+    bench.add_argument("--public-dir", default=None)
+    bench.set_defaults(func=_asr_benchmark)
     tune = asr.add_parser("finetune", parents=[common],
                           help="fine-tune a transformers Whisper on the official train split (the authors' recipe)")
     tune.add_argument("--model", default="whisper-base",
@@ -279,7 +348,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``csmsasr``; return the exit status (errors are printed, not raised)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
+    args.argv = argv  # the command line, recorded in results files
     try:
         return int(args.func(args))
     except CsmsasrError as err:

@@ -5,10 +5,13 @@
   clips too: their audio track is decoded with PyAV and resampled to 16 kHz mono.
   :func:`audio_inventory` reports which clips are present and whether each is readable, its
   sample rate, channels and duration (against the published duration where there is one).
-* **Synthetic audio** — without real audio, :func:`synthesize_clips` speaks the transcripts with
-  Debian's ``espeak-ng`` (voice ``cmn-latn-pinyin``: the plain ``cmn`` voice of Debian 12 reads
-  characters as spelled pinyin), resampled to 16 kHz mono. It is Mandarin text-to-speech, not
-  Changsha speech: every number computed from it carries :data:`SYNTHETIC_LABEL`.
+* **Synthetic audio** — without real audio, :func:`audio_for_clips` has the transcripts read by a
+  neural Mandarin voice, Kokoro-82M, varied per clip (voice, rate, pitch, room, noise: see
+  :mod:`csmsasr_utils.asr.tts`); every number made from it carries
+  :data:`~csmsasr_utils.asr.tts.SYNTHETIC_SPEECH_LABEL`. Where Kokoro is not installed, the
+  fallback is Debian's ``espeak-ng`` (:func:`synthesize_clips`; voice ``cmn-latn-pinyin``: the
+  plain ``cmn`` voice of Debian 12 reads characters as spelled pinyin), a formant voice that
+  recognisers barely understand, labelled :data:`SYNTHETIC_LABEL`.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ VOICE = "cmn-latn-pinyin"
 AUDIO_SUFFIXES: tuple[str, ...] = (".wav", ".flac", ".mp3", ".m4a", ".mp4", ".mkv", ".avi", ".mov", ".webm")
 _SOUNDFILE_SUFFIXES = (".wav", ".flac")
 
-#: The label every number made from synthetic audio must carry.
+#: The label every number made from espeak-ng's synthetic audio must carry.
 SYNTHETIC_LABEL = "synthetic audio, not comparable to the published table"
 
 
@@ -206,24 +209,34 @@ def synthesize_clips(
 
 
 def audio_kind(label: str) -> str:
-    """``'real'`` or ``'synthetic'``: the short name of an :func:`audio_for_clips` label, used in cache names.
+    """``'real'``, ``'kokoro'`` or ``'synthetic'`` (espeak-ng): the short name of an
+    :func:`audio_for_clips` label, used in cache names.
 
-    >>> audio_kind(SYNTHETIC_LABEL), audio_kind("real audio (2 clip(s) without a readable file left out)")
-    ('synthetic', 'real')
+    >>> from csmsasr_utils.asr.tts import SYNTHETIC_SPEECH_LABEL
+    >>> audio_kind(SYNTHETIC_LABEL), audio_kind(SYNTHETIC_SPEECH_LABEL)
+    ('synthetic', 'kokoro')
+    >>> audio_kind("real audio (2 clip(s) without a readable file left out)")
+    'real'
     """
-    return "real" if label.startswith("real audio") else "synthetic"
+    from csmsasr_utils.asr.tts import SYNTHETIC_SPEECH_LABEL
+
+    if label.startswith("real audio"):
+        return "real"
+    return "kokoro" if label == SYNTHETIC_SPEECH_LABEL else "synthetic"
 
 
 def audio_for_clips(
-    rows: pd.DataFrame, cache_dir: str | Path, audio_dir: str | Path | None = None
+    rows: pd.DataFrame, cache_dir: str | Path, audio_dir: str | Path | None = None, show_progress: bool = True,
 ) -> tuple[pd.DataFrame, str]:
     """Audio files for the clips of ``rows`` (metadata rows: ``clip_id, text, duration_s``).
 
     Real audio from ``audio_dir`` / ``CSMSASR_AUDIO_DIR`` when set (clips without a readable
     file are left out and listed in the label), otherwise synthetic speech cached under
-    ``cache_dir``. Returns ``(clips with clip_id and path, data-source label)``; raises
-    :class:`AudioError` when neither is possible.
+    ``cache_dir``: Kokoro's neural voice where installed, else espeak-ng. Returns ``(clips with
+    clip_id and path, data-source label)``; raises :class:`AudioError` when neither is possible.
     """
+    from csmsasr_utils.asr import tts
+
     folder = Path(audio_dir) if audio_dir is not None else audio_dir_from_env()
     if folder is not None:
         table = audio_inventory(rows["clip_id"].tolist(), folder, rows["duration_s"].tolist())
@@ -231,9 +244,13 @@ def audio_for_clips(
         skipped = len(table) - len(usable)
         label = "real audio" + (f" ({skipped} clip(s) without a readable file left out)" if skipped else "")
         return usable, label
+    if tts.kokoro_available():
+        clips = tts.synthesize_speech(rows["clip_id"].tolist(), rows["text"].tolist(), cache_dir,
+                                      engine="kokoro", show_progress=show_progress)
+        return clips[["clip_id", "path"]], tts.SYNTHETIC_SPEECH_LABEL
     if not espeak_available():
-        raise AudioError("no real audio (CSMSASR_AUDIO_DIR unset) and espeak-ng is not installed, so no "
-                         "synthetic speech either: apt-get install espeak-ng, or point CSMSASR_AUDIO_DIR "
-                         "at the dataset's <clip_id>.wav files")
+        raise AudioError("no real audio (CSMSASR_AUDIO_DIR unset) and neither Kokoro nor espeak-ng is installed, "
+                         "so no synthetic speech either: pip install -r requirements.txt (Kokoro) or apt-get "
+                         "install espeak-ng, or point CSMSASR_AUDIO_DIR at the dataset's <clip_id>.wav files")
     clips = synthesize_clips(rows["clip_id"].tolist(), rows["text"].tolist(), Path(cache_dir) / "tts")
     return clips[["clip_id", "path"]], SYNTHETIC_LABEL

@@ -136,3 +136,39 @@ def alignment_rows(reference: str, hypothesis: str) -> tuple[str, str, str]:
     ref = "".join(_full_width(r) if r else "＊" for _, r, _ in ops)
     hyp = "".join(_full_width(h) if h else "＊" for _, _, h in ops)
     return ref, hyp, "".join(marks[op] for op, _, _ in ops)
+
+
+#: Colours of the aligned display: substitution, deletion (reference character missed), insertion.
+EDIT_COLOURS: dict[str, str] = {"substitute": "#c44e52", "delete": "#4c72b0", "insert": "#dd8452"}
+
+
+def alignment_html(reference: str, hypotheses: dict[str, str]) -> str:
+    """An HTML table: the reference, then each recogniser's hypothesis aligned to it and coloured.
+
+    Each hypothesis row shows what the recogniser wrote for every reference character: correct
+    characters plain, substitutions red, deletions as a blue struck-through reference character,
+    insertions orange in brackets. Characters are HTML-escaped.
+
+    >>> html = alignment_html("长沙话啰", {"A": "长花话"})
+    >>> "花" in html and "line-through" in html and "啰" in html
+    True
+    """
+    from html import escape
+
+    def cell(op: str, ref: str, hyp: str) -> str:
+        if op == "equal":
+            return escape(hyp)
+        colour = EDIT_COLOURS[op]
+        if op == "delete":
+            return f'<span style="color:{colour};text-decoration:line-through" title="deleted">{escape(ref)}</span>'
+        text = escape(hyp) if op == "substitute" else f"[{escape(hyp)}]"
+        return f'<span style="color:{colour};font-weight:bold" title="{op}d">{text}</span>'
+
+    rows = [f"<tr><th style='text-align:left'>reference</th><td style='text-align:left'>{escape(reference)}</td></tr>"]
+    for name, hypothesis in hypotheses.items():
+        line = "".join(cell(*op) for op in align(reference, hypothesis))
+        rows.append(f"<tr><th style='text-align:left'>{escape(name)}</th><td style='text-align:left'>{line}</td></tr>")
+    legend = " · ".join(f'<span style="color:{c}">{n}</span>' for n, c in
+                        (("substitution", EDIT_COLOURS["substitute"]), ("deletion", EDIT_COLOURS["delete"]),
+                         ("[insertion]", EDIT_COLOURS["insert"])))
+    return f"<table>{''.join(rows)}</table><p style='font-size:0.85em'>{legend}</p>"

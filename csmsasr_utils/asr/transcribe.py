@@ -16,6 +16,10 @@ COLUMNS = ["clip_id", "reference", "hypothesis_raw", "hypothesis", "seconds"]
 #: The two decodings of Whisper-base the book compares: the authors' and faster-whisper's default.
 BOOK_DECODINGS: tuple[str, ...] = ("greedy", "beam5_fallback")
 
+#: How many official test clips the book's build transcribes itself (chapters 5 and 6 share them);
+#: the whole test split comes from the committed benchmark results (:mod:`~csmsasr_utils.asr.benchmark`).
+BOOK_TEST_CLIPS = 16
+
 
 def transcribe_clips(engine, clips: pd.DataFrame, references: dict[str, str], cache_file: str | Path) -> pd.DataFrame:
     """Transcribe the audio files of ``clips`` (columns ``clip_id, path``) with ``engine``.
