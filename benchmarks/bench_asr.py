@@ -32,6 +32,7 @@ def main() -> int:
     start = time.perf_counter()
     metrics.corpus_scores([r for r, _ in pairs], [h for _, h in pairs])
     print(f"scoring 10,000 utterance pairs (CER, S/D/I, SER, jieba WER): {time.perf_counter() - start:.2f} s")
+    benchmark_costs()
     if not audio.espeak_available():
         print("espeak-ng not installed: no synthetic audio, no real-time factors")
         return 0
@@ -52,6 +53,22 @@ def main() -> int:
             elapsed = time.perf_counter() - start
             print(f"{name:38s} real-time factor {elapsed / seconds_of_audio:.3f} ({elapsed:.1f} s)")
     return 0
+
+
+def benchmark_costs() -> None:
+    """Training time and real-time factor of every recogniser, as ``csmsasr asr benchmark`` measured
+    them on the whole test split (the committed results file; rerun that command to measure here)."""
+    from csmsasr_utils.asr.benchmark import BOOK_RESULTS, BenchmarkResults
+
+    rows = BenchmarkResults(BOOK_RESULTS).rows()
+    if not rows:
+        print(f"no benchmark results in {BOOK_RESULTS}: run csmsasr asr benchmark")
+        return
+    print(f"from {BOOK_RESULTS.name} ({rows[0]['audio']}):")
+    for row in rows:
+        train = "—" if row["train_seconds"] is None else f"{row['train_seconds']:.0f} s on {row['n_train']} clips"
+        print(f"  {row['recogniser']:15s} training {train:24s} decoding RTF {row['rtf']:.3f} "
+              f"({row['decode_seconds']:.0f} s for {row['audio_seconds']:.0f} s of audio)")
 
 
 if __name__ == "__main__":

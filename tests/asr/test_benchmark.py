@@ -130,3 +130,26 @@ def test_the_committed_results_come_back_from_the_same_audio_and_decoder(public_
     whisper = default_whisper(tmp_path / "models", decoding="greedy")
     again = [whisper.transcribe(load_audio(p)) for p in clips["path"]]
     assert again == [row["hypotheses_raw"][i] for i in picks]
+
+
+@needs_public
+@needs_kokoro
+@pytest.mark.slow
+def test_the_committed_hmm_gmm_decodes_its_clips_as_recorded(public_dir, tmp_path):
+    """The HMM-GMM saved with the benchmark (``results/asr/models/hmm-gmm``, arrays + JSON) writes
+    the recorded hypotheses for three test clips again."""
+    from csmsasr_utils.asr.audio import load_audio
+    from csmsasr_utils.asr.hmm_gmm import HmmGmmRecognizer
+    from csmsasr_utils.data import load_metadata
+
+    row = _committed("hmm-gmm")
+    folder = benchmark.REPO / row["model_file"]
+    if not folder.exists():
+        pytest.skip(f"{folder} is not in this checkout")
+    model = HmmGmmRecognizer.load(folder)
+    assert (model.lm_weight, model.insertion_penalty) == (row["decoder"]["lm_weight"], row["decoder"]["insertion_penalty"])
+    texts = dict(zip(load_metadata(public_dir)["clip_id"], load_metadata(public_dir)["text"]))
+    picks = [0, 1, len(row["clip_ids"]) - 1]
+    ids = [row["clip_ids"][i] for i in picks]
+    clips = tts.synthesize_speech(ids, [texts[c] for c in ids], tmp_path, engine="kokoro", show_progress=False)
+    assert [model.transcribe(load_audio(p)) for p in clips["path"]] == [row["hypotheses_raw"][i] for i in picks]
