@@ -105,15 +105,17 @@ def test_bad_configuration_and_input_are_refused(tmp_path):
 @pytest.mark.slow
 def test_cli_finetunes_on_synthetic_audio_of_the_official_splits(tiny_whisper, public_dir, tmp_path, capsys):
     from csmsasr_utils.asr.audio import SYNTHETIC_LABEL, espeak_available
+    from csmsasr_utils.asr.tts import SYNTHETIC_SPEECH_LABEL, kokoro_available
     from csmsasr_utils.cli import main
 
-    if not espeak_available():
-        pytest.skip("espeak-ng is not installed (CI installs it)")
+    if not (kokoro_available() or espeak_available()):
+        pytest.skip("no speech synthesis installed (CI installs Kokoro and espeak-ng)")
+    expected_label = SYNTHETIC_SPEECH_LABEL if kokoro_available() else SYNTHETIC_LABEL
     out = tmp_path / "tuned"
     argv = ["asr", "finetune", "--model", str(tiny_whisper), "--public-dir", str(public_dir), "--limit", "2",
             "--epochs", "1", "--batch-size", "2", "--output", str(out)]
     assert main(argv) == 0
     assert "test CER" in capsys.readouterr().out
     final = [json.loads(x) for x in (out / "results.jsonl").read_text().splitlines()][-1]
-    assert final["kind"] == "final" and final["data_source"] == SYNTHETIC_LABEL
+    assert final["kind"] == "final" and final["data_source"] == expected_label
     assert (final["n_train"], final["n_valid"], final["n_test"]) == (2, 2, 2) and final["steps"] == 1
