@@ -112,7 +112,8 @@ def test_public_build_has_every_page_and_no_external_resources(public_build):
         for tag, _attribute, value in _resources(page):
             url = urlparse(value)
             if tag in ("script", "link", "img", "source", "iframe"):
-                assert not url.scheme and not value.startswith("//"), f"{page.name}: external {tag} {value}"
+                # inline data (chapter 5's audio players) is part of the page, not a request
+                assert url.scheme in ("", "data") and not value.startswith("//"), f"{page.name}: external {tag} {value[:80]}"
             if url.scheme or value.startswith(("#", "//", "data:", "mailto:", "javascript:")):
                 continue
             target = (page.parent / unquote(url.path)).resolve()
