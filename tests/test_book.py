@@ -281,19 +281,19 @@ def _results_files(html_dir: Path) -> dict[str, str]:
 
 
 def _first_difference(name: str, first: str, second: str) -> str:
-    """Where two results files differ: the first differing entry, both sides shortened."""
-    def short(value) -> str:
-        text = json.dumps(value, ensure_ascii=False)
-        return text if len(text) <= 300 else text[:300] + " …"
-
+    """Where two results files differ: the first differing entry, both sides shown from a little
+    before the first character where they part (a long text may differ only at its very end)."""
     a, b = json.loads(first), json.loads(second)
     for index in range(max(len(a), len(b))):
         one = a[index] if index < len(a) else None
         two = b[index] if index < len(b) else None
         if one != two:
             where = one or two
+            texts = [json.dumps(value, ensure_ascii=False) for value in (one, two)]
+            start = max(0, len(os.path.commonprefix(texts)) - 120)
+            first_text, second_text = (("…" if start else "") + text[start:start + 300] for text in texts)
             return (f"{name}: entry {index} (code cell {where['cell']}, {where['kind']}) differs\n"
-                    f"  first build:  {short(one)}\n  second build: {short(two)}")
+                    f"  first build:  {first_text}\n  second build: {second_text}")
     return f"{name}: same entries, different text"
 
 

@@ -85,3 +85,22 @@ def test_a_cell_timeout_becomes_one_clear_message():
     assert "train_everything()" in result.exc_string and "Traceback" not in result.exc_string
     other = SimpleNamespace(err=ValueError("x"), exc_string="Traceback ...")
     assert ext.explain_timeout(other, "/book", 900).exc_string == "Traceback ..."  # other errors untouched
+
+
+def test_kernels_wait_long_enough_for_a_cells_last_output():
+    """nbclient drops a cell's output that lags more than iopub_timeout (4 s) behind its reply; the
+    book's kernels wait IOPUB_TIMEOUT, unless the caller chose a value."""
+    ext = _kernel_threads_extension()
+    calls = []
+
+    def original(nb, cwd, timeout, allow_errors, **kwargs):
+        calls.append(kwargs)
+        return SimpleNamespace(err=None, exc_string=None)
+
+    module = SimpleNamespace(single_nb_execution=original)
+    ext._wrap(module)
+    ext._wrap(module)  # wrapping twice wraps once
+    module.single_nb_execution({}, cwd="/book", timeout=900, allow_errors=False, meta_override=True)
+    module.single_nb_execution({}, cwd="/book", timeout=900, allow_errors=False, iopub_timeout=7)
+    assert calls == [{"meta_override": True, "iopub_timeout": ext.IOPUB_TIMEOUT}, {"iopub_timeout": 7}]
+    assert ext.IOPUB_TIMEOUT > 4

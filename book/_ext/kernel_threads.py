@@ -8,6 +8,12 @@
 * **Timeouts explained.** Should a cell still run past ``execute.timeout`` (``_config.yml``), the
   build stops with one clear sentence — which notebook, the limit, what to do — instead of
   nbclient's stack trace.
+* **No lost output.** After a cell's reply, nbclient waits only ``iopub_timeout`` seconds (4 by
+  default) for the cell's remaining output; past it, it logs a warning and goes on *without* the
+  rest. On a busy machine the output channel can lag that long, and a chapter then silently loses
+  the end of a cell's printed text (seen in CI: two builds of chapter 3 differed in the last line
+  of one cell). The kernels here wait up to :data:`IOPUB_TIMEOUT` seconds, which costs nothing when
+  the output comes at once.
 """
 
 from __future__ import annotations
@@ -19,6 +25,10 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the package, also without pip install -e
 
 from csmsasr_utils.threads import configure_threads  # noqa: E402
+
+
+#: Seconds nbclient waits for a cell's remaining output after its reply (nbclient's default is 4).
+IOPUB_TIMEOUT = 120
 
 
 class NotebookTimeout(TimeoutError):
@@ -46,6 +56,7 @@ def _wrap(module: Any) -> None:
         return
 
     def single_nb_execution(nb, cwd, timeout, allow_errors, *args, **kwargs):
+        kwargs.setdefault("iopub_timeout", IOPUB_TIMEOUT)  # passed on to nbclient's NotebookClient
         result = original(nb, cwd, timeout, allow_errors, *args, **kwargs)
         return explain_timeout(result, str(cwd), timeout)
 
