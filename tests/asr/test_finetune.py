@@ -119,3 +119,54 @@ def test_cli_finetunes_on_synthetic_audio_of_the_official_splits(tiny_whisper, p
     final = [json.loads(x) for x in (out / "results.jsonl").read_text().splitlines()][-1]
     assert final["kind"] == "final" and final["data_source"] == expected_label
     assert (final["n_train"], final["n_valid"], final["n_test"]) == (2, 2, 2) and final["steps"] == 1
+
+
+def test_decoder_only_fine_tuning_matches_a_hand_made_step_with_a_frozen_encoder(tiny_whisper, tmp_path):
+    """train_encoder=False: the encoder's weights stay, and the decoder's after one step equal those
+    of one AdamW step taken by hand on the full model (log-mel in, encoder run, encoder frozen)."""
+    import torch
+
+    train = clips(2, 0)
+    config = FinetuneConfig(epochs=1, learning_rate=1e-2, train_encoder=False, **FAST)
+    finetune_whisper(tiny_whisper, train, clips(2, 1), None, tmp_path / "run", config, show_progress=False)
+    tuned = transformers.WhisperForConditionalGeneration.from_pretrained(tmp_path / "run" / "last")
+
+    torch.manual_seed(0)
+    processor = transformers.WhisperProcessor.from_pretrained(tiny_whisper)
+    model = transformers.WhisperForConditionalGeneration.from_pretrained(tiny_whisper)
+    original = {k: v.clone() for k, v in model.state_dict().items()}
+    model.config.use_cache = False
+    model.get_encoder().requires_grad_(False)
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=1e-2, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0)
+    order = torch.randperm(2, generator=torch.Generator().manual_seed(config.seed * 1000 + 1)).tolist()
+    model.train()
+    features = finetune.log_mel_batch(processor, [train.audio[i] for i in order])
+    labels = finetune._label_batch(processor.tokenizer, [train.texts[i] for i in order], "zh")
+    loss = model(input_features=features, labels=labels).loss
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(params, 1.0)
+    optimizer.step()
+
+    history = json.loads((tmp_path / "run" / "last" / "trainer_state.json").read_text())["history"]
+    assert history[0]["step_losses"][0] == pytest.approx(loss.item(), rel=1e-5)
+    by_hand, after = model.state_dict(), tuned.state_dict()
+    changed = 0
+    for name, value in after.items():
+        if ".encoder." in f".{name}":
+            assert torch.equal(value, original[name]), f"encoder weight {name} changed"
+        else:
+            torch.testing.assert_close(value, by_hand[name], rtol=1e-4, atol=1e-6)
+            changed += not torch.equal(value, original[name])
+    assert changed > 0  # the decoder did learn
+
+
+def test_decoder_only_refuses_spec_augment(tiny_whisper, tmp_path):
+    config_path = tmp_path / "model"
+    model = transformers.WhisperForConditionalGeneration.from_pretrained(tiny_whisper)
+    model.config.apply_spec_augment = True
+    model.save_pretrained(config_path)
+    transformers.WhisperProcessor.from_pretrained(tiny_whisper).save_pretrained(config_path)
+    with pytest.raises(CsmsasrError, match="SpecAugment"):
+        finetune_whisper(config_path, clips(2, 0), clips(2, 1), None, tmp_path / "run",
+                         FinetuneConfig(train_encoder=False, **FAST), show_progress=False)
