@@ -237,7 +237,9 @@ def _asr_finetune(args: argparse.Namespace) -> int:
         splits[split] = Clips(list(clips["clip_id"]), [load_audio(p) for p in clips["path"]],
                               [texts[c] for c in clips["clip_id"]])
     config = FinetuneConfig(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
-                            max_steps=args.max_steps, label_prefix=args.label_prefix, select=args.select)
+                            max_steps=args.max_steps, label_prefix=args.label_prefix, select=args.select,
+                            train_encoder=not args.decoder_only,
+                            gradient_checkpointing=not args.decoder_only)
     row = finetune_whisper(model_dir, splits["train"], splits["validation"], splits["test"], args.output, config,
                            device=args.device, data_source=label)
     print(f"{label}: test CER {row['test_cer_before']:.2%} before, {row['test_cer_after']:.2%} after "
@@ -340,6 +342,9 @@ def build_parser() -> argparse.ArgumentParser:
                       help="zh: labels start with <|zh|><|transcribe|>; authors: their labels exactly")
     tune.add_argument("--select", choices=["cer", "last"], default="cer",
                       help="keep the epoch with the best validation CER, or the last (as the authors)")
+    tune.add_argument("--decoder-only", action="store_true",
+                      help="freeze the encoder and compute its states once: the decoder alone learns "
+                           "(minutes instead of hours on a CPU; not the authors' recipe)")
     tune.add_argument("--device", default="cpu")
     tune.add_argument("--output", default="whisper-finetuned", help="folder for checkpoints and results (resumable)")
     tune.set_defaults(func=_asr_finetune)

@@ -231,6 +231,8 @@ def test_the_asr_chapter_labels_synthetic_audio(public_build):
         assert "Whisper-base on 16 official test clips" in page
         # the whole-test-split benchmark, from the committed results file, on the real transcripts
         assert "CER on the official test split" in page and "HMM-GMM" in page and "MFCC + SVM" in page
+        assert "fine-tuned on CS-MSASR (decoder, greedy)" in page  # the fine-tuned Whisper-base row
+        assert "Fine-tuning takes the test CER from" in page
         assert "needs weights" not in page or "csmsasr asr transcribe --engine paraformer" in page
         assert "<audio" in (public_build / CHAPTERS[4]).read_text(encoding="utf-8")  # clips to listen to
     elif espeak_available():

@@ -90,6 +90,9 @@ def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
     import soundfile as sf
     from scipy.signal import resample_poly
 
+    if not Path(path).is_file():
+        raise AudioError(f"audio file {path} does not exist" if not Path(path).exists()
+                         else f"audio path {path} is not a file")
     if Path(path).suffix.lower() not in _SOUNDFILE_SUFFIXES:
         return _decode_with_av(Path(path), sample_rate)
     try:

@@ -47,6 +47,10 @@ def test_unreadable_file_is_a_clear_error(tmp_path):
     (tmp_path / "x.wav").write_bytes(b"RIFF....")
     with pytest.raises(audio.AudioError, match="cannot read audio file"):
         audio.load_audio(tmp_path / "x.wav")
+    with pytest.raises(audio.AudioError, match="does not exist"):
+        audio.load_audio(tmp_path / "absent.wav")
+    with pytest.raises(audio.AudioError, match="is not a file"):
+        audio.load_audio(tmp_path)
 
 
 @needs_espeak

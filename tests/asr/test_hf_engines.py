@@ -40,3 +40,33 @@ def test_wav2vec2_adapter_runs_offline(tmp_path):
     engine = Wav2Vec2Engine(tmp_path)
     text = engine.transcribe(np.random.default_rng(1).normal(0, 0.1, 16_000).astype(np.float32))
     assert set(text.replace("<unk>", "")) <= set("长沙话 ")  # only vocabulary tokens come out of a CTC head
+
+
+def test_a_folder_that_is_not_the_engines_model_is_a_clear_error(tiny_whisper, tmp_path):
+    """Each adapter names what a wrong folder is, before transformers tries to load it."""
+    from csmsasr_utils.asr.engines.hf import HFWhisperEngine, Wav2Vec2Engine
+    from csmsasr_utils.errors import CsmsasrError
+
+    audio = np.zeros(16_000, dtype=np.float32)
+    with pytest.raises(CsmsasrError, match="holds a whisper model, not a wav2vec 2.0 model"):
+        Wav2Vec2Engine(tiny_whisper).transcribe(audio)
+    ct2 = tmp_path / "ct2"
+    ct2.mkdir()
+    (ct2 / "model.bin").write_bytes(b"\0")
+    with pytest.raises(CsmsasrError, match="no config.json .*CTranslate2"):
+        HFWhisperEngine(ct2).transcribe(audio)
+    funasr = tmp_path / "funasr"
+    funasr.mkdir()
+    (funasr / "config.yaml").write_text("model: Paraformer\n")
+    with pytest.raises(CsmsasrError, match="FunASR"):
+        HFWhisperEngine(funasr).transcribe(audio)
+    bert = tmp_path / "bert"
+    bert.mkdir()
+    (bert / "config.json").write_text(json.dumps({"model_type": "bert"}))
+    with pytest.raises(CsmsasrError, match="holds a bert model, not a Whisper model"):
+        HFWhisperEngine(bert).transcribe(audio)
+    (bert / "config.json").write_text("{not json")
+    with pytest.raises(CsmsasrError, match="not a readable transformers configuration"):
+        HFWhisperEngine(bert).transcribe(audio)
+    with pytest.raises(CsmsasrError, match="is a file"):
+        HFWhisperEngine(bert / "config.json").transcribe(audio)

@@ -18,11 +18,43 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import json
+
 import numpy as np
 
 from csmsasr_utils.asr.audio import SAMPLE_RATE
 from csmsasr_utils.asr.engines.base import TimedTranscription
+from csmsasr_utils.errors import CsmsasrError
 from csmsasr_utils.optional import import_transformers
+
+def check_model(model: str | Path, model_type: str, what: str) -> str:
+    """``model`` as a string if it can be a transformers ``model_type`` model, else a clear error.
+
+    A local folder must hold a ``config.json`` whose ``model_type`` is ``model_type`` (a folder of
+    another kind — a CTranslate2 or FunASR model, a BERT — fails here with a sentence that says what
+    it is, instead of deep inside transformers); anything that is not an existing folder is left
+    to transformers as a hub id.
+    """
+    folder = Path(str(model))
+    if not folder.exists():
+        return str(model)
+    if not folder.is_dir():
+        raise CsmsasrError(f"{folder} is a file, not a {what} model folder")
+    config = folder / "config.json"
+    if not config.is_file():
+        hint = (" (it has a model.bin: a CTranslate2 model? use --engine whisper)" if (folder / "model.bin").is_file()
+                else " (it has a config.yaml: a FunASR model? use --engine paraformer)"
+                if (folder / "config.yaml").is_file() else "")
+        raise CsmsasrError(f"{folder} is not a {what} model folder: no config.json{hint}")
+    try:
+        found = json.loads(config.read_text(encoding="utf-8")).get("model_type")
+    except (json.JSONDecodeError, UnicodeDecodeError, AttributeError) as err:
+        raise CsmsasrError(f"{config} is not a readable transformers configuration: {err}") from err
+    if found != model_type:
+        raise CsmsasrError(f"{folder} holds a {found or 'model of no stated type'} model, not a {what} model "
+                           f"(config.json model_type should be {model_type!r})")
+    return str(folder)
+
 
 #: Whisper's decoder prompt for Chinese transcription without timestamps.
 CHINESE_PROMPT: tuple[str, ...] = ("<|startoftranscript|>", "<|zh|>", "<|transcribe|>", "<|notimestamps|>")
@@ -74,9 +106,10 @@ class HFWhisperEngine(TimedTranscription):
 
     def _load(self):
         if self._parts is None:
+            source = check_model(self.model, "whisper", "Whisper")
             tf = import_transformers()
-            processor = tf.WhisperProcessor.from_pretrained(str(self.model))
-            model = tf.WhisperForConditionalGeneration.from_pretrained(str(self.model)).eval()
+            processor = tf.WhisperProcessor.from_pretrained(source)
+            model = tf.WhisperForConditionalGeneration.from_pretrained(source).eval()
             self._parts = (processor, model, whisper_prompt_ids(processor.tokenizer))
         return self._parts
 
@@ -98,9 +131,10 @@ class Wav2Vec2Engine(TimedTranscription):
 
     def _load(self):
         if self._parts is None:
+            source = check_model(self.model, "wav2vec2", "wav2vec 2.0")
             tf = import_transformers()
-            processor = tf.Wav2Vec2Processor.from_pretrained(str(self.model))
-            model = tf.Wav2Vec2ForCTC.from_pretrained(str(self.model)).eval()
+            processor = tf.Wav2Vec2Processor.from_pretrained(source)
+            model = tf.Wav2Vec2ForCTC.from_pretrained(source).eval()
             self._parts = (processor, model)
         return self._parts
 
