@@ -219,7 +219,6 @@ def _asr_benchmark(args: argparse.Namespace) -> int:
 
 
 def _asr_finetune(args: argparse.Namespace) -> int:
-    from csmsasr_utils.asr.audio import load_audio
     from csmsasr_utils.asr.finetune import Clips, FinetuneConfig, finetune_whisper
     from csmsasr_utils.data.sources import cache_dir
 
@@ -234,8 +233,7 @@ def _asr_finetune(args: argparse.Namespace) -> int:
         args.split = split
         meta, clips, label = _asr_clips(args)
         texts = dict(zip(meta["clip_id"], meta["text"]))
-        splits[split] = Clips(list(clips["clip_id"]), [load_audio(p) for p in clips["path"]],
-                              [texts[c] for c in clips["clip_id"]])
+        splits[split] = Clips.from_files(clips["clip_id"], clips["path"], [texts[c] for c in clips["clip_id"]])
     config = FinetuneConfig(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
                             max_steps=args.max_steps, label_prefix=args.label_prefix, select=args.select,
                             train_encoder=not args.decoder_only,

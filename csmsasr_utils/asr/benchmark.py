@@ -247,7 +247,6 @@ def _decode_test_before(model_dir: Path, options: dict[str, Any]) -> dict[str, A
 
 def _train_whisper(paths: list[str], texts: list[str], options: dict[str, Any]):
     """Fine-tune Whisper-base (:data:`WHISPER_FINETUNE`); the engine decodes greedily, as the authors."""
-    from csmsasr_utils.asr.audio import load_audio
     from csmsasr_utils.asr.ct2_to_hf import whisper_base_hf
     from csmsasr_utils.asr.engines.hf import HFWhisperEngine
     from csmsasr_utils.asr.finetune import Clips, FinetuneConfig, finetune_whisper
@@ -257,8 +256,8 @@ def _train_whisper(paths: list[str], texts: list[str], options: dict[str, Any]):
         raise CsmsasrError("fine-tuning Whisper selects its epoch on validation clips: run with validation_clips > 0")
     config = FinetuneConfig(seed=options.get("seed", 0) + 42, **WHISPER_FINETUNE)  # seed 42: the authors'
     out_dir = Path(options["work_dir"]) / "whisper-ft"
-    clips = Clips([Path(p).stem for p in paths], [load_audio(p) for p in paths], list(texts))
-    valid_clips = Clips([Path(p).stem for p in valid[0]], [load_audio(p) for p in valid[0]], list(valid[1]))
+    clips = Clips.from_files([Path(p).stem for p in paths], paths, texts)
+    valid_clips = Clips.from_files([Path(p).stem for p in valid[0]], valid[0], valid[1])
     base = whisper_base_hf(options["cache_dir"])
     row = finetune_whisper(base, clips, valid_clips, None, out_dir, config, data_source=options.get("audio_label", ""))
     before = _decode_test_before(base, options)

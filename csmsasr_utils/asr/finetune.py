@@ -57,7 +57,7 @@ from typing import Any
 
 import numpy as np
 
-from csmsasr_utils.asr.audio import SAMPLE_RATE
+from csmsasr_utils.asr.audio import SAMPLE_RATE, load_audio
 from csmsasr_utils.asr.engines.hf import whisper_prompt_ids, whisper_transcribe
 from csmsasr_utils.asr.metrics import cer
 from csmsasr_utils.errors import CsmsasrError
@@ -113,6 +113,11 @@ class Clips:
 
     def __len__(self) -> int:
         return len(self.clip_ids)
+
+    @classmethod
+    def from_files(cls, clip_ids: Sequence[str], paths: Sequence[str | Path], texts: Sequence[str]) -> Clips:
+        """The clips of these audio files (read with :func:`~csmsasr_utils.asr.audio.load_audio`)."""
+        return cls(list(clip_ids), [load_audio(p) for p in paths], list(texts))
 
 
 def make_labels(tokenizer, text: str, label_prefix: str = "zh") -> list[int]:

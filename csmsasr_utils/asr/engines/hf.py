@@ -15,10 +15,9 @@ Paraformer goes through FunASR instead: :class:`csmsasr_utils.asr.engines.parafo
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import json
 
 import numpy as np
 
@@ -26,6 +25,7 @@ from csmsasr_utils.asr.audio import SAMPLE_RATE
 from csmsasr_utils.asr.engines.base import TimedTranscription
 from csmsasr_utils.errors import CsmsasrError
 from csmsasr_utils.optional import import_transformers
+
 
 def check_model(model: str | Path, model_type: str, what: str) -> str:
     """``model`` as a string if it can be a transformers ``model_type`` model, else a clear error.
