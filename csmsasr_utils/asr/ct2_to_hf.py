@@ -96,9 +96,7 @@ encoder output by 27 and changes the first token, so the tolerances discriminate
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
 import struct
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -108,6 +106,7 @@ import numpy as np
 
 from csmsasr_utils.data.sources import sha256_of
 from csmsasr_utils.errors import CsmsasrError
+from csmsasr_utils.model_folders import refuse_foreign, up_to_date, write_folder
 from csmsasr_utils.optional import import_transformers
 
 #: Binary versions of model.bin this reader understands (same layout; 5 and 6 only changed how
@@ -562,18 +561,6 @@ def _sources(ct2_dir: Path) -> dict[str, str]:
     return {name: sha256_of(ct2_dir / name) for name in names if (ct2_dir / name).is_file()}
 
 
-def _up_to_date(out_dir: Path, wanted: dict) -> bool:
-    """True when ``out_dir`` holds a complete conversion (every file its marker lists) made with ``wanted``."""
-    marker = out_dir / MARKER_NAME
-    try:
-        recorded = json.loads(marker.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    files = recorded.get("files") or []
-    return (bool(files) and all((out_dir / name).is_file() for name in files)
-            and all(recorded.get(key) == value for key, value in wanted.items()))
-
-
 def convert_ct2_whisper(ct2_dir: str | Path, out_dir: str | Path, *, language: str | None = "zh",
                         task: str | None = "transcribe", dequantize: bool = False) -> Path:
     """Convert the CTranslate2 Whisper model in ``ct2_dir`` into a transformers folder ``out_dir``.
@@ -594,12 +581,9 @@ def convert_ct2_whisper(ct2_dir: str | Path, out_dir: str | Path, *, language: s
         raise CT2FormatError(f"{ct2_dir} has no model.bin: not a CTranslate2 model folder")
     wanted = {"converter_version": CONVERTER_VERSION, "sources": _sources(ct2_dir),
               "options": {"language": language, "task": task, "dequantize": dequantize}}
-    if _up_to_date(out_dir, wanted):
+    if up_to_date(out_dir, MARKER_NAME, wanted):
         return out_dir
-    foreign = out_dir.is_dir() and any(out_dir.iterdir()) and not (out_dir / MARKER_NAME).is_file()
-    if foreign or (out_dir.exists() and not out_dir.is_dir()):
-        raise CsmsasrError(f"{out_dir} exists and is not an earlier conversion (no {MARKER_NAME}); refusing to "
-                           "overwrite it: choose an empty or new folder")
+    refuse_foreign(out_dir, MARKER_NAME)
 
     model_bin = read_ct2_model(ct2_dir / "model.bin")
     tensors, info = whisper_state_dict(model_bin, dequantize=dequantize)
@@ -647,26 +631,19 @@ def convert_ct2_whisper(ct2_dir: str | Path, out_dir: str | Path, *, language: s
 
     extractor = tf.WhisperFeatureExtractor(feature_size=info["num_mel_bins"])
     processor = tf.WhisperProcessor(feature_extractor=extractor, tokenizer=tokenizer)
-    staging = out_dir.parent / f".{out_dir.name}.converting-{os.getpid()}"
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    try:
+
+    def write(staging: Path) -> None:
         model.save_pretrained(staging)
         processor.save_pretrained(staging)
-        marker = {**wanted, "source_dir": str(ct2_dir), "binary_version": model_bin.binary_version,
-                  "spec": f"{model_bin.spec_name} rev {model_bin.spec_revision}",
-                  "weight_dtypes": sorted({model_bin.stored_dtypes[name] for name, value in
-                                           model_bin.variables.items() if value.ndim}),
-                  "files": sorted(path.name for path in staging.iterdir()),
-                  "tie_word_embeddings": info["tie_word_embeddings"],
-                  "dropped_key_bias_max_abs": info["dropped_key_bias_max_abs"],
-                  "dequantized_variables": len(info["dequantized"]), "transformers": tf.__version__}
-        (staging / MARKER_NAME).write_text(json.dumps(marker, indent=1, sort_keys=True) + "\n", encoding="utf-8")
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        staging.replace(out_dir)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+
+    marker = {**wanted, "source_dir": str(ct2_dir), "binary_version": model_bin.binary_version,
+              "spec": f"{model_bin.spec_name} rev {model_bin.spec_revision}",
+              "weight_dtypes": sorted({model_bin.stored_dtypes[name] for name, value in
+                                       model_bin.variables.items() if value.ndim}),
+              "tie_word_embeddings": info["tie_word_embeddings"],
+              "dropped_key_bias_max_abs": info["dropped_key_bias_max_abs"],
+              "dequantized_variables": len(info["dequantized"]), "transformers": tf.__version__}
+    write_folder(out_dir, MARKER_NAME, marker, write)
     return out_dir
 
 

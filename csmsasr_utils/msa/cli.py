@@ -1,6 +1,7 @@
 """``csmsasr msa …``: the multimodal-sentiment commands of the command line.
 
     csmsasr msa run --models all --seeds 1111 1112 --protocol paper --budget full --results R.jsonl
+    csmsasr msa run --models ALMT --text-encoder e5 --budget smoke --results R.jsonl   (real-text mode)
     csmsasr msa summary R.jsonl        mean ± std of the test metrics per model
     csmsasr msa text-baselines         the real text-only baselines on the public transcripts
     csmsasr msa params                 each model's trainable parameters at CS-MSASR's sizes
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 
+from csmsasr_utils.encoders.text_features import TEXT_ENCODERS
 from csmsasr_utils.msa.hparams import MODEL_NAMES, SEEDS
 
 
@@ -23,13 +25,14 @@ def _run(args: argparse.Namespace) -> int:
 
     models = []
     for name in _models(args.models):
-        reason = unavailable_reason(name)
+        reason = None if args.text_encoder else unavailable_reason(name)  # with a text encoder ALMT uses it
         if reason:
             print(f"skipping {name}: {reason}")
         else:
             models.append(name)
     units = plan_units(models, args.seeds, args.protocol)
-    spec = DataSpec(features_path=args.features, public_dir=args.public_dir, max_clips=args.max_clips)
+    spec = DataSpec(features_path=args.features, public_dir=args.public_dir, max_clips=args.max_clips,
+                    text_encoder=args.text_encoder)
     results = run_units(units, args.results, spec, budget=args.budget, device=args.device,
                         workers=args.workers, dask_address=args.dask)
     print(f"{len(results)} unit(s) of {len(units)} in {args.results}")
@@ -57,7 +60,7 @@ def _text_baselines(args: argparse.Namespace) -> int:
     splits = ({0: paper_split(metadata["clip_id"])} if args.protocol == "paper"
               else {k + 1: s for k, s in enumerate(official_folds(metadata))})
     rows = evaluate_text_baselines(metadata, splits, args.protocol,
-                                   text_baselines(wordpiece_tokenizer(args.public_dir)))
+                                   text_baselines(wordpiece_tokenizer(args.public_dir), args.encoders))
     metrics = [c for c in rows.columns if c.startswith("test_") and c not in ("test_clip_ids", "test_predictions")]
     print(f"text-only baselines, {args.protocol} protocol, real transcripts and labels (public metadata)")
     print(rows.groupby("model", sort=False)[metrics].mean().round(4).to_string())
@@ -93,6 +96,9 @@ def add_msa_commands(groups: argparse._SubParsersAction) -> None:
     run.add_argument("--workers", type=int, default=1, help="local worker processes")
     run.add_argument("--dask", default=None, metavar="ADDRESS", help="submit units to this Dask scheduler")
     run.add_argument("--max-clips", type=int, default=None, help="keep this many clips per split (smoke tests)")
+    run.add_argument("--text-encoder", choices=list(TEXT_ENCODERS), default=None,
+                     help="real-text feature mode: this encoder's token states of the transcripts replace the "
+                          "file's text features, and ALMT fine-tunes it in place of bert-base-chinese")
     run.set_defaults(func=_run)
 
     summary = msa.add_parser("summary", help="mean ± std of a results file's test metrics")
@@ -102,6 +108,8 @@ def add_msa_commands(groups: argparse._SubParsersAction) -> None:
     text = msa.add_parser("text-baselines", help="text-only baselines on the real public transcripts")
     text.add_argument("--protocol", choices=["paper", "official"], default="official")
     text.add_argument("--public-dir", default=None)
+    text.add_argument("--encoders", nargs="*", default=["e5", "use"], choices=["e5", "use"],
+                      help="sentence-embedding baselines to add (default: both; none with an empty list)")
     text.add_argument("--output", default=None, help="write the per-fold rows as JSON lines")
     text.set_defaults(func=_text_baselines)
 

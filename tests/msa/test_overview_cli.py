@@ -56,7 +56,7 @@ def test_cli_run_summary_and_skip(tmp_path, capsys):
 def test_cli_text_baselines_on_the_real_transcripts(public_dir, tmp_path, capsys):
     out_file = tmp_path / "text.jsonl"
     assert main(["msa", "text-baselines", "--protocol", "paper", "--public-dir", str(public_dir),
-                 "--output", str(out_file)]) == 0
+                 "--encoders", "--output", str(out_file)]) == 0
     out = capsys.readouterr().out
     assert "real transcripts" in out and "WordPiece bag + ridge" in out
     rows = [json.loads(line) for line in out_file.read_text().splitlines()]
