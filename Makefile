@@ -38,6 +38,7 @@ bench: setup
 	$(PY) benchmarks/bench_features.py
 	$(PY) benchmarks/bench_asr.py
 	$(PY) benchmarks/bench_msa.py
+	$(PY) benchmarks/bench_encoders.py
 	$(PY) benchmarks/bench_book.py
 
 clean:

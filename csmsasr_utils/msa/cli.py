@@ -4,6 +4,7 @@
     csmsasr msa run --models ALMT --text-encoder e5 --budget smoke --results R.jsonl   (real-text mode)
     csmsasr msa summary R.jsonl        mean ± std of the test metrics per model
     csmsasr msa text-baselines         the real text-only baselines on the public transcripts
+    csmsasr msa finetune-text          e5 fine-tuned on the transcripts, fold by fold (results file)
     csmsasr msa params                 each model's trainable parameters at CS-MSASR's sizes
 """
 
@@ -52,13 +53,12 @@ def _summary(args: argparse.Namespace) -> int:
 
 
 def _text_baselines(args: argparse.Namespace) -> int:
-    from csmsasr_utils.data import load_metadata, official_folds, paper_split
+    from csmsasr_utils.data import load_metadata, protocol_splits
     from csmsasr_utils.msa.bert_tokens import wordpiece_tokenizer
     from csmsasr_utils.msa.text_baselines import evaluate_text_baselines, text_baselines
 
     metadata = load_metadata(args.public_dir)
-    splits = ({0: paper_split(metadata["clip_id"])} if args.protocol == "paper"
-              else {k + 1: s for k, s in enumerate(official_folds(metadata))})
+    splits = protocol_splits(metadata, args.protocol)
     rows = evaluate_text_baselines(metadata, splits, args.protocol,
                                    text_baselines(wordpiece_tokenizer(args.public_dir), args.encoders))
     metrics = [c for c in rows.columns if c.startswith("test_") and c not in ("test_clip_ids", "test_predictions")]
@@ -66,6 +66,25 @@ def _text_baselines(args: argparse.Namespace) -> int:
     print(rows.groupby("model", sort=False)[metrics].mean().round(4).to_string())
     if args.output:
         rows.to_json(args.output, orient="records", lines=True, force_ascii=False)
+    return 0
+
+
+def _finetune_text(args: argparse.Namespace) -> int:
+    import shlex
+    import sys
+
+    from csmsasr_utils.data import load_metadata, protocol_splits
+    from csmsasr_utils.encoders.finetune import TextFinetuneConfig, finetune_folds
+    from csmsasr_utils.msa.report import mean_std_table
+
+    metadata = load_metadata(args.public_dir)
+    config = TextFinetuneConfig(epochs=args.epochs, seed=args.seed, max_steps=args.max_steps)
+    command = "csmsasr " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    rows = finetune_folds(metadata, protocol_splits(metadata, args.protocol), args.protocol, args.results,
+                          config, command=command)
+    print(f"e5 fine-tuned, {args.protocol} protocol, {len(rows)} fold(s) in {args.results}")
+    if len(rows):
+        print(mean_std_table(rows).to_string())
     return 0
 
 
@@ -106,12 +125,22 @@ def add_msa_commands(groups: argparse._SubParsersAction) -> None:
     summary.set_defaults(func=_summary)
 
     text = msa.add_parser("text-baselines", help="text-only baselines on the real public transcripts")
-    text.add_argument("--protocol", choices=["paper", "official"], default="official")
+    text.add_argument("--protocol", choices=["paper", "official", "video"], default="official")
     text.add_argument("--public-dir", default=None)
     text.add_argument("--encoders", nargs="*", default=["e5", "use"], choices=["e5", "use"],
                       help="sentence-embedding baselines to add (default: both; none with an empty list)")
     text.add_argument("--output", default=None, help="write the per-fold rows as JSON lines")
     text.set_defaults(func=_text_baselines)
+
+    tune = msa.add_parser("finetune-text", help="fine-tune e5 as a sentiment regressor on the real transcripts, "
+                                                "one row per fold (resumable)")
+    tune.add_argument("--protocol", choices=["paper", "official", "video"], default="official")
+    tune.add_argument("--results", default="results/msa/e5_finetuned.jsonl", help="JSON-lines results file")
+    tune.add_argument("--epochs", type=int, default=3)
+    tune.add_argument("--seed", type=int, default=1111)
+    tune.add_argument("--max-steps", type=int, default=None, help="stop each fold after this many steps (tests)")
+    tune.add_argument("--public-dir", default=None)
+    tune.set_defaults(func=_finetune_text)
 
     params = msa.add_parser("params", help="each model's input, settings and trainable parameters")
     params.add_argument("--public-dir", default=None, help="folder of the public files (bert-base-chinese config)")

@@ -19,35 +19,33 @@ import warnings
 import numpy as np
 from sklearn.metrics import f1_score
 
-#: Inner bin edges of each granularity; a value v falls in bin ``#(edges < v)``.
-BIN_EDGES: dict[int, tuple[float, ...]] = {
-    2: (0.0,),
-    3: (-0.1, 0.1),
-    5: (-0.7, -0.1, 0.1, 0.7),
-}
+from csmsasr_utils.data.labels import mmsa_bins
+from csmsasr_utils.errors import CsmsasrError
 
 METRIC_NAMES: tuple[str, ...] = ("Mult_acc_2", "Mult_acc_3", "Mult_acc_5", "F1_score", "MAE", "Corr")
 #: Metrics where lower is better (all others: higher is better).
 LOWER_IS_BETTER: frozenset[str] = frozenset({"MAE"})
 
 
-def sims_bins(values: np.ndarray, n_classes: int) -> np.ndarray:
-    """Bin index of each (clipped) value for ``n_classes`` in {2, 3, 5}.
+def sims_bins(values, n_classes: int) -> np.ndarray:
+    """MMSA's bin index of each value for ``n_classes`` in {2, 3, 5}: :func:`csmsasr_utils.data.labels.mmsa_bins`
+    (clipped, right-closed, float32 input binned in float32 as MMSA does).
 
     >>> sims_bins(np.array([-1.0, -0.1, 0.0, 0.1, 0.2, 1.0]), 3).tolist()
     [0, 0, 1, 1, 2, 2]
     """
-    if n_classes not in BIN_EDGES:
-        raise ValueError(f"n_classes must be one of {sorted(BIN_EDGES)}, got {n_classes}")
-    clipped = np.clip(np.asarray(values, dtype=np.float64), -1.0, 1.0)
-    # side='left' counts the edges strictly below the value: right-closed intervals
-    return np.searchsorted(np.asarray(BIN_EDGES[n_classes]), clipped, side="left")
+    try:
+        return mmsa_bins(values, n_classes)
+    except CsmsasrError as err:
+        raise ValueError(str(err)) from err
 
 
 def _as_vector(values, what: str) -> np.ndarray:
+    """A flat float array: float32 stays float32 (MMSA bins float32 outputs in float32), the rest float64."""
     if hasattr(values, "detach"):  # a torch tensor
         values = values.detach().cpu().numpy()
-    array = np.asarray(values, dtype=np.float64).reshape(-1)
+    array = np.asarray(values)
+    array = array.astype(np.float32 if array.dtype == np.float32 else np.float64, copy=False).reshape(-1)
     if array.size == 0:
         raise ValueError(f"{what} is empty")
     if not np.all(np.isfinite(array)):
@@ -65,14 +63,15 @@ def sims_regression_metrics(y_pred, y_true, decimals: int | None = 4) -> dict[st
     >>> m["Mult_acc_2"], m["Mult_acc_3"], m["Mult_acc_5"], m["MAE"]
     (0.75, 1.0, 0.75, 0.3)
     """
-    pred = np.clip(_as_vector(y_pred, "y_pred"), -1.0, 1.0)
-    true = np.clip(_as_vector(y_true, "y_true"), -1.0, 1.0)
+    pred, true = _as_vector(y_pred, "y_pred"), _as_vector(y_true, "y_true")
     if pred.shape != true.shape:
         raise ValueError(f"y_pred has {pred.size} values but y_true has {true.size}")
+    bins = {k: (sims_bins(pred, k), sims_bins(true, k)) for k in (2, 3, 5)}  # in the inputs' own precision
+    pred, true = np.clip(pred.astype(np.float64), -1.0, 1.0), np.clip(true.astype(np.float64), -1.0, 1.0)
     result: dict[str, float] = {}
     for k in (2, 3, 5):
-        result[f"Mult_acc_{k}"] = float(np.mean(sims_bins(pred, k) == sims_bins(true, k)))
-    result["F1_score"] = float(f1_score(sims_bins(true, 2), sims_bins(pred, 2), average="weighted"))
+        result[f"Mult_acc_{k}"] = float(np.mean(bins[k][0] == bins[k][1]))
+    result["F1_score"] = float(f1_score(bins[2][1], bins[2][0], average="weighted"))
     result["MAE"] = float(np.mean(np.abs(pred - true)))
     with np.errstate(invalid="ignore", divide="ignore"):
         result["Corr"] = float(np.corrcoef(pred, true)[0, 1]) if pred.size > 1 else float("nan")
@@ -87,9 +86,9 @@ def _resampled_metrics(pred: np.ndarray, true: np.ndarray, index: np.ndarray) ->
     The same definitions as :func:`sims_regression_metrics` (tested equal), vectorised: bins are
     computed once per clip, weighted binary F1 from per-class counts, Pearson r from sums.
     """
-    pred, true = np.clip(pred, -1.0, 1.0), np.clip(true, -1.0, 1.0)
     columns = [np.mean(sims_bins(pred, k)[index] == sims_bins(true, k)[index], axis=1) for k in (2, 3, 5)]
     p2, t2 = sims_bins(pred, 2)[index], sims_bins(true, 2)[index]
+    pred, true = np.clip(pred.astype(np.float64), -1.0, 1.0), np.clip(true.astype(np.float64), -1.0, 1.0)
     f1 = np.zeros(len(index))
     for c in (0, 1):
         tp = np.sum((p2 == c) & (t2 == c), axis=1)

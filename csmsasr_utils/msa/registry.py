@@ -80,7 +80,8 @@ def unavailable_reason(name: str) -> str | None:
 
         folder = os.environ.get(BERT_DIR_ENV)
         if not folder or not os.path.isdir(folder):
-            return (f"needs bert-base-chinese weights (≈400 MB, fine-tuned): set {BERT_DIR_ENV} to a local copy")
+            return (f"needs bert-base-chinese weights (≈400 MB, fine-tuned): set {BERT_DIR_ENV} to a local copy, "
+                    "or train its e5 variant with csmsasr msa run --text-encoder e5")
     return None
 
 

@@ -134,3 +134,37 @@ def test_bootstrap_of_a_constant_predictor_has_no_correlation_interval():
         table = bootstrap_metrics(np.full(50, -0.5), np.linspace(-1, 1, 50), n_boot=50)
     assert np.isnan(table.loc["Corr", ["value", "low", "high"]].astype(float)).all()
     assert table.loc["MAE", "low"] <= table.loc["MAE", "value"] <= table.loc["MAE", "high"]
+
+
+def _mmsa_float32_bins(values: np.ndarray, edges: list[float]) -> np.ndarray:
+    """MMSA's own SIMS binning (``__eval_sims_regression``) on a float32 array: clip, then
+    ``preds > lo and preds <= hi`` against Python floats — which numpy evaluates in float32."""
+    preds = np.clip(values, a_min=-1.0, a_max=1.0)
+    out = preds.copy()
+    bounds = [-1.01, *edges, 1.01]
+    for i in range(len(bounds) - 1):
+        out[np.logical_and(preds > bounds[i], preds <= bounds[i + 1])] = i
+    return out.astype(int)
+
+
+@pytest.mark.parametrize("k", [2, 3, 5])
+def test_float32_values_on_every_edge_fall_in_mmsas_bins(k):
+    edges32 = np.float32(EDGES[k])
+    values = np.concatenate([edges32, np.nextafter(edges32, np.float32(2)), np.nextafter(edges32, np.float32(-2)),
+                             np.float32([-1.0, 1.0])]).astype(np.float32)
+    assert values.dtype == np.float32
+    expected = _mmsa_float32_bins(values, EDGES[k])
+    assert np.array_equal(sims_bins(values, k), expected)
+    # a float32 model output exactly on an edge scores as in MMSA against a label in the bin below
+    labels = np.full(len(edges32), -1.0, dtype=np.float32)
+    for i, edge in enumerate(EDGES[k]):
+        labels[i] = edge - 0.05 if edge > -0.7 else -0.9
+    got = sims_regression_metrics(edges32, labels, decimals=None)[f"Mult_acc_{k}"]
+    assert got == pytest.approx(np.mean(_mmsa_float32_bins(edges32, EDGES[k]) == _mmsa_float32_bins(labels, EDGES[k])))
+
+
+def test_float32_binning_differs_from_float64_where_mmsa_says_so():
+    """0.1 in float32 is 0.100000001…: MMSA (float32) puts it at the edge, float64 above it."""
+    value = np.float32(0.1)
+    assert sims_bins(np.array([value]), 3)[0] == _mmsa_float32_bins(np.array([value]), EDGES[3])[0] == 1
+    assert sims_bins(np.array([value], dtype=np.float64), 3)[0] == 2
