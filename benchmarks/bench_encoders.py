@@ -14,16 +14,9 @@ from __future__ import annotations
 
 import argparse
 import tempfile
-import time
-from contextlib import contextmanager
 from pathlib import Path
 
-
-@contextmanager
-def timed(label: str, results: list):
-    start = time.perf_counter()
-    yield
-    results.append((label, time.perf_counter() - start))
+from timing import print_timings, timed  # benchmarks/timing.py (run as scripts from this folder)
 
 
 def main() -> int:
@@ -63,9 +56,7 @@ def main() -> int:
             row = run_unit(Unit("ALMT", 1111, "paper", 0), DataSpec(text_encoder="e5"), budget="smoke")
         print(f"ALMT (e5): {row['n_train']} training clips, {row['trainable_parameters']:,} trainable parameters, "
               f"{row['wall_seconds']:.1f} s for one epoch with its evaluation")
-    width = max(len(label) for label, _ in results)
-    for label, seconds in results:
-        print(f"{label:<{width}}  {seconds:7.2f} s")
+    print_timings(results)
     return 0
 
 

