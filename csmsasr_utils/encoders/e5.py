@@ -367,10 +367,7 @@ class E5Encoder:
     def token_ids(self, texts: Sequence[str], length: int, prefix: str = QUERY_PREFIX) -> np.ndarray:
         """MMSA's ``text_bert`` layout with this tokenizer: float32 ``(len(texts), 3, length)`` —
         ids (``<s> … </s>``, padded with ``<pad>``), attention mask, segment ids (zeros)."""
-        encoded = self.tokenizer([prefix + str(t) for t in texts], padding="max_length", truncation=True,
-                                 max_length=length, return_attention_mask=True)
-        out = np.zeros((len(texts), 3, length), dtype=np.float32)
-        out[:, 0] = np.asarray(encoded["input_ids"])
-        out[:, 1] = np.asarray(encoded["attention_mask"])
-        return out
+        from csmsasr_utils.msa.bert_tokens import token_rows
+
+        return token_rows(self.tokenizer, [prefix + str(t) for t in texts], length)
 

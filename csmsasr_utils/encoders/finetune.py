@@ -177,7 +177,7 @@ def finetune_fold(model_dir: str | Path, train: tuple[Sequence[str], Sequence[fl
             "train_seconds": round(train_seconds, 1)}
 
 
-def transcripts_fingerprint(metadata: pd.DataFrame) -> str:
+def labelled_transcripts_fingerprint(metadata: pd.DataFrame) -> str:
     """A hash of (clip id, transcript, M label): which data a fine-tuning row was computed on."""
     import hashlib
 
@@ -204,7 +204,7 @@ def finetune_folds(metadata: pd.DataFrame, splits: Mapping[int, Mapping[str, Seq
 
     model_dir = Path(model_dir) if model_dir is not None else e5_model_dir()
     store = JsonLines(results)
-    fingerprint = transcripts_fingerprint(metadata)
+    fingerprint = labelled_transcripts_fingerprint(metadata)
     wanted = dataclasses.asdict(config)
     previous = store.rows()
     foreign = {r["transcripts_fingerprint"] for r in previous} - {fingerprint}
@@ -232,7 +232,7 @@ def finetune_folds(metadata: pd.DataFrame, splits: Mapping[int, Mapping[str, Seq
 
 def results_frame(results: str | Path, metadata: pd.DataFrame, protocol: str | None = None) -> pd.DataFrame:
     """The rows of a fine-tuning results file made on ``metadata``'s transcripts (empty otherwise)."""
-    fingerprint = transcripts_fingerprint(metadata)
+    fingerprint = labelled_transcripts_fingerprint(metadata)
     rows = [r for r in JsonLines(results).rows()
             if r["transcripts_fingerprint"] == fingerprint and (protocol is None or r["protocol"] == protocol)]
     return pd.DataFrame(rows)

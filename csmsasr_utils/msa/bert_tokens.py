@@ -60,11 +60,18 @@ def encode_transcripts(texts: Iterable[str], length: int = TEXT_BERT_LENGTH,
     if length < 2:
         raise ValueError(f"length must leave room for [CLS] and [SEP], got {length}")
     texts = ["" if t is None else str(t) for t in texts]
-    out = np.zeros((len(texts), 3, length), dtype=np.float32)
     if not texts:
-        return out
-    encoded = bert_tokenizer(public_dir)(texts, max_length=length, padding="max_length", truncation=True,
-                                         return_token_type_ids=True, return_attention_mask=True)
+        return np.zeros((0, 3, length), dtype=np.float32)
+    return token_rows(bert_tokenizer(public_dir), texts, length)
+
+
+def token_rows(tokenizer, texts: list[str], length: int) -> np.ndarray:
+    """MMSA's ``text_bert`` layout from any ``transformers`` tokenizer: float32 ``(len(texts), 3, length)``
+    — ids (with the tokenizer's own start/end tokens, padded with its pad id), attention mask,
+    segment ids (zeros where the tokenizer has none). Also used for e5's tokens (ALMT's e5 variant)."""
+    encoded = tokenizer(texts, max_length=length, padding="max_length", truncation=True,
+                        return_token_type_ids=True, return_attention_mask=True)
+    out = np.zeros((len(texts), 3, length), dtype=np.float32)
     out[:, 0] = np.asarray(encoded["input_ids"])
     out[:, 1] = np.asarray(encoded["attention_mask"])
     out[:, 2] = np.asarray(encoded["token_type_ids"])

@@ -23,7 +23,7 @@ def test_the_committed_metrics_are_those_of_its_predictions(public_dir):
 
     meta = load_metadata(public_dir)
     rows = _committed_rows()
-    assert {r["transcripts_fingerprint"] for r in rows} == {finetune.transcripts_fingerprint(meta)}
+    assert {r["transcripts_fingerprint"] for r in rows} == {finetune.labelled_transcripts_fingerprint(meta)}
     labels = meta.set_index("clip_id")["label_m"]
     folds = official_folds(meta)
     assert sorted(r["fold"] for r in rows if r["protocol"] == "official") == [1, 2, 3, 4, 5]
