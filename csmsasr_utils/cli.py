@@ -95,8 +95,12 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _info(args: argparse.Namespace) -> int:
+    from csmsasr_utils import settings
     from csmsasr_utils.data.dataset import load_dataset
 
+    print("settings (environment variables):")
+    for row in settings.describe():
+        print(f"  {row['name']:<24} {row['value']}")
     dataset = load_dataset(public_dir=args.public_dir)
     print(dataset)
     print(dataset.provenance_table().to_string(index=False))
@@ -114,7 +118,7 @@ def _fingerprint(args: argparse.Namespace) -> int:
 
 def _asr_clips(args: argparse.Namespace):
     """Metadata, and the clips of one official ASR split with audio (real or synthetic)."""
-    from csmsasr_utils.asr import audio
+    from csmsasr_utils.asr.speech_source import audio_for_clips
     from csmsasr_utils.data.metadata import load_metadata
     from csmsasr_utils.data.sources import cache_dir
 
@@ -122,12 +126,12 @@ def _asr_clips(args: argparse.Namespace):
     rows = meta[meta["asr_split_official"] == args.split]
     if args.limit:
         rows = rows.head(args.limit)
-    clips, label = audio.audio_for_clips(rows, cache_dir(), args.audio_dir)
+    clips, label = audio_for_clips(rows, cache_dir(), args.audio_dir)
     return meta, clips, label
 
 
 def _asr_transcribe(args: argparse.Namespace) -> int:
-    from csmsasr_utils.asr.audio import audio_kind
+    from csmsasr_utils.asr.speech_source import audio_kind
     from csmsasr_utils.asr.engines.whisper_ct2 import default_whisper
     from csmsasr_utils.asr.metrics import corpus_scores
     from csmsasr_utils.asr.transcribe import transcribe_clips

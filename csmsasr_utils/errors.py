@@ -12,6 +12,34 @@ class CsmsasrError(Exception):
     """Base class of every error raised on purpose by ``csmsasr_utils``."""
 
 
+class InvalidArgument(CsmsasrError, ValueError):
+    """The caller passed an argument of the wrong value, shape or choice.
+
+    Raised before any work is done, e.g. ``weights='linear'`` where only ``None`` or
+    ``'quadratic'`` exist, a non-positive ``batch_size``, or a tensor of the wrong shape.
+    The message names the argument, what was expected and what was found.
+
+    It subclasses :class:`ValueError` because these checks raised a bare ``ValueError``
+    before this class existed: code written as ``except ValueError`` (or tests using
+    ``pytest.raises(ValueError)``) keeps working, while ``except CsmsasrError`` now
+    catches them too.
+    """
+
+
+class UnknownName(InvalidArgument, KeyError):
+    """A name given by the caller is not known, or a table given by the caller lacks a named column.
+
+    E.g. an unknown model name (``model_key('BERT')``) or metadata without the
+    ``label_t`` column. A special case of :class:`InvalidArgument`.
+
+    It also subclasses :class:`KeyError` because these lookups raised a bare ``KeyError``
+    before this class existed, so ``except KeyError`` callers keep working.
+    """
+
+    def __str__(self) -> str:  # KeyError would otherwise quote the message
+        return str(self.args[0]) if self.args else ""
+
+
 class PublicDataUnavailable(CsmsasrError):
     """The public metadata could not be read from a local folder or downloaded."""
 

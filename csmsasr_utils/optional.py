@@ -23,3 +23,14 @@ def import_transformers():
     if not sys.stderr.isatty():  # no one watches (e.g. the book build): no progress bars in the output
         transformers.utils.logging.disable_progress_bar()
     return transformers
+
+
+def import_pooch():
+    """Import pooch quietly: it imports tqdm.auto, which warns in a notebook without ipywidgets
+    (the book has none on purpose: widgets would load JavaScript from a CDN)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import pooch
+
+    pooch.get_logger().setLevel("WARNING")
+    return pooch

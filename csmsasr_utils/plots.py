@@ -13,6 +13,8 @@ import matplotlib
 import matplotlib.pyplot as plt
 from matplotlib import font_manager
 
+from csmsasr_utils.errors import InvalidArgument
+
 if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
@@ -136,7 +138,7 @@ def embedding_scatter(ax: plt.Axes, xy: np.ndarray, values: np.ndarray, *, kind:
         categories, codes = np.unique(np.asarray(values), return_inverse=True)
         colours = np.asarray(sns.color_palette("husl", len(categories)))[codes]
     else:
-        raise ValueError(f"kind must be 'label' or 'category', got {kind!r}")
+        raise InvalidArgument(f"kind must be 'label' or 'category', got {kind!r}")
     ax.scatter(xy[:, 0], xy[:, 1], c=colours, s=5, alpha=0.8, linewidths=0)
     ax.set_xticks([])
     ax.set_yticks([])

@@ -1,6 +1,8 @@
-"""Descriptive statistics of the clips: counts, durations, characters, dialect markers, labels.
+"""Descriptive statistics of the clips: counts, durations, characters, labels.
 
-Every function takes the metadata table of :func:`csmsasr_utils.data.load_dataset`
+The dialect markers and their counts live in :mod:`csmsasr_utils.dialect`.
+
+Every function takes the metadata table of :func:`csmsasr_utils.data.load_dataset <csmsasr_utils.data.dataset.load_dataset>`
 (or a column of it) and returns a :class:`pandas.DataFrame` or a dict, so the
 dataset-statistics chapter only calls and shows.
 """
@@ -8,57 +10,17 @@ dataset-statistics chapter only calls and shows.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import f1_score
 
-from csmsasr_utils.data.labels import CLASS_NAMES, mmsa_bins
-from csmsasr_utils.data.splits import official_folds, paper_split
-
-
-@dataclass(frozen=True)
-class DialectMarker:
-    """A written form that signals Changsha speech, with an approximate gloss."""
-
-    form: str
-    pinyin: str
-    gloss: str
-    #: Mandarin words that contain ``form`` without being the dialect word (策 in 政策 "policy").
-    exclude: tuple[str, ...] = ()
-
-    def count(self, text: str) -> int:
-        """Non-overlapping occurrences of the form in ``text``, those inside an excluded word not counted.
-
-        >>> DialectMarker("策", "ce", "to chat", exclude=("政策",)).count("政策好，莫策哒")
-        1
-        """
-        for word in self.exclude:
-            text = text.replace(word, "\0" * len(word))
-        return text.count(self.form)
-
-
-#: Dialect particles and words the book tracks. Glosses are approximate; several forms
-#: are shared with other Xiang and southwestern varieties, and 咯/晓得/蛮 also occur in
-#: colloquial Mandarin, so counts are evidence of dialect style, not proof of it.
-DIALECT_MARKERS: tuple[DialectMarker, ...] = (
-    DialectMarker("啰", "lo", "final particle: suggestion (≈ 吧/了)"),
-    DialectMarker("嘞", "lei", "final particle: assertion (≈ 呢/的)"),
-    DialectMarker("噻", "sai", "final particle: obviousness (≈ 嘛)"),
-    DialectMarker("咯", "lo / go", "particle; 'this' in 咯个 (≈ 这个)"),
-    DialectMarker("咧", "lie", "final particle: emphasis"),
-    DialectMarker("哒", "da", "aspect particle (≈ 了)"),
-    DialectMarker("冇", "mao", "not have (≈ 没有)"),
-    DialectMarker("么子", "mo zi", "what (≈ 什么)"),
-    DialectMarker("伢", "ya", "child (伢子, 细伢子)"),
-    DialectMarker("要得", "yao de", "OK, fine"),
-    DialectMarker("晓得", "xiao de", "to know (≈ 知道)"),
-    DialectMarker("蛮", "man", "quite, very (≈ 很)"),
-    DialectMarker("策", "ce", "to chat, to kid", exclude=("政策", "决策", "策略", "策划", "对策")),
-    DialectMarker("韵味", "yun wei", "satisfying, enjoyable"),
-)
+from csmsasr_utils.data.labels import CLASS_NAMES, MMSA_BIN_EDGES, mmsa_bin_value, mmsa_bins
+from csmsasr_utils.data.metadata import N_FOLDS
+from csmsasr_utils.data.splits import fold_name, named_splits
+from csmsasr_utils.errors import InvalidArgument
+from csmsasr_utils.msa.metrics import sims_regression_metrics
 
 
 def clips_per_video(metadata: pd.DataFrame) -> pd.DataFrame:
@@ -125,37 +87,6 @@ def out_of_vocabulary(inventory: pd.DataFrame, vocabulary: Iterable[str]) -> pd.
     return inventory[~inventory["char"].isin(vocab)].reset_index(drop=True)
 
 
-def marker_frequencies(
-    metadata: pd.DataFrame, markers: Iterable[DialectMarker] = DIALECT_MARKERS
-) -> pd.DataFrame:
-    """For each marker: ``occurrences`` (non-overlapping, outside its excluded Mandarin words),
-    ``n_clips`` containing it, ``share_clips``,
-    and the shortest transcript containing it as ``example`` (with its ``example_clip``)."""
-    texts = metadata["text"].astype(str)
-    rows = []
-    for marker in markers:
-        occurrences = texts.map(marker.count)
-        has = occurrences > 0
-        example, example_clip = "", ""
-        if has.any():
-            candidates = metadata.loc[has, ["clip_id", "text"]]
-            best = candidates.loc[candidates["text"].str.len().idxmin()]
-            example, example_clip = best["text"], best["clip_id"]
-        rows.append(
-            {
-                "marker": marker.form,
-                "pinyin": marker.pinyin,
-                "gloss": marker.gloss,
-                "occurrences": int(occurrences.sum()),
-                "n_clips": int(has.sum()),
-                "share_clips": float(has.mean()),
-                "example": example,
-                "example_clip": example_clip,
-            }
-        )
-    return pd.DataFrame(rows)
-
-
 def label_counts(metadata: pd.DataFrame, by: str | None = None, column: str = "label_m") -> pd.DataFrame:
     """Counts of the five classes of a label column, overall or per value of ``by``.
 
@@ -169,8 +100,45 @@ def label_counts(metadata: pd.DataFrame, by: str | None = None, column: str = "l
     return table
 
 
+@dataclass(frozen=True)
+class MajorityFloor:
+    """The constants a model that ignores its input predicts, all from the training labels.
+
+    * ``median`` — the constant with the lowest MAE on the training labels: the MAE floor of
+      :func:`majority_baseline` (chapter 1);
+    * ``mode`` — the most frequent training label value (the smallest on a tie): what the
+      ``Majority`` text baseline predicts (chapter 4). On a 5-level scale it can differ from
+      the median, and then so do the two floors' MAEs;
+    * ``majority_bins`` — per number of MMSA classes k (2, 3, 5), the most frequent training bin
+      (the lowest on a tie): the ``Mult_acc_k`` floor of :func:`majority_baseline`.
+    """
+
+    median: float
+    mode: float
+    majority_bins: Mapping[int, int]
+
+
+def majority_floor(train_labels) -> MajorityFloor:
+    """The floors of the training labels ``train_labels``: one home for both constants.
+
+    >>> floor = majority_floor([-1.0, -0.5, -0.5, 0.5, 1.0, 1.0])
+    >>> floor.median, floor.mode, dict(floor.majority_bins)
+    (0.0, -0.5, {2: 0, 3: 0, 5: 1})
+    """
+    labels = np.asarray(train_labels, dtype=float).reshape(-1)
+    if labels.size == 0:
+        raise InvalidArgument("majority_floor needs at least one training label, got none: "
+                              "check that the training split is not empty")
+    bins = {k: int(np.bincount(mmsa_bins(labels, k), minlength=k).argmax()) for k in MMSA_BIN_EDGES}
+    values, counts = np.unique(labels, return_counts=True)
+    return MajorityFloor(median=float(np.median(labels)), mode=float(values[np.argmax(counts)]), majority_bins=bins)
+
+
 def majority_baseline(train_labels: np.ndarray, test_labels: np.ndarray) -> dict[str, float]:
     """What a model that ignores its input scores under MMSA's SIMS metrics.
+
+    The constants come from :func:`majority_floor`, the scores from
+    :func:`~csmsasr_utils.msa.metrics.sims_regression_metrics` (unrounded):
 
     * ``Mult_acc_k`` (k = 2, 3, 5): accuracy of always predicting the training set's most
       frequent MMSA bin (ties → lower bin);
@@ -178,34 +146,38 @@ def majority_baseline(train_labels: np.ndarray, test_labels: np.ndarray) -> dict
       weighted F1 of the 2-class bins);
     * ``MAE``: mean absolute error of always predicting the training median (the
       constant that minimises MAE on the training set).
+
+    Labels are on MMSA's scale [-1, 1] (the metrics clip to it).
     """
     train = np.asarray(train_labels, dtype=float)
     test = np.asarray(test_labels, dtype=float)
     if len(train) == 0 or len(test) == 0:
-        raise ValueError("majority_baseline needs non-empty training and test labels")
+        raise InvalidArgument(f"majority_baseline needs non-empty training and test labels, got {len(train)} "
+                              f"training and {len(test)} test labels")
+    floor = majority_floor(train)
+
+    def constant(value: float) -> dict[str, float]:
+        return sims_regression_metrics(np.full(test.shape, value), test, decimals=None)
+
     result: dict[str, float] = {}
     for k in (2, 3, 5):
-        majority = np.bincount(mmsa_bins(train, k), minlength=k).argmax()
-        test_bins = mmsa_bins(test, k)
-        result[f"Mult_acc_{k}"] = float(np.mean(test_bins == majority))
+        metrics = constant(mmsa_bin_value(k, floor.majority_bins[k]))
+        result[f"Mult_acc_{k}"] = metrics[f"Mult_acc_{k}"]
         if k == 2:
-            predicted = np.full_like(test_bins, majority)
-            result["F1_score"] = float(f1_score(test_bins, predicted, average="weighted", zero_division=0))
-    result["MAE"] = float(np.mean(np.abs(test - np.median(train))))
+            result["F1_score"] = metrics["F1_score"]
+    result["MAE"] = constant(floor.median)["MAE"]
     return result
 
 
 def protocol_baselines(metadata: pd.DataFrame, column: str = "label_m") -> pd.DataFrame:
     """:func:`majority_baseline` on the test set of the paper split and of each official fold.
 
-    Rows: ``paper 8:1:1``, ``fold 1`` … ``fold 5`` and ``folds mean``.
+    Rows (named by :func:`~csmsasr_utils.data.splits.fold_name`): ``paper 8:1:1``, ``fold 1`` …
+    ``fold 5`` and ``folds mean``.
     """
     labels = metadata.set_index("clip_id")[column]
-    rows = {}
-    split = paper_split(metadata["clip_id"])
-    rows["paper 8:1:1"] = majority_baseline(labels[split["train"]], labels[split["test"]])
-    for k, fold in enumerate(official_folds(metadata), start=1):
-        rows[f"fold {k}"] = majority_baseline(labels[fold["train"]], labels[fold["test"]])
+    rows = {name: majority_baseline(labels[split["train"]], labels[split["test"]])
+            for name, split in named_splits(metadata).items()}
     table = pd.DataFrame.from_dict(rows, orient="index")
-    table.loc["folds mean"] = table.loc[[f"fold {k}" for k in range(1, 6)]].mean()
+    table.loc["folds mean"] = table.loc[[fold_name(k) for k in range(1, N_FOLDS + 1)]].mean()
     return table

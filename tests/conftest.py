@@ -38,8 +38,10 @@ def public_dir() -> Path:
 @pytest.fixture(autouse=True)
 def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
     """No test sees the caller's data variables or cache; each sets what it needs."""
-    for name in ("CSMSASR_FEATURES", "CSMSASR_PUBLIC_DIR", "CSMSASR_AUDIO_DIR"):
-        monkeypatch.delenv(name, raising=False)
+    from csmsasr_utils.settings import SETTINGS
+
+    for setting in SETTINGS:
+        monkeypatch.delenv(setting.name, raising=False)
     monkeypatch.setenv("CSMSASR_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
 
 

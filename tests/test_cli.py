@@ -67,7 +67,7 @@ def test_console_script_is_installed():
 
 @pytest.mark.parametrize("engine", ["wav2vec2", "paraformer"])
 def test_asr_engine_needs_a_model_folder(engine, capsys, public_dir, monkeypatch):
-    monkeypatch.setattr("csmsasr_utils.asr.audio.audio_for_clips",
+    monkeypatch.setattr("csmsasr_utils.asr.speech_source.audio_for_clips",
                         lambda rows, cache, audio_dir=None: (rows[["clip_id"]].assign(path=""), "stub"))
     code = main(["asr", "transcribe", "--engine", engine, "--limit", "1", "--public-dir", str(public_dir)])
     assert code == 2 and "needs --model-dir" in capsys.readouterr().err

@@ -38,7 +38,7 @@ def test_msa_results_files_are_identical_across_runs(tmp_path):
 
 @pytest.mark.slow
 def test_umap_embedding_is_identical_across_processes(tmp_path):
-    code = ("import numpy as np; from csmsasr_utils.features import umap_embedding; "
+    code = ("import numpy as np; from csmsasr_utils.feature_space import umap_embedding; "
             "x = np.random.default_rng(3).normal(size=(150, 6)); np.save({!r}, umap_embedding(x, n_neighbors=15))")
     for name in ("first", "second"):
         _fresh_process(code.format(str(tmp_path / f"{name}.npy")), tmp_path, name)

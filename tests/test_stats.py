@@ -51,14 +51,6 @@ def test_character_inventory(tiny):
     assert "好" not in set(oov["char"]) and "啰" in set(oov["char"])
 
 
-def test_marker_frequencies(tiny):
-    markers = stats.marker_frequencies(tiny).set_index("marker")
-    assert markers.loc["啰", "occurrences"] == 3 and markers.loc["啰", "n_clips"] == 2
-    assert markers.loc["嘞", "example"] == "嘞" and markers.loc["嘞", "example_clip"] == "02_0002"
-    assert markers.loc["冇", "n_clips"] == 1 and markers.loc["要得", "share_clips"] == pytest.approx(0.2)
-    assert markers.loc["咧", "n_clips"] == 0 and markers.loc["咧", "example"] == ""
-
-
 def test_label_counts(tiny):
     table = stats.label_counts(tiny)
     assert table.loc["all"].tolist() == [1, 1, 1, 2, 0]
@@ -100,11 +92,64 @@ def test_real_majority_class_is_weakly_negative(public_dir):
     assert table.loc["fold 1", "Mult_acc_5"] == pytest.approx(np.mean(labels[fold1] == -0.5))
 
 
-def test_marker_count_skips_excluded_mandarin_words():
-    frame = pd.DataFrame({"clip_id": ["01_0001", "01_0002", "01_0003"],
-                          "text": ["国家政策好", "莫策哒，政策", "决策策略"]})
-    table = stats.marker_frequencies(frame, [m for m in stats.DIALECT_MARKERS if m.form == "策"]).iloc[0]
-    # by hand: only the 策 of 莫策哒 is the dialect word
-    assert table["occurrences"] == 1 and table["n_clips"] == 1 and table["example_clip"] == "01_0002"
-    plain = stats.DialectMarker("策", "ce", "no exclusions")
-    assert sum(plain.count(t) for t in frame["text"]) == 5
+def _bin_by_masks(values, k):
+    """MMSA's intervals (lo, hi], written out by hand, independent of csmsasr_utils' binning."""
+    inner = {2: [0.0], 3: [-0.1, 0.1], 5: [-0.7, -0.1, 0.1, 0.7]}[k]
+    bounds = [-1.01, *inner, 1.01]
+    v = np.clip(np.asarray(values, dtype=float), -1, 1)
+    out = np.full(v.shape, -1)
+    for i in range(len(bounds) - 1):
+        out[(v > bounds[i]) & (v <= bounds[i + 1])] = i
+    return out
+
+
+def test_majority_floor_hand_worked():
+    floor = stats.majority_floor([-1.0, -0.5, -0.5, 0.5, 1.0, 1.0])
+    assert floor.median == 0.0  # mean of the middle pair -0.5, 0.5
+    assert floor.mode == -0.5  # -0.5 and 1.0 both twice: the smaller one
+    # 2 bins [0,0,0,1,1,1]: a tie → 0; 3 bins [0,0,0,2,2,2] → 0; 5 bins [0,1,1,3,4,4] → 1 (tie with 4)
+    assert dict(floor.majority_bins) == {2: 0, 3: 0, 5: 1}
+
+
+def test_majority_floor_against_the_statistics_module():
+    import statistics
+
+    rng = np.random.default_rng(1)
+    for _ in range(50):
+        labels = rng.choice([-1.0, -0.5, 0.0, 0.5, 1.0], rng.integers(1, 30)).tolist()
+        floor = stats.majority_floor(labels)
+        assert floor.median == pytest.approx(statistics.median(labels))
+        assert floor.mode == min(statistics.multimode(labels))
+        for k in (2, 3, 5):
+            counts = Counter(_bin_by_masks(labels, k).tolist())
+            best = max(counts.values())
+            assert floor.majority_bins[k] == min(b for b, c in counts.items() if c == best)
+
+
+def test_majority_floor_refuses_no_labels():
+    from csmsasr_utils.errors import CsmsasrError
+
+    with pytest.raises(CsmsasrError, match="at least one"):
+        stats.majority_floor([])
+    with pytest.raises(ValueError, match="non-empty"):
+        stats.majority_baseline([0.5], [])
+
+
+def test_majority_baseline_against_sklearn_on_random_labels():
+    from sklearn.metrics import accuracy_score
+
+    rng = np.random.default_rng(2)
+    for _ in range(40):
+        train = np.round(rng.uniform(-1, 1, rng.integers(1, 40)), 1)
+        test = np.round(rng.uniform(-1, 1, rng.integers(1, 30)), 1)
+        result = stats.majority_baseline(train, test)
+        assert list(result) == ["Mult_acc_2", "F1_score", "Mult_acc_3", "Mult_acc_5", "MAE"]
+        for k in (2, 3, 5):
+            true, majority = _bin_by_masks(test, k), Counter(_bin_by_masks(train, k).tolist())
+            top = min(b for b, c in majority.items() if c == max(majority.values()))
+            predicted = np.full(len(test), top)
+            assert result[f"Mult_acc_{k}"] == pytest.approx(accuracy_score(true, predicted))
+            if k == 2:
+                assert result["F1_score"] == pytest.approx(f1_score(true, predicted, average="weighted",
+                                                                    zero_division=0))
+        assert result["MAE"] == pytest.approx(np.mean(np.abs(test - np.median(train))))

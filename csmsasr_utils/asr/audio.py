@@ -5,8 +5,8 @@
   clips too: their audio track is decoded with PyAV and resampled to 16 kHz mono.
   :func:`audio_inventory` reports which clips are present and whether each is readable, its
   sample rate, channels and duration (against the published duration where there is one).
-* **Synthetic audio** — without real audio, :func:`audio_for_clips` has the transcripts read by a
-  neural Mandarin voice, Kokoro-82M, varied per clip (voice, rate, pitch, room, noise: see
+* **Synthetic audio** — without real audio, :func:`~csmsasr_utils.asr.speech_source.audio_for_clips`
+  has the transcripts read by a neural Mandarin voice, Kokoro-82M, varied per clip (voice, rate, pitch, room, noise: see
   :mod:`csmsasr_utils.asr.tts`); every number made from it carries
   :data:`~csmsasr_utils.asr.tts.SYNTHETIC_SPEECH_LABEL`. Where Kokoro is not installed, the
   fallback is Debian's ``espeak-ng`` (:func:`synthesize_clips`; voice ``cmn-latn-pinyin``: the
@@ -17,7 +17,6 @@
 from __future__ import annotations
 
 import hashlib
-import os
 import shutil
 import subprocess
 import tempfile
@@ -28,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from csmsasr_utils import settings
 from csmsasr_utils.errors import CsmsasrError
 from csmsasr_utils.progress import progress
 
@@ -44,12 +44,6 @@ SYNTHETIC_LABEL = "synthetic audio, not comparable to the published table"
 
 class AudioError(CsmsasrError):
     """An audio file is missing, unreadable or not what was expected."""
-
-
-def audio_dir_from_env() -> Path | None:
-    """The folder named by ``CSMSASR_AUDIO_DIR``, or ``None`` when unset."""
-    value = os.environ.get("CSMSASR_AUDIO_DIR", "").strip()
-    return Path(value).expanduser() if value else None
 
 
 def find_audio_file(folder: str | Path, clip_id: str) -> Path | None:
@@ -116,7 +110,7 @@ def audio_inventory(
     With ``durations`` (the published ones, NaN where unknown) a clip whose length differs by
     more than ``tolerance_s`` is flagged.
     """
-    folder = Path(audio_dir) if audio_dir is not None else audio_dir_from_env()
+    folder = Path(audio_dir) if audio_dir is not None else settings.audio_dir()
     if folder is None:
         raise AudioError("no audio folder: set CSMSASR_AUDIO_DIR to the folder of <clip_id>.wav (or video) files")
     if not folder.is_dir():
@@ -209,51 +203,3 @@ def synthesize_clips(
             synthesize(text, path, voice)
         rows.append({"clip_id": clip_id, "path": str(path), "duration_s": _describe(path)["duration_s"]})
     return pd.DataFrame(rows)
-
-
-def audio_kind(label: str) -> str:
-    """``'real'``, ``'kokoro'`` or ``'synthetic'`` (espeak-ng): the short name of an
-    :func:`audio_for_clips` label, used in cache names.
-
-    >>> from csmsasr_utils.asr.tts import SYNTHETIC_SPEECH_LABEL
-    >>> audio_kind(SYNTHETIC_LABEL), audio_kind(SYNTHETIC_SPEECH_LABEL)
-    ('synthetic', 'kokoro')
-    >>> audio_kind("real audio (2 clip(s) without a readable file left out)")
-    'real'
-    """
-    from csmsasr_utils.asr.tts import SYNTHETIC_SPEECH_LABEL
-
-    if label.startswith("real audio"):
-        return "real"
-    return "kokoro" if label == SYNTHETIC_SPEECH_LABEL else "synthetic"
-
-
-def audio_for_clips(
-    rows: pd.DataFrame, cache_dir: str | Path, audio_dir: str | Path | None = None, show_progress: bool = True,
-) -> tuple[pd.DataFrame, str]:
-    """Audio files for the clips of ``rows`` (metadata rows: ``clip_id, text, duration_s``).
-
-    Real audio from ``audio_dir`` / ``CSMSASR_AUDIO_DIR`` when set (clips without a readable
-    file are left out and listed in the label), otherwise synthetic speech cached under
-    ``cache_dir``: Kokoro's neural voice where installed, else espeak-ng. Returns ``(clips with
-    clip_id and path, data-source label)``; raises :class:`AudioError` when neither is possible.
-    """
-    from csmsasr_utils.asr import tts
-
-    folder = Path(audio_dir) if audio_dir is not None else audio_dir_from_env()
-    if folder is not None:
-        table = audio_inventory(rows["clip_id"].tolist(), folder, rows["duration_s"].tolist())
-        usable = table[table["readable"]][["clip_id", "path"]].reset_index(drop=True)
-        skipped = len(table) - len(usable)
-        label = "real audio" + (f" ({skipped} clip(s) without a readable file left out)" if skipped else "")
-        return usable, label
-    if tts.kokoro_available():
-        clips = tts.synthesize_speech(rows["clip_id"].tolist(), rows["text"].tolist(), cache_dir,
-                                      engine="kokoro", show_progress=show_progress)
-        return clips[["clip_id", "path"]], tts.SYNTHETIC_SPEECH_LABEL
-    if not espeak_available():
-        raise AudioError("no real audio (CSMSASR_AUDIO_DIR unset) and neither Kokoro nor espeak-ng is installed, "
-                         "so no synthetic speech either: pip install -r requirements.txt (Kokoro) or apt-get "
-                         "install espeak-ng, or point CSMSASR_AUDIO_DIR at the dataset's <clip_id>.wav files")
-    clips = synthesize_clips(rows["clip_id"].tolist(), rows["text"].tolist(), Path(cache_dir) / "tts")
-    return clips[["clip_id", "path"]], SYNTHETIC_LABEL

@@ -276,7 +276,7 @@ def run_benchmark(
     transcripts is already in the file is not run again. ``model_dir``: where trained models are
     saved (optional). Returns the rows written.
     """
-    from csmsasr_utils.asr.audio import audio_for_clips
+    from csmsasr_utils.asr.speech_source import audio_for_clips
 
     cache = Path(cache_dir)
     items = [recogniser(k) for k in keys]

@@ -251,7 +251,7 @@ def train_ctc(audio_paths: Sequence[str], texts: Sequence[str], config: TrainCon
 
 
 def load_ctc(path: str | Path) -> TrainedCTC:
-    """Load a model written by :meth:`TrainedCTC.save` (weights only; no pickle of code)."""
+    """Load a model written by ``TrainedCTC.save`` (weights only; no pickle of code)."""
     checkpoint = torch.load(Path(path), map_location="cpu", weights_only=True)
     config = TrainConfig(**checkpoint["config"])
     vocabulary = CharVocabulary(list(checkpoint["chars"]))

@@ -15,7 +15,7 @@ Viterbi form:
    (forced alignment), then re-estimate each state's GMM on the frames aligned to it (a few EM
    steps, variances floored) and each state's self-loop probability from the durations;
 3. **mixture splitting** — every Gaussian is split in two (means ± 0.2 σ) at each stage of
-   :attr:`HmmGmmConfig.mixtures` (1 → 2 → 4 → 8), with a few realignments per stage.
+   ``HmmGmmConfig.mixtures`` (1 → 2 → 4 → 8), with a few realignments per stage.
 
 The language model is estimated on the same training transcripts; the LM weight and the
 character insertion penalty can be tuned on validation data with :func:`tune_decoder`.
@@ -107,7 +107,7 @@ def _chain_units(units: Sequence[int], frames: int, silence: int = 0) -> list[in
 class CharLoopRecognizer(TimedTranscription):
     """What both classic recognisers share: lexicon, bigram LM, HMM topology, the loop decoder.
 
-    Subclasses provide :meth:`frame_scores` — (T, n_emission_states) log-scores of MFCC frames.
+    Subclasses provide ``frame_scores`` — (T, n_emission_states) log-scores of MFCC frames.
     """
 
     name = "char-loop"

@@ -26,7 +26,7 @@ Choices, and why:
   the classic baselines fail on dialect speech.
 
 Characters pypinyin cannot read (digits, latin letters) are dropped from the unit transcription
-and counted (:attr:`UnitTranscription.dropped`). The silence unit :data:`SILENCE` is unit 0.
+and counted (``UnitTranscription.dropped``). The silence unit ``SILENCE`` is unit 0.
 """
 
 from __future__ import annotations
@@ -105,7 +105,7 @@ class UnitTranscription:
 
 @dataclass
 class Lexicon:
-    """Characters → unit sequences, with the unit inventory (``units[0]`` is :data:`SILENCE`)."""
+    """Characters → unit sequences, with the unit inventory (``units[0]`` is ``SILENCE``)."""
 
     pronunciations: dict[str, tuple[str, ...]]
     units: list[str]

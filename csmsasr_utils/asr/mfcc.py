@@ -8,7 +8,7 @@ coefficients keeps the smooth spectral envelope (the vocal tract) and drops the 
 
 1. log-mel, 40 bands, 25 ms windows every 10 ms — :func:`csmsasr_utils.asr.ctc.log_mel`, the
    same filterbank the CTC model uses (no second implementation);
-2. DCT-II (orthonormal) over the bands, first :data:`N_CEPSTRA` coefficients (c0 included: the
+2. DCT-II (orthonormal) over the bands, first ``N_CEPSTRA`` coefficients (c0 included: the
    log energy of the frame);
 3. Δ and ΔΔ: regression over ±2 frames (HTK's formula, edges repeated) — how the spectrum moves;
 4. per-utterance CMVN: every dimension to mean 0, variance 1 over the utterance, which removes
@@ -74,7 +74,7 @@ def mfcc(audio: np.ndarray, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
     """39 MFCC features per 10 ms frame: 13 cepstra, Δ, ΔΔ, CMVN-normalised. Shape (T, 39) float32.
 
     Raises :class:`~csmsasr_utils.asr.audio.AudioError` for empty, non-finite, multi-channel or
-    silent (max |x| < :data:`SILENCE_THRESHOLD`) audio, or a sample rate other than 16 kHz.
+    silent (max ``|x|`` < :data:`SILENCE_THRESHOLD`) audio, or a sample rate other than 16 kHz.
     """
     signal = _check_audio(audio, sample_rate)
     cepstra = dct(log_mel(signal, n_mels=N_MELS).astype(np.float64), type=2, norm="ortho", axis=1)[:, :N_CEPSTRA]

@@ -5,11 +5,11 @@ a recogniser is the **hybrid** one (Bourlard & Morgan, 1994, with neural network
 place; Ganapathiraju et al., 2004, with SVMs):
 
 1. **targets** — every training frame gets the unit (initial / final / silence) that the
-   HMM-GMM's forced alignment assigns it (:meth:`HmmGmmRecognizer.align`);
+   HMM-GMM's forced alignment assigns it (:meth:`HmmGmmRecognizer.align <csmsasr_utils.asr.hmm_gmm.HmmGmmRecognizer.align>`);
 2. **inputs** — each MFCC frame spliced with its ±2 neighbours (5 × 39 = 195 numbers), so the
    classifier sees 50 ms of context, as the HMM-GMM's Δ features do;
 3. **classifier** — scikit-learn's RBF ``SVC`` on a stratified subsample of at most
-   :attr:`SvmConfig.frames_per_unit` frames per unit, calibrated by
+   ``SvmConfig.frames_per_unit`` frames per unit, calibrated by
    ``CalibratedClassifierCV(method="sigmoid", cv=3, ensemble=False)``. Why this choice: an RBF
    SVM costs between quadratic and cubic time in its training set, so 340 000 frames are out of
    reach on 2 cores, while ~200 frames × ~60 units ≈ 12 000 frames train in a few minutes
@@ -148,7 +148,7 @@ def svm_decision_values(arrays: SvmArrays, x: np.ndarray) -> np.ndarray:
 
 
 def one_vs_rest(values: np.ndarray, n_classes: int) -> np.ndarray:
-    """scikit-learn's one-vs-rest view of one-vs-one decisions: votes + confidences / (3 (|conf| + 1))."""
+    """scikit-learn's one-vs-rest view of one-vs-one decisions: votes + confidences / (3 (``|conf|`` + 1))."""
     votes = np.zeros((len(values), n_classes))
     confidence = np.zeros((len(values), n_classes))
     p = 0
@@ -193,7 +193,7 @@ class SvmRecognizer(CharLoopRecognizer):
         self.history = dict(history or {})
 
     def unit_posteriors(self, features: np.ndarray) -> np.ndarray:
-        """p(class | spliced frame) for every frame: (T, k), columns = :attr:`classes` (unit ids)."""
+        """p(class | spliced frame) for every frame: (T, k), columns = ``classes`` (unit ids)."""
         spliced = splice(features, self.config.context)
         step = self.config.chunk_frames
         return np.concatenate([svm_posteriors(self.arrays, spliced[i:i + step]) for i in range(0, len(spliced), step)])

@@ -40,6 +40,14 @@ def tokens_per_character(characters: Iterable[str], tokenizer) -> pd.Series:
     return pd.Series(counts, index=pd.Index(characters, name="char"), name="tokens", dtype=int)
 
 
+def spell_out_costs(characters: Iterable[str], tokenizer) -> str:
+    """:func:`tokens_per_character` as one line of text, ``'啰 2, 嘞 2, 啊 1'``, in the given order.
+
+    A figure shows the cost of groups of characters; this line shows it character by character.
+    """
+    return ", ".join(f"{char} {tokens}" for char, tokens in tokens_per_character(characters, tokenizer).items())
+
+
 def token_cost_table(texts: Iterable[str], tokenizer, groups: Mapping[str, str]) -> pd.DataFrame:
     """Per group of characters, how costly they are to write, over their occurrences in ``texts``.
 

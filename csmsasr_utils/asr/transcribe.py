@@ -58,7 +58,7 @@ def whisper_book_runs(clips: pd.DataFrame, references: dict[str, str], kind: str
     """Whisper-base (installed wheels) transcripts of ``clips`` with each decoding, cached.
 
     The cache file is ``<cache_dir>/asr/<engine name>-<name>-<kind>.tsv`` (``kind``: 'real' or
-    'synthetic', see :func:`~csmsasr_utils.asr.audio.audio_kind`), so chapters that ask for the
+    'synthetic', see :func:`~csmsasr_utils.asr.speech_source.audio_kind`), so chapters that ask for the
     same clips share one transcription.
     """
     from csmsasr_utils.asr.engines.whisper_ct2 import default_whisper

@@ -13,7 +13,7 @@ features      text / audio / vision arrays            —                       
 durations     —                                       ``source_len`` of the lists  generated
 ============  ======================================  ===========================  ==========
 
-The result's :attr:`Dataset.provenance` maps each field to ``'real'``,
+The result's ``Dataset.provenance`` maps each field to ``'real'``,
 ``'public'`` or ``'demo'``; every notebook prints it and every figure states it.
 """
 
@@ -28,12 +28,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from csmsasr_utils import settings
 from csmsasr_utils.data.demo import DEMO_SEED, make_demo, make_demo_metadata
 from csmsasr_utils.data.features import FeatureSet, features_from_dict, load_features
 from csmsasr_utils.data.ids import row_positions
 from csmsasr_utils.data.labels import value_to_class_name
 from csmsasr_utils.data.metadata import load_metadata
-from csmsasr_utils.errors import PublicDataUnavailable
+from csmsasr_utils.errors import PublicDataUnavailable, UnknownName
 
 PROVENANCE_FIELDS: tuple[str, ...] = ("text", "label_m", "labels_tav", "features", "durations")
 
@@ -67,7 +68,7 @@ class Dataset:
         """
         unknown = [f for f in fields if f not in self.provenance]
         if unknown:
-            raise KeyError(f"unknown provenance field(s) {unknown}; known: {list(self.provenance)}")
+            raise UnknownName(f"unknown provenance field(s) {unknown}; known: {list(self.provenance)}")
         values = {self.provenance[f] for f in fields}
         if len(values) == 1:
             return SOURCE_NAMES[values.pop()]
@@ -126,22 +127,22 @@ def data_fingerprint(public_dir: str | os.PathLike | None = None) -> str:
     the previous build's and drops the execution cache when it changed, so a book
     never shows results computed on other data.
     """
-    from csmsasr_utils.data.sources import REGISTRY, cache_dir, public_dir_from_env
+    from csmsasr_utils.data.sources import REGISTRY
 
     state: dict[str, object] = {}
-    features = os.environ.get("CSMSASR_FEATURES", "")
-    state["features"] = features
-    state["audio"] = os.environ.get("CSMSASR_AUDIO_DIR", "")
-    if features and Path(features).is_file():
-        info = Path(features).stat()
+    features = settings.features_path()
+    state["features"] = str(features or "")
+    state["audio"] = str(settings.audio_dir() or "")
+    if features is not None:
+        info = features.stat()
         state["features_stat"] = [info.st_size, info.st_mtime_ns]
-    for variable in ("CSMSASR_MSA_RESULTS", "CSMSASR_ASR_TRANSCRIPTS"):
-        path = os.environ.get(variable, "")
-        if path:
-            info = Path(path).stat() if Path(path).is_file() else None
-            state[variable] = [path, *([info.st_size, info.st_mtime_ns] if info else [])]
-    folder = Path(public_dir) if public_dir is not None else public_dir_from_env()
-    folder = folder if folder is not None else cache_dir()
+    for variable, path in (("CSMSASR_MSA_RESULTS", settings.msa_results_path()),
+                           ("CSMSASR_ASR_TRANSCRIPTS", settings.asr_transcripts_path())):
+        if path is not None:
+            info = path.stat()
+            state[variable] = [str(path), info.st_size, info.st_mtime_ns]
+    folder = Path(public_dir) if public_dir is not None else settings.public_dir()
+    folder = folder if folder is not None else settings.cache_dir()
     state["public"] = str(folder)
     state["public_files"] = sorted(r for r in REGISTRY if (folder / r).is_file())
     digest = hashlib.sha256(json.dumps(state, sort_keys=True).encode()).hexdigest()
@@ -169,7 +170,7 @@ def load_dataset(
     notes: list[str] = []
     provenance = dict.fromkeys(PROVENANCE_FIELDS, "demo")
     try:
-        if public_dir is None and not allow_download and not os.environ.get("CSMSASR_PUBLIC_DIR"):
+        if public_dir is None and not allow_download and settings.public_dir() is None:
             raise PublicDataUnavailable("downloads disabled (allow_download=False) and CSMSASR_PUBLIC_DIR unset")
         metadata = load_metadata(public_dir)
         provenance.update(text="public", label_m="public", durations="public")
@@ -177,7 +178,7 @@ def load_dataset(
         metadata = make_demo_metadata(demo_seed)
         notes.append(f"public metadata unavailable, using demo metadata: {err}")
 
-    path = features_path if features_path is not None else os.environ.get("CSMSASR_FEATURES") or None
+    path = features_path if features_path is not None else settings.features_path()
     if path is not None and provenance["durations"] == "demo":
         raise PublicDataUnavailable(
             f"a real feature file ({path}) is used with the real public metadata (official splits, "

@@ -39,6 +39,7 @@ from csmsasr_utils.data.features import FEATURE_DIMS, MODALITIES, PADDED_LENGTHS
 from csmsasr_utils.data.ids import cs_mage_clip_id
 from csmsasr_utils.data.labels import CLASS_NAMES, CLASS_VALUES
 from csmsasr_utils.data.metadata import METADATA_COLUMNS, N_FOLDS, n_chars
+from csmsasr_utils.errors import InvalidArgument
 
 #: Seed of the book's demo dataset.
 DEMO_SEED = 20240601
@@ -87,13 +88,13 @@ _PARTICLE_WEIGHTS = (0.14, 0.08, 0.10, 0.02, 0.01, 0.01, 0.64)
 
 
 def make_demo_metadata(seed: int = DEMO_SEED, n_clips: int = N_CLIPS) -> pd.DataFrame:
-    """Invent a metadata table with the public metadata's exact columns (see :data:`METADATA_COLUMNS`).
+    """Invent a metadata table with the public metadata's exact columns (see :data:`~csmsasr_utils.data.metadata.METADATA_COLUMNS`).
 
     Used only when the real public metadata cannot be had. Split sizes scale
     with ``n_clips`` (869/108/108, 760/160/165 and 5 test folds for 1,085).
     """
     if n_clips < N_FOLDS * 4:
-        raise ValueError(f"n_clips must be at least {N_FOLDS * 4}, got {n_clips}")
+        raise InvalidArgument(f"n_clips must be at least {N_FOLDS * 4}, got {n_clips}")
     rng = np.random.default_rng([seed, 1])
     weights = rng.gamma(shape=2.0, scale=1.0, size=N_VIDEOS)
     per_video = np.maximum(1, np.floor(weights / weights.sum() * n_clips)).astype(int)
@@ -202,7 +203,7 @@ def make_demo(
     meta = make_demo_metadata(seed) if metadata is None else metadata
     if n_clips is not None:
         if not 1 <= n_clips <= len(meta):
-            raise ValueError(f"n_clips must be between 1 and {len(meta)}, got {n_clips}")
+            raise InvalidArgument(f"n_clips must be between 1 and {len(meta)}, got {n_clips}")
         meta = meta.iloc[:n_clips]
     meta = meta.reset_index(drop=True)
     n = len(meta)

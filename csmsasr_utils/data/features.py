@@ -11,7 +11,7 @@ labels finite and in [-1, 1], ids unique and known). All problems are
 collected and raised together as one
 :class:`~csmsasr_utils.errors.FeatureValidationError`. Audio ``-inf`` values
 are replaced by 0, exactly as MMSA's loader does (``audio[audio == -inf] = 0``),
-and the replacement is reported in :attr:`FeatureSet.notes`.
+and the replacement is reported in ``FeatureSet.notes``.
 """
 
 from __future__ import annotations

@@ -63,7 +63,7 @@ def cs_mage_clip_id(clip_id: str) -> str:
 
 
 def check_known(clip_ids: Iterable[str], known: Iterable[str]) -> None:
-    """Raise :class:`UnknownClipError` naming clip ids that are not in ``known``."""
+    """Raise :class:`~csmsasr_utils.errors.UnknownClipError` naming clip ids that are not in ``known``."""
     known_set = set(known)
     unknown = [c for c in clip_ids if c not in known_set]
     if unknown:
@@ -76,7 +76,7 @@ def check_known(clip_ids: Iterable[str], known: Iterable[str]) -> None:
 def row_positions(clip_ids: Iterable[str], wanted: Iterable[str], where: str = "the features") -> np.ndarray:
     """Positions in ``clip_ids`` of each of ``wanted``, in the order asked.
 
-    Raises :class:`UnknownClipError` naming up to five of the ids that are not there.
+    Raises :class:`~csmsasr_utils.errors.UnknownClipError` naming up to five of the ids that are not there.
 
     >>> row_positions(["01_0001", "01_0002", "02_0001"], ["02_0001", "01_0001"]).tolist()
     [2, 0]

@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from csmsasr_utils.errors import CsmsasrError
+from csmsasr_utils.errors import CsmsasrError, InvalidArgument
 
 #: Class names in order of the official integer class 1..5.
 CLASS_NAMES: tuple[str, ...] = (
@@ -100,3 +100,21 @@ def mmsa_bins(values, n_classes: int) -> np.ndarray:
     inner_edges = np.asarray(MMSA_BIN_EDGES[n_classes][1:-1], dtype=dtype)
     # side="left": a value equal to an edge belongs to the bin below it.
     return np.searchsorted(inner_edges, clipped, side="left").astype(int)
+
+
+def mmsa_bin_value(n_classes: int, index: int) -> float:
+    """A label value that :func:`mmsa_bins` puts in bin ``index`` of ``n_classes``: the bin's upper
+    edge (the bins are right-closed), 1.0 for the top bin.
+
+    What a constant predictor of one bin predicts (the majority floor, in
+    :func:`csmsasr_utils.stats.majority_baseline`), so that it is scored by the metrics themselves.
+
+    >>> [mmsa_bin_value(3, b) for b in range(3)]
+    [-0.1, 0.1, 1.0]
+    """
+    if n_classes not in MMSA_BIN_EDGES:
+        raise InvalidArgument(f"n_classes must be 2, 3 or 5 (MMSA's SIMS bins), got {n_classes!r}")
+    if isinstance(index, bool) or not isinstance(index, (int, np.integer)) or not 0 <= index < n_classes:
+        raise InvalidArgument(f"bin index must be an integer in 0..{n_classes - 1} for {n_classes} classes, "
+                              f"got {index!r}")
+    return min(MMSA_BIN_EDGES[n_classes][index + 1], 1.0)

@@ -19,12 +19,14 @@ from __future__ import annotations
 
 import hashlib
 import os
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
 from csmsasr_utils.errors import HashMismatchError, PublicDataUnavailable
+from csmsasr_utils.optional import import_pooch
+from csmsasr_utils import settings
+from csmsasr_utils.settings import cache_dir  # re-exported: csmsasr_utils.data.cache_dir
 
 #: Raw-file base URLs of the two public repositories, at pinned commits.
 BASE_URLS: dict[str, str] = {
@@ -118,20 +120,6 @@ def sha256_of(path: str | os.PathLike) -> str:
     return digest.hexdigest()
 
 
-def public_dir_from_env() -> Path | None:
-    """The folder named by ``CSMSASR_PUBLIC_DIR``, or ``None`` when it is unset or empty."""
-    value = os.environ.get("CSMSASR_PUBLIC_DIR", "").strip()
-    return Path(value).expanduser() if value else None
-
-
-def cache_dir() -> Path:
-    """The download cache: ``CSMSASR_CACHE_DIR`` or the OS user cache folder ``csmsasr``."""
-    value = os.environ.get("CSMSASR_CACHE_DIR", "").strip()
-    if value:
-        return Path(value).expanduser()
-    return Path(_import_pooch().os_cache("csmsasr"))
-
-
 def _verified(path: Path, entry: PublicFile) -> Path:
     actual = sha256_of(path)
     if actual != entry.sha256:
@@ -153,13 +141,13 @@ def fetch_public_file(
     """Return a local, hash-verified path to one public file.
 
     ``public_dir`` (default: ``CSMSASR_PUBLIC_DIR``) is read without network
-    access; otherwise the file is downloaded into :func:`cache_dir`.
+    access; otherwise the file is downloaded into :func:`~csmsasr_utils.settings.cache_dir`.
     ``base_urls`` overrides :data:`BASE_URLS` (tests use a loopback server).
     """
     if relpath not in REGISTRY:
         raise PublicDataUnavailable(f"{relpath!r} is not a registered public file; known: {sorted(REGISTRY)}")
     entry = REGISTRY[relpath]
-    folder = Path(public_dir) if public_dir is not None else public_dir_from_env()
+    folder = Path(public_dir) if public_dir is not None else settings.public_dir()
     if folder is not None:
         path = folder / relpath
         if not path.is_file():
@@ -171,19 +159,8 @@ def fetch_public_file(
     return _download(entry, base_urls=base_urls, timeout_s=timeout_s)
 
 
-def _import_pooch():
-    """Import pooch quietly: it imports tqdm.auto, which warns in a notebook without ipywidgets
-    (the book has none on purpose: widgets would load JavaScript from a CDN)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        import pooch
-
-    pooch.get_logger().setLevel("WARNING")
-    return pooch
-
-
 def _download(entry: PublicFile, *, base_urls: dict[str, str] | None, timeout_s: float) -> Path:
-    pooch = _import_pooch()
+    pooch = import_pooch()
 
     target = cache_dir() / entry.relpath
     if target.is_file() and sha256_of(target) == entry.sha256:

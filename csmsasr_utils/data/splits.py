@@ -11,6 +11,9 @@
 Both protocols split *clips*: every video of a test set also has clips in training, so a
 model can learn a video's speakers, topic and mood. :func:`video_grouped_folds` is this book's
 video-independent alternative (not the authors'), for measuring that advantage.
+
+:func:`protocol_splits` numbers the splits of each protocol (0 for the paper split, folds from 1)
+and :func:`fold_name` spells those numbers in tables.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from sklearn.model_selection import StratifiedGroupKFold, train_test_split
 
 from csmsasr_utils.data.labels import mmsa_bins
 from csmsasr_utils.data.metadata import N_FOLDS
-from csmsasr_utils.errors import CsmsasrError
+from csmsasr_utils.errors import CsmsasrError, InvalidArgument
 
 SPLITS: tuple[str, ...] = ("train", "valid", "test")
 
@@ -111,3 +114,28 @@ def protocol_splits(metadata: pd.DataFrame, protocol: str) -> dict[int, dict[str
     if protocol == "video":
         return dict(enumerate(video_grouped_folds(metadata), start=1))
     raise CsmsasrError(f"unknown protocol {protocol!r}; use one of {list(PROTOCOL_NAMES)}")
+
+
+#: How tables name the paper's single split (fold 0 of :func:`protocol_splits`).
+PAPER_SPLIT_NAME = "paper 8:1:1"
+
+
+def fold_name(fold: int) -> str:
+    """How tables and legends name fold number ``fold`` of :func:`protocol_splits`: the one spelling.
+
+    Folds are numbered from 1, as CS-Mage numbers its files (``fold_1.csv`` …); 0 is the paper's
+    single split.
+
+    >>> fold_name(0), fold_name(3)
+    ('paper 8:1:1', 'fold 3')
+    """
+    if isinstance(fold, bool) or not isinstance(fold, (int, np.integer)) or fold < 0:
+        raise InvalidArgument(f"fold must be an integer ≥ 0 (0: the paper split, 1…: a fold), got {fold!r}")
+    return PAPER_SPLIT_NAME if fold == 0 else f"fold {int(fold)}"
+
+
+def named_splits(metadata: pd.DataFrame) -> dict[str, dict[str, np.ndarray]]:
+    """The paper split and the official folds by :func:`fold_name`: ``{'paper 8:1:1': …, 'fold 1': …,
+    …, 'fold 5': …}`` (the rows of the chapter-1 tables that compare the two protocols)."""
+    splits = {**protocol_splits(metadata, "paper"), **protocol_splits(metadata, "official")}
+    return {fold_name(fold): split for fold, split in splits.items()}

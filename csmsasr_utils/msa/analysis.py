@@ -8,13 +8,14 @@ the errors by true class, by how far the unimodal labels T/A/V part from M, and 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
 from csmsasr_utils.errors import CsmsasrError
 from csmsasr_utils.msa.metrics import sims_bins
+from csmsasr_utils.msa.text_baselines import TextBaseline, evaluate_text_baselines
 
 #: The 5-level class names of MMSA's bins, in order.
 CLASS_LABELS: tuple[str, ...] = ("Negative", "Weakly negative", "Neutral", "Weakly positive", "Positive")
@@ -127,3 +128,92 @@ def clip_difficulty(frame: pd.DataFrame) -> pd.DataFrame:
                         "mean_abs_error": grouped["abs_error"].mean()})
     out["all_wrong"] = out["wrong_class"] == out["models"]
     return out
+
+
+def wrong_class_shares(difficulty: pd.DataFrame, class_column: str = "label_m_class") -> pd.DataFrame:
+    """Per true class, the share of its clips that 0, 1, 2 … of the models put in the wrong class.
+
+    ``difficulty`` is :func:`clip_difficulty`'s table joined with each clip's true 5-level class
+    name (``class_column``, one of :data:`CLASS_LABELS`). Rows: the five classes in order;
+    columns: the numbers of wrong models that occur at all. Each row sums to 1 (a class without
+    clips has no shares, NaN), so classes of very different sizes can be compared.
+    """
+    missing = [c for c in (class_column, "wrong_class") if c not in difficulty]
+    if missing:
+        raise CsmsasrError(f"difficulty lacks {missing}: join clip_difficulty() with the clips' class names first")
+    counts = pd.crosstab(difficulty[class_column], difficulty["wrong_class"]).reindex(
+        index=list(CLASS_LABELS), fill_value=0)
+    return counts.div(counts.sum(axis=1), axis=0)
+
+
+def wrong_side_for_all(difficulty: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:
+    """The clips that every model puts on the wrong side of zero, largest mean error first.
+
+    ``difficulty`` is :func:`clip_difficulty`'s table of ``frame`` (its :func:`prediction_frame`),
+    possibly joined with metadata; "every model" is the largest number of models any clip has.
+    Adds ``mean prediction``, the clip's prediction averaged over the models: how far, and to
+    which side, they agree to be wrong. Empty when no clip is missed by all of them.
+    """
+    n_models = int(difficulty["models"].max())
+    hardest = difficulty[difficulty["wrong_polarity"] == n_models].sort_values("mean_abs_error", ascending=False)
+    predicted = frame.groupby("clip_id")["prediction"].mean().rename("mean prediction")
+    return hardest.join(predicted)
+
+
+def mae_by_agreement(frames: Mapping[str, pd.DataFrame], modality: str) -> pd.DataFrame:
+    """MAE where the unimodal label of ``modality`` falls in M's class and where it does not.
+
+    ``frames`` maps a name (a group of models) to its :func:`prediction_frame` with the unimodal
+    labels joined. Rows ``'same class as M'`` and ``'other class than M'`` (see
+    :func:`unimodal_agreement`; NaN when no clip falls in one), one column per frame: does a model
+    err more where, say, the text alone was labelled differently from the whole clip?
+    """
+    table = pd.DataFrame({name: error_by(f, unimodal_agreement(f, modality))["MAE"] for name, f in frames.items()})
+    return table.reindex(["same class as M", "other class than M"])
+
+
+def mae_by_protocol(results: pd.DataFrame, metadata: pd.DataFrame, by: str) -> pd.DataFrame:
+    """MAE per group of ``by`` (a metadata column, e.g. ``video_id``), one column per protocol.
+
+    ``results`` are result rows (see :func:`prediction_frame`) with a ``protocol`` column, e.g. one
+    model's rows under the official and the video-grouped folds: which videos does the model find
+    harder when it has never seen them? Columns in sorted protocol order.
+    """
+    if "protocol" not in results:
+        raise CsmsasrError("results lack column 'protocol'")
+    return pd.DataFrame({protocol: error_by(prediction_frame(rows, metadata), by)["MAE"]
+                         for protocol, rows in results.groupby("protocol")})
+
+
+def evaluate_by_protocol(metadata: pd.DataFrame, protocols: Mapping[str, Mapping[int, Mapping[str, Sequence[str]]]],
+                         baselines: Sequence[TextBaseline]) -> pd.DataFrame:
+    """:func:`~csmsasr_utils.msa.text_baselines.evaluate_text_baselines` under several protocols, stacked.
+
+    ``protocols`` maps a protocol's name to its numbered folds (fold number → ``{'train', 'valid',
+    'test'}`` clip ids), e.g. the official folds and the video-grouped ones; the rows carry the
+    name in ``protocol``, ready for :func:`edge_over_floor` and :func:`mae_by_protocol`.
+    """
+    if not protocols:
+        raise CsmsasrError("evaluate_by_protocol needs at least one protocol")
+    return pd.concat([evaluate_text_baselines(metadata, splits, name, baselines) for name, splits in protocols.items()],
+                     ignore_index=True)
+
+
+def edge_over_floor(results: pd.DataFrame, model: str, floor: str = "majority") -> pd.DataFrame:
+    """Per protocol, how far the baseline keyed ``model`` beats the one keyed ``floor``, on the means
+    over folds.
+
+    ``results`` are rows with ``protocol``, ``key`` (a text baseline's key), ``test_MAE`` and
+    ``test_Mult_acc_2`` (e.g. :func:`~csmsasr_utils.msa.text_baselines.evaluate_text_baselines`
+    under several protocols). Columns ``MAE below the floor`` and ``Mult_acc_2 above the floor``,
+    both positive where the model is better: an edge that shrinks on unseen videos was partly
+    knowledge of the videos.
+    """
+    keys = set(results["key"])
+    missing = [k for k in (model, floor) if k not in keys]
+    if missing:
+        raise CsmsasrError(f"no result rows for the baseline key(s) {missing}; the rows have keys {sorted(keys)}")
+    means = results.groupby(["protocol", "key"])[["test_MAE", "test_Mult_acc_2"]].mean().unstack("key")
+    return pd.DataFrame({
+        "MAE below the floor": means[("test_MAE", floor)] - means[("test_MAE", model)],
+        "Mult_acc_2 above the floor": means[("test_Mult_acc_2", model)] - means[("test_Mult_acc_2", floor)]})

@@ -5,14 +5,14 @@ returns a dict with at least ``'M'`` (the multimodal prediction, shape ``(batch,
 says, through a few class attributes and methods, everything in which MMSA's per-model trainers
 differ:
 
-* which input treatment it expects (:attr:`normalized_input`, :attr:`aligned_input`,
-  :attr:`uses_bert_tokens`) — see :mod:`csmsasr_utils.msa.alignment`;
-* its optimiser (:meth:`configure_optimizer`: parameter groups, per-group learning rates and
-  weight decay), an optional learning-rate schedule (:meth:`configure_scheduler`), gradient
-  clipping (:attr:`clip_grad_value`, :attr:`clip_grad_norm`) and how many batches it accumulates
-  before each optimiser step (:attr:`update_every`);
-* its training loss (:meth:`training_loss`) and the validation loss that early stopping watches
-  (:meth:`validation_loss`), from the model's outputs and the batch's labels ``{'M','T','A','V'}``.
+* which input treatment it expects (:attr:`~MSAModel.normalized_input`, :attr:`~MSAModel.aligned_input`,
+  :attr:`~MSAModel.uses_bert_tokens`) — see :mod:`csmsasr_utils.msa.alignment`;
+* its optimiser (:meth:`~MSAModel.configure_optimizer`: parameter groups, per-group learning rates and
+  weight decay), an optional learning-rate schedule (:meth:`~MSAModel.configure_scheduler`), gradient
+  clipping (``clip_grad_value``, ``clip_grad_norm``) and how many batches it accumulates
+  before each optimiser step (:attr:`~MSAModel.update_every`);
+* its training loss (:meth:`~MSAModel.training_loss`) and the validation loss that early stopping watches
+  (:meth:`~MSAModel.validation_loss`), from the model's outputs and the batch's labels ``{'M','T','A','V'}``.
 
 The defaults are MMSA's most common recipe: Adam over every trainable parameter with the model's
 ``learning_rate`` and ``weight_decay``, L1 loss on the M head, one step per batch.

@@ -18,12 +18,13 @@ from __future__ import annotations
 import functools
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import numpy as np
 
 from csmsasr_utils.data.sources import fetch_public_file
 from csmsasr_utils.data.vocab import load_bert_vocabulary
+from csmsasr_utils.errors import InvalidArgument, PublicDataUnavailable
 from csmsasr_utils.optional import import_transformers
 
 #: Padded text length of CS-MSASR's feature file (and of MMSA's CH-SIMS ``text_bert``).
@@ -58,7 +59,7 @@ def encode_transcripts(texts: Iterable[str], length: int = TEXT_BERT_LENGTH,
     ids (zeros). Empty transcripts give ``[CLS] [SEP]``.
     """
     if length < 2:
-        raise ValueError(f"length must leave room for [CLS] and [SEP], got {length}")
+        raise InvalidArgument(f"length must leave room for [CLS] and [SEP], got {length}")
     texts = ["" if t is None else str(t) for t in texts]
     if not texts:
         return np.zeros((0, 3, length), dtype=np.float32)
@@ -84,3 +85,13 @@ def wordpiece_tokenizer(public_dir: str | os.PathLike | None = None):
     Chinese characters become one token each; Latin words and digits are split into WordPieces.
     """
     return bert_tokenizer(public_dir).tokenize
+
+
+def optional_wordpiece_tokenizer(public_dir: str | os.PathLike | None = None, *, say: Callable[[str], None] = print):
+    """:func:`wordpiece_tokenizer`, or ``None`` when the public vocabulary cannot be had (the demo, offline),
+    after saying so with ``say`` — the chapters then leave the WordPiece baseline out and tell the reader."""
+    try:
+        return wordpiece_tokenizer(public_dir)
+    except PublicDataUnavailable as err:
+        say(f"WordPiece baseline left out: {err}")
+        return None

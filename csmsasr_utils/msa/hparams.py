@@ -19,6 +19,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from csmsasr_utils.errors import UnknownName
+
 SOURCE = ("Yaoooyu/CS-MSASR@c9125be sentiment-analyze/config/config_regression.json "
           "(= thuiar/MMSA@a94e65d src/MMSA/config/config_regression.json)")
 
@@ -317,7 +319,7 @@ def model_key(name: str) -> str:
     """MMSA's key for ``name`` (``'MulT'``, ``'mult'`` and ``'MULT'`` all give ``'mult'``)."""
     key = name.strip().lower()
     if key not in _TABLES:
-        raise KeyError(f"unknown model {name!r}; known: {', '.join(MODEL_NAMES.values())}")
+        raise UnknownName(f"unknown model {name!r}; known: {', '.join(MODEL_NAMES.values())}")
     return key
 
 

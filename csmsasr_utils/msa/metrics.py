@@ -10,6 +10,13 @@ Predictions and labels are clipped to [-1, 1], then binned into right-closed int
 weighted F1 of the 2-class bins, ``MAE`` the mean absolute error and ``Corr`` Pearson's r of the
 clipped values. MMSA rounds every value to 4 decimals; so does :func:`sims_regression_metrics`
 unless ``decimals=None``.
+
+:func:`sims_regression_metrics` is the one place the package computes these metrics: the trainer,
+the text baselines, the majority floor (:func:`csmsasr_utils.stats.majority_baseline`) and the
+linear probes (:func:`csmsasr_utils.feature_space.linear_probe`) all call it; the bins come from
+:func:`csmsasr_utils.data.labels.mmsa_bins`. (:func:`bootstrap_metrics` vectorises the same
+definitions over resamples, tested equal.) This module imports numpy and scikit-learn only — no
+torch — so the descriptive chapters can use it.
 """
 
 from __future__ import annotations

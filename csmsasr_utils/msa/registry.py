@@ -5,6 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from csmsasr_utils.data.features import FEATURE_DIMS as _FEATURE_DIMS
+from csmsasr_utils.data.features import MODALITIES, PADDED_LENGTHS
+from csmsasr_utils.errors import InvalidArgument, UnknownName
 from csmsasr_utils.msa.base import MSAModel
 from csmsasr_utils.msa.hparams import MODEL_NAMES, hyperparameters, model_key
 
@@ -13,15 +16,16 @@ if TYPE_CHECKING:
 
 _MODELS: dict[str, type[MSAModel]] = {}
 
-#: CS-MSASR's per-frame feature sizes and padded lengths (text, audio, vision).
-FEATURE_DIMS: tuple[int, int, int] = (768, 13, 347)
-SEQ_LENS: tuple[int, int, int] = (39, 553, 321)
+#: CS-MSASR's per-frame feature sizes and padded lengths as (text, audio, vision) tuples, the order
+#: MMSA's models take them in; defined once, in :mod:`csmsasr_utils.data.features`.
+FEATURE_DIMS: tuple[int, int, int] = tuple(_FEATURE_DIMS[m] for m in MODALITIES)
+SEQ_LENS: tuple[int, int, int] = tuple(PADDED_LENGTHS[m] for m in MODALITIES)
 
 
 def register(cls: type[MSAModel]) -> type[MSAModel]:
     """Class decorator: make ``cls`` available to :func:`build_model` under ``cls.key``."""
     if cls.key not in MODEL_NAMES:
-        raise KeyError(f"{cls.__name__}.key={cls.key!r} is not one of {list(MODEL_NAMES)}")
+        raise UnknownName(f"{cls.__name__}.key={cls.key!r} is not one of {list(MODEL_NAMES)}")
     _MODELS[cls.key] = cls
     return cls
 
@@ -32,7 +36,7 @@ def model_class(name: str) -> type[MSAModel]:
 
     key = model_key(name)
     if key not in _MODELS:
-        raise KeyError(f"model {MODEL_NAMES[key]} is not implemented yet")
+        raise UnknownName(f"model {MODEL_NAMES[key]} is not implemented yet")
     return _MODELS[key]
 
 
@@ -52,12 +56,12 @@ def build_model(name: str, feature_dims: Sequence[int] = FEATURE_DIMS,
     data loader sets them; the text dimension is 768 for BERT-token models whatever is given.
     """
     if len(feature_dims) != 3 or len(seq_lens) != 3:
-        raise ValueError("feature_dims and seq_lens need three entries: text, audio, vision")
+        raise InvalidArgument("feature_dims and seq_lens need three entries: text, audio, vision")
     cls = model_class(name)
     hp = hyperparameters(name)
     unknown = sorted(set(overrides) - set(hp) - set(cls.options) - {"feature_dims", "seq_lens"})
     if unknown:
-        raise KeyError(f"{cls.display_name or name} has no hyper-parameter(s) {unknown}")
+        raise UnknownName(f"{cls.display_name or name} has no hyper-parameter(s) {unknown}")
     hp.update(overrides)
     hp["feature_dims"] = [int(d) for d in feature_dims]
     hp["seq_lens"] = [int(n) for n in seq_lens]
@@ -74,14 +78,9 @@ def unavailable_reason(name: str) -> str | None:
     """
     cls = model_class(name)
     if cls.uses_bert_tokens:
-        import os
+        from csmsasr_utils.msa.bert import bert_unavailable_reason
 
-        from csmsasr_utils.msa.models.almt import BERT_DIR_ENV
-
-        folder = os.environ.get(BERT_DIR_ENV)
-        if not folder or not os.path.isdir(folder):
-            return (f"needs bert-base-chinese weights (≈400 MB, fine-tuned): set {BERT_DIR_ENV} to a local copy, "
-                    "or train its e5 variant with csmsasr msa run --text-encoder e5")
+        return bert_unavailable_reason()
     return None
 
 
@@ -116,7 +115,7 @@ def model_overview(public_dir=None) -> pd.DataFrame:
         hp = hyperparameters(name)
         try:
             if cls.uses_bert_tokens:
-                from csmsasr_utils.msa.models.almt import bert_base_chinese_config
+                from csmsasr_utils.msa.bert import bert_base_chinese_config
 
                 model = build_model(name, pretrained=bert_base_chinese_config(public_dir))
             else:

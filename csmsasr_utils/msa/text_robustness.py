@@ -68,7 +68,7 @@ def fit_fold_models(metadata: pd.DataFrame, splits: Sequence[Mapping[str, Sequen
     """Fit ``baseline`` on each fold's training transcripts (``alpha`` tuned on its validation clips).
 
     ``splits`` is a list of ``{'train', 'valid', 'test'}`` clip-id collections, e.g.
-    :func:`~csmsasr_utils.data.official_folds`; a clip may be a test clip of one fold only.
+    :func:`~csmsasr_utils.data.splits.official_folds`; a clip may be a test clip of one fold only.
     """
     missing = {"clip_id", "text", "label_m"} - set(metadata.columns)
     if missing:

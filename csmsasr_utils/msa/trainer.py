@@ -33,8 +33,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from csmsasr_utils.errors import InvalidArgument
 from csmsasr_utils.msa.base import MSAModel
-from csmsasr_utils.msa.data import LABEL_NAMES, MSATensors, batch_rows
+from csmsasr_utils.msa.tensors import LABEL_NAMES, MSATensors, batch_rows
 from csmsasr_utils.msa.metrics import sims_regression_metrics
 from csmsasr_utils.msa.registry import build_model
 from csmsasr_utils.progress import progress
@@ -149,7 +150,8 @@ def fit(model: MSAModel, data: MSATensors, split_rows: Mapping[str, np.ndarray],
     """
     for name in ("train", "valid", "test"):
         if len(split_rows.get(name, ())) == 0:
-            raise ValueError(f"split_rows['{name}'] is empty")
+            raise InvalidArgument(f"split_rows['{name}'] is empty: 'train', 'valid' and 'test' "
+                                  "each need at least one row")
     start = time.perf_counter()
     device = resolve_device(device)
     model.to(device)

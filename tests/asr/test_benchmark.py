@@ -79,7 +79,7 @@ def test_run_benchmark_writes_one_resumable_row_per_recogniser(tmp_path, monkeyp
     def fake_audio(rows, cache, audio_dir=None, show_progress=True):
         return pd.DataFrame({"clip_id": rows["clip_id"], "path": [str(files[c]) for c in rows["clip_id"]]}), "fake audio"
 
-    monkeypatch.setattr("csmsasr_utils.asr.audio.audio_for_clips", fake_audio)
+    monkeypatch.setattr("csmsasr_utils.asr.speech_source.audio_for_clips", fake_audio)
     monkeypatch.setattr(benchmark, "_whisper", lambda decoding, cache: _Echo())
     results = tmp_path / "bench.jsonl"
     written = benchmark.run_benchmark(["whisper-greedy"], results, meta, tmp_path, command="csmsasr asr benchmark")

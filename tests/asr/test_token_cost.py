@@ -81,3 +81,8 @@ def test_whisper_counts_agree_with_its_vocabulary():
 def test_missing_tokenizer_is_a_clear_error(tmp_path):
     with pytest.raises(CsmsasrError, match="tokenizer.json"):
         token_cost.load_tokenizer(tmp_path)
+
+
+def test_spell_out_costs_by_hand(tiny_bpe):
+    # 好 is one merged token, 啰 three byte tokens, a one byte; repeats are spelled once
+    assert token_cost.spell_out_costs("啰好a好", tiny_bpe) == "啰 3, 好 1, a 1"

@@ -10,6 +10,7 @@ import pytest
 from csmsasr_utils.data import PROVENANCE_FIELDS, load_dataset, make_demo
 from csmsasr_utils.data.dataset import data_fingerprint
 from csmsasr_utils.errors import FeatureFileError, FeatureValidationError, PublicDataUnavailable, UnknownClipError
+from csmsasr_utils.settings import SettingError
 from tests.conftest import PUBLIC_DIR
 
 LENS = {"text": 8, "audio": 10, "vision": 9}
@@ -98,8 +99,10 @@ def test_errors_in_the_users_file_are_raised_not_hidden(tmp_path, monkeypatch):
     if PUBLIC_DIR is None:
         pytest.skip("real public metadata not found")
     monkeypatch.setenv("CSMSASR_FEATURES", str(tmp_path / "missing.pkl"))
-    with pytest.raises(FeatureFileError):
+    with pytest.raises(SettingError, match="CSMSASR_FEATURES.*does not exist"):  # never a silent fall-back to the demo
         load_dataset()
+    with pytest.raises(FeatureFileError):
+        load_dataset(features_path=tmp_path / "missing.pkl")
     bad = make_demo(seed=2, n_clips=10, seq_lens=LENS)
     bad["id"] = np.array(["99_0001"] * 10, dtype=object)
     monkeypatch.setenv("CSMSASR_FEATURES", str(_write(bad, tmp_path / "bad.pkl")))
@@ -128,5 +131,9 @@ def test_fingerprint_changes_with_the_results_files_the_chapters_show(tmp_path, 
     assert named != base and data_fingerprint() == named
     transcripts.write_text("clip_id\treference\n01_0001\t好\n", encoding="utf-8")  # rewritten: new size
     assert data_fingerprint() != named
-    monkeypatch.setenv("CSMSASR_MSA_RESULTS", str(tmp_path / "msa.jsonl"))  # named, not yet written
+    results = tmp_path / "msa.jsonl"
+    monkeypatch.setenv("CSMSASR_MSA_RESULTS", str(results))  # named, not yet written: a clear error
+    with pytest.raises(SettingError, match="CSMSASR_MSA_RESULTS"):
+        data_fingerprint()
+    results.write_text("{}\n", encoding="utf-8")
     assert data_fingerprint() not in (base, named)

@@ -92,3 +92,25 @@ def test_video_grouped_folds_refuse_too_few_videos():
         video_grouped_folds(few)
     with pytest.raises(CsmsasrError, match="video_id"):
         video_grouped_folds(meta.drop(columns="video_id"))
+
+
+def test_fold_name_spells_the_protocol_splits_numbers():
+    from csmsasr_utils.data import fold_name
+
+    assert [fold_name(k) for k in range(6)] == ["paper 8:1:1", "fold 1", "fold 2", "fold 3", "fold 4", "fold 5"]
+    assert fold_name(np.int64(2)) == "fold 2"
+    for bad in (-1, 1.0, "1", True):
+        with pytest.raises(CsmsasrError, match="fold"):
+            fold_name(bad)
+
+
+def test_named_splits_are_the_paper_split_and_the_official_folds():
+    from csmsasr_utils.data import named_splits
+
+    meta = make_demo_metadata()
+    named = named_splits(meta)
+    expected = {"paper 8:1:1": paper_split(meta["clip_id"])}
+    for k, fold in enumerate(official_folds(meta), start=1):
+        expected[f"fold {k}"] = fold
+    assert list(named) == list(expected)
+    assert all(np.array_equal(named[n][s], expected[n][s]) for n in expected for s in ("train", "valid", "test"))

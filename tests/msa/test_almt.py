@@ -10,13 +10,11 @@ import torch
 from transformers import BertConfig, BertModel
 
 from csmsasr_utils.errors import CsmsasrError
-from csmsasr_utils.msa.models.almt import (
-    ALMT,
-    BERT_DIR_ENV,
-    load_bert,
-    warmup_cosine_factor,
-)
+from csmsasr_utils.msa.bert import load_bert
+from csmsasr_utils.msa.models.almt import ALMT, warmup_cosine_factor
 from csmsasr_utils.msa.registry import build_model
+
+BERT_DIR = "CSMSASR_BERT_DIR"
 
 #: A small BERT, so that the tests need no download and run in seconds.
 TINY_BERT = {"vocab_size": 21128, "hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2,
@@ -228,12 +226,12 @@ def test_bert_weights_from_a_local_folder_or_the_environment(tmp_path, monkeypat
     reference = saved.embeddings.word_embeddings.weight
     from_path = _tiny(pretrained=str(tmp_path / "bert"))
     assert torch.equal(from_path.bert.embeddings.word_embeddings.weight, reference)
-    monkeypatch.setenv(BERT_DIR_ENV, str(tmp_path / "bert"))
+    monkeypatch.setenv(BERT_DIR, str(tmp_path / "bert"))
     from_env = build_model("almt")  # the table's 'bert-base-chinese', found in $CSMSASR_BERT_DIR
     assert torch.equal(from_env.bert.embeddings.word_embeddings.weight, reference)
     assert from_env.count_trainable_parameters() == MMSA_UPDATED_PARAMETERS_TINY_BERT
-    monkeypatch.setenv(BERT_DIR_ENV, str(tmp_path / "missing"))
-    with pytest.raises(CsmsasrError, match=BERT_DIR_ENV):
+    monkeypatch.setenv(BERT_DIR, str(tmp_path / "missing"))
+    with pytest.raises(CsmsasrError, match=BERT_DIR):
         load_bert("bert-base-chinese")
     assert load_bert(dict(TINY_BERT)).config.hidden_size == 32  # a dict of config fields works too
 

@@ -7,7 +7,7 @@ from transformers import BertConfig
 
 from csmsasr_utils.data import FULL_SEQ_LENS, make_demo
 from csmsasr_utils.data.features import features_from_dict
-from csmsasr_utils.msa.data import MSATensors
+from csmsasr_utils.msa.tensors import MSATensors
 from csmsasr_utils.msa.hparams import MODEL_NAMES
 from csmsasr_utils.msa.registry import available_models
 from csmsasr_utils.msa.trainer import train_baseline

@@ -74,3 +74,43 @@ def test_bad_input_is_refused(toy):
         evaluate_text_baselines(metadata, {0: {**split, "test": np.array(["nope"])}}, "paper")
     with pytest.raises(CsmsasrError):
         majority_value([])
+
+
+def test_baselines_have_stable_unique_keys_and_by_key_picks_them():
+    from csmsasr_utils.errors import UnknownName
+    from csmsasr_utils.msa.text_baselines import TextBaseline, by_key
+
+    baselines = text_baselines(wordpiece_tokenizer=str.split)
+    assert [b.key for b in baselines] == ["majority", "char_tfidf_ridge", "char_tfidf_logistic", "wordpiece_ridge"]
+    assert [b.name for b in baselines] == ["Majority", "Char n-gram TF-IDF + ridge", "Char n-gram TF-IDF + logistic",
+                                           "WordPiece bag + ridge"]
+    keyed = by_key(baselines)
+    assert list(keyed) == [b.key for b in baselines]
+    assert keyed["char_tfidf_logistic"] is baselines[2]
+    with pytest.raises(UnknownName, match="majority"):  # the message lists the keys there are
+        keyed["e5_ridge"]
+    with pytest.raises(CsmsasrError, match="share the key"):
+        by_key([baselines[0], TextBaseline("majority", "Another", baselines[0].make)])
+
+
+def test_embedding_baselines_are_keyed_by_encoder():
+    from csmsasr_utils.msa.text_baselines import EMBEDDING_BASELINES, embedding_ridge
+
+    assert embedding_ridge("e5", EMBEDDING_BASELINES["e5"]).key == "e5_ridge"
+    assert embedding_ridge("use", EMBEDDING_BASELINES["use"]).key == "use_ridge"
+    assert embedding_ridge("e5", "mine", key="e5_mine").key == "e5_mine"
+
+
+def test_result_rows_carry_the_key_and_majority_predicts_the_training_mode(toy):
+    import statistics
+
+    from csmsasr_utils.stats import majority_floor
+
+    metadata, split = toy
+    rows = evaluate_text_baselines(metadata, {0: split}, "paper", text_baselines()[:2])
+    assert rows[["model", "key"]].values.tolist() == [["Majority", "majority"],
+                                                     ["Char n-gram TF-IDF + ridge", "char_tfidf_ridge"]]
+    train = metadata.set_index("clip_id").loc[split["train"], "label_m"].tolist()
+    mode = min(statistics.multimode(train))
+    assert set(rows.loc[0, "test_predictions"]) == {mode}
+    assert majority_value(train) == mode == majority_floor(train).mode

@@ -18,7 +18,7 @@ embedding, each modality        ``Linear`` to 128 → 8 zero-initialised tokens 
                                 ``(B, 553, 13)``, vision ``(B, 329, 128)`` from
                                 ``(B, 321, 347)``) → + learned positions → 1 pre-norm layer →
                                 the 8 token outputs ``(B, 8, 128)``
-text encoder                    + positions ``(1, 8, 128)`` → 2 layers; hidden states
+text encoder                    positions ``(1, 8, 128)`` added → 2 layers; hidden states
                                 ``h0, h1, h2`` (the input and each layer's output)
 AHL, 3 layers                   a learned hyper-modality ``(1, 8, 128)`` (ones) repeated;
                                 layer ``i`` queries audio and vision with ``h_i``
@@ -80,23 +80,18 @@ MMSA's ALMT has no bug that changes results on this data, so there is no fix opt
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Mapping
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-from csmsasr_utils.errors import CsmsasrError
+from csmsasr_utils.errors import InvalidArgument
 from csmsasr_utils.msa.base import Labels, MSAModel, Outputs
+from csmsasr_utils.msa.bert import DEFAULT_PRETRAINED, load_bert
 from csmsasr_utils.msa.registry import register
-from csmsasr_utils.optional import import_transformers
 
-#: Environment variable naming a local folder with bert-base-chinese's weights.
-BERT_DIR_ENV = "CSMSASR_BERT_DIR"
-DEFAULT_PRETRAINED = "bert-base-chinese"
 #: Width of each attention head in the embedding, text-encoder and fusion layers (MMSA's default).
 HEAD_DIM = 64
 
@@ -115,7 +110,7 @@ def warmup_cosine_factor(epoch: int, max_epochs: int) -> float:
     warmup = 0.1 * max_epochs
     period = 0.9 * max_epochs
     if warmup <= 0:
-        raise ValueError(f"max_epochs must be positive, got {max_epochs}")
+        raise InvalidArgument(f"max_epochs must be positive, got {max_epochs}")
     if epoch <= warmup:
         return epoch / warmup
     since_warmup = epoch - math.floor(warmup) - 1
@@ -198,7 +193,7 @@ class _TokenEncoder(nn.Module):
         if self.tokens is not None:
             x = torch.cat([self.tokens.expand(x.size(0), -1, -1), x], dim=1)
         if x.size(1) > self.positions.size(1):
-            raise ValueError(f"sequence of {x.size(1)} positions; the table has {self.positions.size(1)}"
+            raise InvalidArgument(f"sequence of {x.size(1)} positions; the table has {self.positions.size(1)}"
                              " (build the model with a larger feature_length)")
         x = x + self.positions[:, :x.size(1)]
         states = [x]
@@ -274,47 +269,6 @@ class _CrossModalFusion(nn.Module):
         return target[:, 0]
 
 
-def load_bert(pretrained: Any = DEFAULT_PRETRAINED):
-    """BERT for ALMT's text: from a config (random weights), a local folder or the model hub.
-
-    ``pretrained`` can be a :class:`transformers.BertConfig` or a dict of its fields, which
-    gives random weights and needs no download. It can be an existing folder. Otherwise it is a
-    hub name: for ``'bert-base-chinese'``, the folder in ``$CSMSASR_BERT_DIR`` is used when that
-    variable is set.
-    """
-    transformers = import_transformers()
-    BertConfig, BertModel = transformers.BertConfig, transformers.BertModel
-    if isinstance(pretrained, Mapping):
-        pretrained = BertConfig(**pretrained)
-    if isinstance(pretrained, BertConfig):
-        return BertModel(pretrained)
-    source = str(pretrained)
-    env_dir = os.environ.get(BERT_DIR_ENV)
-    if not Path(source).is_dir() and env_dir and source == DEFAULT_PRETRAINED:
-        if not Path(env_dir).is_dir():
-            raise CsmsasrError(f"{BERT_DIR_ENV}={env_dir!r} is not a folder; point it at a "
-                               "local copy of bert-base-chinese (config.json + weights)")
-        source = env_dir
-    try:
-        return BertModel.from_pretrained(source)
-    except OSError as err:  # no such folder, no network, no weights file
-        raise CsmsasrError(
-            f"could not load BERT weights from {source!r} ({str(err).splitlines()[0]}). ALMT fine-tunes "
-            f"bert-base-chinese: download it once (e.g. huggingface-cli download bert-base-chinese "
-            f"--local-dir DIR) and set {BERT_DIR_ENV}=DIR, or pass pretrained=DIR") from err
-
-
-def bert_base_chinese_config(public_dir: str | os.PathLike | None = None):
-    """bert-base-chinese's architecture from its public ``config.json`` (hash-checked; no weights).
-
-    With it, ``build_model('almt', pretrained=bert_base_chinese_config())`` builds ALMT at full size
-    with random BERT weights — enough to count parameters or time a step, not to train for real.
-    """
-    from csmsasr_utils.data.sources import fetch_public_file
-
-    return import_transformers().BertConfig.from_json_file(str(fetch_public_file("bert-base-chinese/config.json", public_dir)))
-
-
 @register
 class ALMT(MSAModel):
     """ALMT over fine-tuned BERT tokens and raw padded audio/vision (see the module docstring)."""
@@ -358,7 +312,7 @@ class ALMT(MSAModel):
     def encode_text(self, text: torch.Tensor) -> torch.Tensor:
         """``(B, 3, L)`` ids / mask / segments → BERT's last hidden states ``(B, L, hidden)``."""
         if text.ndim != 3 or text.size(1) != 3:
-            raise ValueError(f"ALMT reads BERT tokens (batch, 3, length); got shape {tuple(text.shape)}")
+            raise InvalidArgument(f"ALMT reads BERT tokens (batch, 3, length); got shape {tuple(text.shape)}")
         with torch.set_grad_enabled(self.finetune_bert and torch.is_grad_enabled()):
             return self.bert(input_ids=text[:, 0].long(), attention_mask=text[:, 1].float(),
                              token_type_ids=text[:, 2].long())[0]

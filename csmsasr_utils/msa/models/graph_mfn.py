@@ -11,7 +11,7 @@ Shape walk-through with CS-MSASR sizes and MMSA's ``sims`` table (hidden 256/32/
 memory 64):
 
 * input: raw padded audio ``(B, 553, 13)`` and vision ``(B, 321, 347)`` are average-pooled to the
-  text length (:attr:`GraphMFN.aligned_input`): ``(B, 39, 13)``, ``(B, 39, 347)``; text
+  text length (``GraphMFN.aligned_input``): ``(B, 39, 13)``, ``(B, 39, 347)``; text
   ``(B, 39, 768)``;
 * per step: LSTM cells → hidden 256 / 32 / 256; singletons ``relu(Linear([h_prev, h_new]))``
   256 / 32 / 256; efficacies ``Linear(544 → 100 → 128 → 19)`` (no nonlinearity, no softmax);

@@ -12,7 +12,7 @@ discrepancy pulling every ``z`` towards a standard normal sample (a Wasserstein-
 Shape walk-through with CS-MSASR sizes and MMSA's ``sims`` table:
 
 * input: raw padded audio ``(B, 553, 13)`` and vision ``(B, 321, 347)`` average-pooled to the text
-  length (:attr:`MFM.aligned_input`): ``(B, 39, 13)``, ``(B, 39, 347)``; text ``(B, 39, 768)``;
+  length (``MFM.aligned_input``): ``(B, 39, 13)``, ``(B, 39, 347)``; text ``(B, 39, 768)``;
 * MFN encoder (hidden 64/16/64, memory 128, window 2·144 = 288) → ``(B, 272)`` → ``z_y (B, 48)``;
   LSTM encoders (last hidden state → Linear) → ``z_t (B, 256)``, ``z_a (B, 32)``, ``z_v (B, 80)``;
 * factors (Linear → ReLU → Dropout → Linear → ReLU): ``f_y 48``, ``f_t 256``, ``f_a 80``,

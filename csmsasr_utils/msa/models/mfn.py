@@ -11,8 +11,8 @@ memory.
 Shape walk-through with CS-MSASR sizes and MMSA's ``sims`` table (hidden 64/16/64, memory 64):
 
 * input: text ``(B, 39, 768)``; audio ``(B, 1, 13)`` and vision ``(B, 1, 347)`` already averaged
-  over the padded length (:attr:`MFN.normalized_input`), then repeated to the text length by the
-  alignment (:attr:`MFN.aligned_input`): ``(B, 39, 13)``, ``(B, 39, 347)``;
+  over the padded length (``MFN.normalized_input``), then repeated to the text length by the
+  alignment (``MFN.aligned_input``): ``(B, 39, 13)``, ``(B, 39, 347)``;
 * per step: LSTM cells → cell states 64 + 16 + 64 = 144; previous and current concatenated → 288;
   attention ``288 → 128 → 288`` (softmax) × the 288-vector; proposal ``288 → 128 → 64`` (tanh);
   retain / update gates ``288 + 64 → 64 → 64`` (sigmoid); memory ``(B, 64)``;
@@ -40,6 +40,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from csmsasr_utils.errors import InvalidArgument
 from csmsasr_utils.msa.alignment import align_to_length
 from csmsasr_utils.msa.base import MSAModel, Outputs
 from csmsasr_utils.msa.registry import register
@@ -96,7 +97,8 @@ class MemoryFusionEncoder(nn.Module):
     def from_hparams(cls, hp: Mapping[str, Any]) -> MemoryFusionEncoder:
         """The encoder of MMSA's ``MFN(args)`` from a table (``NN1Config`` … ``gamma2Config``)."""
         if int(hp.get("windowsize", 2)) != 2:
-            raise ValueError("MFN's delta-memory attention spans exactly two steps (windowsize=2)")
+            raise InvalidArgument("MFN's delta-memory attention spans exactly two steps (windowsize=2); "
+                                  f"got windowsize={hp['windowsize']!r}: leave it out or set it to 2")
         return cls(hp["feature_dims"], hp["hidden_dims"], int(hp["memsize"]), hp["NN1Config"],
                    hp["NN2Config"], hp["gamma1Config"], hp["gamma2Config"])
 

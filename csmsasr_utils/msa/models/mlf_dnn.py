@@ -52,6 +52,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from csmsasr_utils.errors import InvalidArgument
 from csmsasr_utils.msa.base import Labels, MSAModel, Outputs, multitask_loss
 from csmsasr_utils.msa.registry import register
 from csmsasr_utils.msa.subnets import SubNet, TextSubNet
@@ -113,7 +114,7 @@ class MultiTaskSubNetModel(MSAModel):
         """``text (B, L, 768)``, ``audio (B, 1, 13)``, ``vision (B, 1, 347)`` → heads M, T, A, V."""
         for name, x in (("audio", audio), ("vision", vision)):
             if x.ndim != 3 or x.size(1) != 1:
-                raise ValueError(f"{self.display_name} expects {name} averaged over time, shape "
+                raise InvalidArgument(f"{self.display_name} expects {name} averaged over time, shape "
                                  f"(batch, 1, dim); got {tuple(x.shape)}")
         audio_h = self.audio_subnet(audio.squeeze(1))
         video_h = self.video_subnet(vision.squeeze(1))

@@ -53,7 +53,7 @@ from csmsasr_utils.msa.registry import register
 
 def tensor_fusion(audio_h: torch.Tensor, video_h: torch.Tensor,
                   text_h: torch.Tensor) -> torch.Tensor:
-    """``(B, a), (B, v), (B, t) → (B, (a+1)(v+1)(t+1))``: flattened outer product of ``[1, x]``s."""
+    """``(B, a), (B, v), (B, t) → (B, (a+1)(v+1)(t+1))``: flattened outer product of the ``[1, x]`` vectors."""
     ones = audio_h.new_ones(audio_h.size(0), 1)
     audio_1, video_1, text_1 = (torch.cat([ones, h], dim=1) for h in (audio_h, video_h, text_h))
     audio_video = torch.bmm(audio_1.unsqueeze(2), video_1.unsqueeze(1)).flatten(start_dim=1)

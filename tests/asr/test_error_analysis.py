@@ -2,7 +2,7 @@
 
 import pytest
 
-from csmsasr_utils.asr import errors
+from csmsasr_utils.asr import error_analysis as errors
 
 
 def test_alignment_operations_reconstruct_both_strings():
@@ -47,3 +47,33 @@ def test_digit_effect():
     assert table.loc["reference has digits", "utterances"] == 1
     assert table.loc["hypothesis has digits", "utterances"] == 2
     assert table.loc["digit mismatch", "share"] == pytest.approx(1 / 3)
+
+
+def test_dialect_character_groups_are_the_markers():
+    from csmsasr_utils.dialect import DIALECT_MARKERS
+
+    groups = errors.dialect_character_groups()
+    assert list(groups) == ["Changsha particles", "other dialect characters", "Mandarin particles"]
+    # by hand from the marker list: the six particles, the four one-character dialect words
+    assert groups["Changsha particles"] == "啰嘞噻咯咧哒"
+    assert groups["other dialect characters"] == "冇伢蛮策"
+    assert groups["Mandarin particles"] == "啊的了呢吧嘛吗呀"
+    single = {m.form for m in DIALECT_MARKERS if len(m.form) == 1}
+    assert set(groups["Changsha particles"] + groups["other dialect characters"]) == single
+
+
+def test_recall_by_run_stacks_runs():
+    import pandas as pd
+
+    runs = {"greedy": pd.DataFrame({"reference": ["好啰", "要得啰"], "hypothesis": ["好了", "要得啰"]}),
+            "beam": pd.DataFrame({"reference": ["好啰", "要得啰"], "hypothesis": ["好啰", "要的"]})}
+    table = errors.recall_by_run(runs, {"particles": "啰"})
+    assert table.index.names == ["decoding", None]
+    # greedy: 啰 recalled once of twice, 好要得 all three; beam: 啰 once, 好要 of 好要得
+    assert table.loc[("greedy", "particles"), "recalled"] == 1 and table.loc[("greedy", "other"), "recall"] == 1.0
+    assert table.loc[("beam", "particles"), "recall"] == pytest.approx(1 / 2)
+    assert table.loc[("beam", "other"), "recall"] == pytest.approx(2 / 3)
+    from csmsasr_utils.errors import CsmsasrError
+
+    with pytest.raises(CsmsasrError, match="at least one run"):
+        errors.recall_by_run({}, {"particles": "啰"})

@@ -30,6 +30,7 @@ from sklearn.preprocessing import StandardScaler
 
 from csmsasr_utils.data.features import MODALITIES, FeatureSet
 from csmsasr_utils.data.labels import mmsa_bins
+from csmsasr_utils.msa.metrics import sims_regression_metrics
 from csmsasr_utils.stats import majority_baseline
 
 _CHUNK = 64  # clips per block: keeps temporaries small on real-size vision arrays
@@ -226,8 +227,9 @@ def linear_probe(matrix: np.ndarray, target: np.ndarray, folds: Sequence[tuple[n
 
     For each (train, test) index pair: standardise on train, fit ridge (α chosen on
     train by leave-one-out, :class:`~sklearn.linear_model.RidgeCV`), predict test,
-    clip to [-1, 1]. Returns the mean over folds of ``Mult_acc_2/3/5`` and ``MAE``,
-    and the same for the majority baseline (keys prefixed ``majority_``).
+    clip to [-1, 1]. Returns the mean over folds of ``Mult_acc_2/3/5`` and ``MAE`` (scored by
+    :func:`~csmsasr_utils.msa.metrics.sims_regression_metrics`, unrounded), and the same for
+    :func:`~csmsasr_utils.stats.majority_baseline` (keys prefixed ``majority_``).
     """
     target = np.asarray(target, dtype=float)
     scores: list[dict[str, float]] = []
@@ -235,9 +237,8 @@ def linear_probe(matrix: np.ndarray, target: np.ndarray, folds: Sequence[tuple[n
         scaler = StandardScaler().fit(matrix[train])
         model = RidgeCV(alphas=np.logspace(-2, 5, 15)).fit(scaler.transform(matrix[train]), target[train])
         predicted = np.clip(model.predict(scaler.transform(matrix[test])), -1.0, 1.0)
-        fold = {f"Mult_acc_{k}": float(np.mean(mmsa_bins(predicted, k) == mmsa_bins(target[test], k)))
-                for k in (2, 3, 5)}
-        fold["MAE"] = float(np.mean(np.abs(predicted - target[test])))
+        metrics = sims_regression_metrics(predicted, target[test], decimals=None)
+        fold = {key: metrics[key] for key in ("Mult_acc_2", "Mult_acc_3", "Mult_acc_5", "MAE")}
         baseline = majority_baseline(target[train], target[test])
         fold.update({f"majority_{k}": v for k, v in baseline.items() if k != "F1_score"})
         scores.append(fold)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import silhouette_score
 
-from csmsasr_utils import features as F
+from csmsasr_utils import feature_space as F
 from csmsasr_utils.data import features_from_dict
 
 
@@ -129,3 +129,30 @@ def test_umap_is_seeded_and_cached(tmp_path):
     assert np.linalg.norm(centre_a - centre_b) > 2 * first[:60].std(axis=0).max()
     F.umap_embedding(x, cache_dir=tmp_path, n_neighbors=11)
     assert len(list(tmp_path.glob("umap-*.npy"))) == 2
+
+
+def test_linear_probe_scores_like_an_independent_ridge_and_mmsa_bins():
+    from sklearn.linear_model import RidgeCV
+    from sklearn.metrics import accuracy_score
+    from sklearn.preprocessing import StandardScaler
+
+    def bins(values, k):  # MMSA's intervals (lo, hi], by hand
+        inner = {2: [0.0], 3: [-0.1, 0.1], 5: [-0.7, -0.1, 0.1, 0.7]}[k]
+        return np.searchsorted(inner, np.clip(values, -1, 1), side="left")
+
+    rng = np.random.default_rng(6)
+    x = rng.normal(size=(150, 6))
+    y = np.clip(np.round(x @ rng.normal(size=6) / 3 * 2) / 2, -1, 1)
+    folds = _folds(150)
+    expected = {f"Mult_acc_{k}": [] for k in (2, 3, 5)} | {"MAE": [], "majority_MAE": []}
+    for train, test in folds:
+        scaler = StandardScaler().fit(x[train])
+        ridge = RidgeCV(alphas=np.logspace(-2, 5, 15)).fit(scaler.transform(x[train]), y[train])
+        pred = np.clip(ridge.predict(scaler.transform(x[test])), -1, 1)
+        for k in (2, 3, 5):
+            expected[f"Mult_acc_{k}"].append(accuracy_score(bins(y[test], k), bins(pred, k)))
+        expected["MAE"].append(np.mean(np.abs(pred - y[test])))
+        expected["majority_MAE"].append(np.mean(np.abs(y[test] - np.median(y[train]))))
+    got = F.linear_probe(x, y, folds)
+    for key, values in expected.items():
+        assert got[key] == pytest.approx(np.mean(values)), key

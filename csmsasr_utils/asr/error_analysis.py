@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import jiwer
 import pandas as pd
 
 from csmsasr_utils.asr.normalize import traditional_to_simplified
+from csmsasr_utils.dialect import marker_forms
+from csmsasr_utils.errors import CsmsasrError
 
 
 def align(reference: str, hypothesis: str) -> list[tuple[str, str, str]]:
@@ -73,6 +75,35 @@ def character_recall(
                    "recall": hit[name] / seen[name] if seen[name] else float("nan")}
             for name in [*groups, "other"]}
     return pd.DataFrame.from_dict(rows, orient="index")
+
+
+#: Mandarin's common sentence particles: the control group for the Changsha particles.
+MANDARIN_PARTICLES = "啊的了呢吧嘛吗呀"
+
+
+def dialect_character_groups() -> dict[str, str]:
+    """The groups of characters whose recognition the book scores apart, each as one string.
+
+    ``'Changsha particles'`` (the particle markers of :mod:`csmsasr_utils.dialect`), ``'other
+    dialect characters'`` (its single-character dialect words) and ``'Mandarin particles'``
+    (:data:`MANDARIN_PARTICLES`, the control): the ``groups`` of :func:`character_recall` and of
+    :func:`~csmsasr_utils.asr.token_cost.token_cost_table`.
+    """
+    return {"Changsha particles": "".join(marker_forms("particle")),
+            "other dialect characters": "".join(marker_forms("word", single_character=True)),
+            "Mandarin particles": MANDARIN_PARTICLES}
+
+
+def recall_by_run(runs: Mapping[str, pd.DataFrame], groups: dict[str, Iterable[str]]) -> pd.DataFrame:
+    """:func:`character_recall` of several recogniser runs, stacked: index ``(decoding, group)``.
+
+    ``runs`` maps a name (a decoding, a transcripts file) to its transcripts, with the normalised
+    ``reference`` and ``hypothesis`` columns of :func:`~csmsasr_utils.asr.transcribe.read_transcripts`.
+    """
+    if not runs:
+        raise CsmsasrError("recall_by_run needs at least one run")
+    return pd.concat({name: character_recall(run["reference"], run["hypothesis"], groups)
+                      for name, run in runs.items()}, names=["decoding"])
 
 
 _REPEAT = re.compile(r"(.{1,4}?)\1{3,}")

@@ -17,7 +17,7 @@ import torch
 
 from csmsasr_utils.data.features import FeatureSet
 from csmsasr_utils.data.ids import row_positions
-from csmsasr_utils.errors import CsmsasrError
+from csmsasr_utils.errors import CsmsasrError, InvalidArgument
 from csmsasr_utils.msa.alignment import mean_over_padded_time
 from csmsasr_utils.msa.base import MSAModel
 
@@ -69,7 +69,7 @@ class MSATensors:
         return (self.text.shape[1], self.audio.shape[1], self.vision.shape[1])
 
     def rows(self, clip_ids: Sequence[str]) -> np.ndarray:
-        """Row positions of ``clip_ids``; unknown ids raise :class:`UnknownClipError`."""
+        """Row positions of ``clip_ids``; unknown ids raise :class:`~csmsasr_utils.errors.UnknownClipError`."""
         return row_positions(self.clip_ids, clip_ids)
 
     def averaged_audio_vision(self) -> tuple[torch.Tensor, torch.Tensor]:
@@ -102,7 +102,7 @@ def batch_rows(rows: np.ndarray, batch_size: int, generator: torch.Generator | N
     [[0, 1], [2, 3], [4]]
     """
     if batch_size < 1:
-        raise ValueError(f"batch_size must be positive, got {batch_size}")
+        raise InvalidArgument(f"batch_size must be positive, got {batch_size}")
     rows = np.asarray(rows, dtype=np.int64)
     if generator is not None:
         rows = rows[torch.randperm(len(rows), generator=generator).numpy()]
