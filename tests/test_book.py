@@ -97,8 +97,26 @@ def _resources(page: Path) -> list[tuple[str, str, str]]:
     return parser.found
 
 
-def _text(page: Path) -> str:
-    return re.sub(r"<[^>]+>", " ", page.read_text(encoding="utf-8"))
+def _results(html_dir: Path, chapter: str) -> list[dict]:
+    """The chapter's results file (book/_ext/result_tables.py): its outputs as data, no prose."""
+    path = html_dir.parent / "results" / Path(chapter).with_suffix(".json")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _tables(entries: list[dict]) -> list[dict]:
+    """Every table of a results file: ``{"caption": ..., "rows": [[cell text, ...], ...]}``."""
+    return [table for entry in entries if entry["kind"] == "table" for table in entry["content"]]
+
+
+def _outputs(html_dir: Path, chapter: str) -> str:
+    """What the chapter's code printed and displayed (texts, table captions and cells), one string.
+    Tests search this, not the page: rewording the chapter's prose cannot break them."""
+    entries = _results(html_dir, chapter)
+    parts = [entry["content"] for entry in entries if entry["kind"] == "text"]
+    for table in _tables(entries):
+        parts.append(table["caption"] or "")
+        parts.extend(" ".join(row) for row in table["rows"])
+    return "\n".join(parts)
 
 
 @pytest.mark.slow
@@ -124,22 +142,23 @@ def test_public_build_has_every_page_and_no_external_resources(public_build):
 @pytest.mark.book
 def test_chapter_one_shows_the_real_numbers(public_build):
     page = public_build / "notebooks/01_dataset_statistics.html"
-    text = _text(page)
-    assert "public metadata (real)" in text
+    outputs = _outputs(public_build, CHAPTERS[0])
+    assert "public metadata (real)" in outputs
     # label counts Negative … Positive, as in the official split files
     counts = [0] * 5
     for line in (PUBLIC_DIR / "cs-mage-splits/msa/fold_1.csv").read_text(encoding="utf-8").splitlines()[1:]:
         counts[int(line.rsplit(",", 1)[1]) - 1] += 1
     assert counts == [175, 326, 216, 266, 102]
-    assert re.search(r"all\s+" + r"\s+".join(map(str, counts)), text), "label count table"
+    rows = [row for table in _tables(_results(public_build, CHAPTERS[0])) for row in table["rows"]]
+    assert ["all", *map(str, counts)] in rows, "label count table"
     # the real duration total of the 977 clips that have one
     total = 0.0
     for name in ("train.jsonl", "val.jsonl"):
         for line in (PUBLIC_DIR / "cs-msasr-lists" / name).read_text(encoding="utf-8").splitlines():
             if line.strip():
                 total += json.loads(line)["source_len"] / 100
-    assert f"977 clips have a published duration, {total / 3600:.3f} h ({total:,.0f} s) in total" in text
-    assert "108 clips have no published duration" in text
+    assert f"977 clips have a published duration, {total / 3600:.3f} h ({total:,.0f} s) in total" in outputs
+    assert "108 clips have no published duration" in outputs
     # math is rendered by the MathJax the book serves itself
     scripts = [v for tag, attr, v in _resources(page) if tag == "script" and "mathjax" in v]
     assert scripts and (page.parent / scripts[0].split("?")[0]).resolve().is_file()
@@ -149,19 +168,19 @@ def test_chapter_one_shows_the_real_numbers(public_build):
 @pytest.mark.book
 def test_demo_build_says_it_is_demo(demo_build):
     for chapter in CHAPTERS:
-        text = _text(demo_build / chapter)
-        assert "synthetic demo data (not results)" in text, chapter  # ASR: "transcripts: synthetic demo …"
-        assert "public metadata (real)" not in text, chapter
-    assert "public metadata unavailable" in _text(demo_build / CHAPTERS[0])
+        outputs = _outputs(demo_build, chapter)
+        assert "synthetic demo data (not results)" in outputs, chapter  # ASR: "transcripts: synthetic demo …"
+        assert "public metadata (real)" not in outputs, chapter
+    assert "public metadata unavailable" in _outputs(demo_build, CHAPTERS[0])
 
 
 @pytest.mark.slow
 @pytest.mark.book
 def test_chapters_two_and_three_state_which_labels_and_features_they_show(public_build):
-    agreement_page = _text(public_build / CHAPTERS[1])
+    agreement_page = _outputs(public_build, CHAPTERS[1])
     assert "label_m: public metadata (real); labels_tav: synthetic demo data (not results)" in agreement_page
     assert "The T, A and V labels below are SYNTHETIC" in agreement_page
-    feature_page = _text(public_build / CHAPTERS[2])
+    feature_page = _outputs(public_build, CHAPTERS[2])
     assert "These features are SYNTHETIC" in feature_page
     assert "Sentiment (M) separability, official folds" in feature_page
 
@@ -208,7 +227,7 @@ def test_every_page_opens_offline_in_chromium(public_build):
 @pytest.mark.slow
 @pytest.mark.book
 def test_the_msa_chapter_separates_real_text_results_from_demo_training(public_build):
-    page = _text(public_build / CHAPTERS[3])
+    page = _outputs(public_build, CHAPTERS[3])
     assert "Text-only baselines, official 5 folds" in page
     assert "interval over the 1,085 test clips) — public metadata (real)" in page
     assert "WordPiece bag + ridge" in page
@@ -229,7 +248,7 @@ def test_the_asr_chapter_labels_synthetic_audio(public_build):
     from csmsasr_utils.asr.audio import SYNTHETIC_LABEL, espeak_available
     from csmsasr_utils.asr.tts import SYNTHETIC_SPEECH_LABEL, kokoro_available
 
-    page = _text(public_build / CHAPTERS[4])
+    page = _outputs(public_build, CHAPTERS[4])
     assert "Published CER of the dataset" in page and "77.62" in page
     if kokoro_available():
         assert page.count(SYNTHETIC_SPEECH_LABEL) >= 8  # every table and figure caption of the chapter
@@ -265,7 +284,7 @@ def test_every_chapter_shows_its_figures(public_build):
 @pytest.mark.slow
 @pytest.mark.book
 def test_the_synthesis_chapter_says_what_is_real(public_build):
-    page = _text(public_build / CHAPTERS[5])
+    page = _outputs(public_build, CHAPTERS[5])
     assert "Clips every text model puts on the wrong side of zero" in page
     assert "They are SYNTHETIC here" in page  # T/A/V from the demo in CI
     assert "recognition errors simulated" in page and "video-grouped folds (unseen videos)" in page
