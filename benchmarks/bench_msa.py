@@ -80,8 +80,8 @@ def main() -> int:
     device = torch.device(args.device)
 
     from csmsasr_utils.data import FULL_SEQ_LENS, features_from_dict, make_demo
-    from csmsasr_utils.msa.tensors import MSATensors
     from csmsasr_utils.msa.registry import available_models, build_model
+    from csmsasr_utils.msa.tensors import MSATensors
     from csmsasr_utils.msa.trainer import seed_everything
 
     features = features_from_dict(make_demo(n_clips=args.clips, seq_lens=FULL_SEQ_LENS), source="demo")

@@ -2,7 +2,7 @@
 
 The book's chapters call small, tested functions from this package; every
 number in the book can be traced to one of them. Start with
-:func:`csmsasr_utils.data.load_dataset <csmsasr_utils.data.dataset.load_dataset>`.
+:func:`csmsasr_utils.data.load_dataset <.load_dataset>`.
 
 Sub-packages
 ------------

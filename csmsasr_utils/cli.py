@@ -18,8 +18,8 @@ from __future__ import annotations
 import argparse
 import shlex
 import sys
-from pathlib import Path
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 
@@ -131,9 +131,9 @@ def _asr_clips(args: argparse.Namespace):
 
 
 def _asr_transcribe(args: argparse.Namespace) -> int:
-    from csmsasr_utils.asr.speech_source import audio_kind
     from csmsasr_utils.asr.engines.whisper_ct2 import default_whisper
     from csmsasr_utils.asr.metrics import corpus_scores
+    from csmsasr_utils.asr.speech_source import audio_kind
     from csmsasr_utils.asr.transcribe import transcribe_clips
     from csmsasr_utils.data.sources import cache_dir
 

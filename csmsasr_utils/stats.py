@@ -2,7 +2,7 @@
 
 The dialect markers and their counts live in :mod:`csmsasr_utils.dialect`.
 
-Every function takes the metadata table of :func:`csmsasr_utils.data.load_dataset <csmsasr_utils.data.dataset.load_dataset>`
+Every function takes the metadata table of :func:`csmsasr_utils.data.load_dataset <.load_dataset>`
 (or a column of it) and returns a :class:`pandas.DataFrame` or a dict, so the
 dataset-statistics chapter only calls and shows.
 """

@@ -43,8 +43,16 @@ import numpy as np
 import pandas as pd
 
 from csmsasr_utils.asr.engines.base import TimedTranscription
-from csmsasr_utils.asr.hmm import (STATES_PER_UNIT, DecodingGraph, HmmError, decode, gmm_component_log_likelihoods,
-                                   gmm_log_likelihoods, unit_states, viterbi_chain)
+from csmsasr_utils.asr.hmm import (
+    STATES_PER_UNIT,
+    DecodingGraph,
+    HmmError,
+    decode,
+    gmm_component_log_likelihoods,
+    gmm_log_likelihoods,
+    unit_states,
+    viterbi_chain,
+)
 from csmsasr_utils.asr.lexicon import Lexicon, LexiconError
 from csmsasr_utils.asr.metrics import cer
 from csmsasr_utils.asr.mfcc import N_FEATURES, mfcc

@@ -5,7 +5,7 @@ hypotheses) needs hypotheses for clips whose manual transcripts are known. Two s
 
 * a transcription TSV of :func:`~csmsasr_utils.asr.transcribe.transcribe_clips` (e.g. written by
   ``csmsasr asr transcribe`` for the whole test split), named by the caller;
-* otherwise the Whisper-base runs of chapter 5 on the first :data:`~csmsasr_utils.asr.transcribe.BOOK_TEST_CLIPS` clips of the
+* otherwise the Whisper-base runs of chapter 5 on the first :data:`.BOOK_TEST_CLIPS` clips of the
   official ASR test split, read from the cache (nothing is transcribed twice), on real audio
   where it is installed and on synthetic speech where it is not.
 

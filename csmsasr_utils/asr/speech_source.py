@@ -48,7 +48,7 @@ def audio_for_clips(
     Real audio from ``audio_dir`` / ``CSMSASR_AUDIO_DIR`` when set (clips without a readable
     file are left out and listed in the label), otherwise synthetic speech cached under
     ``cache_dir``: Kokoro's neural voice where installed, else espeak-ng. Returns ``(clips with
-    clip_id and path, data-source label)``; raises :class:`~csmsasr_utils.asr.audio.AudioError` when neither is possible.
+    clip_id and path, data-source label)``; raises :class:`.AudioError` when neither is possible.
     """
     folder = Path(audio_dir) if audio_dir is not None else settings.audio_dir()
     if folder is not None:

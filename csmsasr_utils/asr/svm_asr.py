@@ -5,7 +5,7 @@ a recogniser is the **hybrid** one (Bourlard & Morgan, 1994, with neural network
 place; Ganapathiraju et al., 2004, with SVMs):
 
 1. **targets** — every training frame gets the unit (initial / final / silence) that the
-   HMM-GMM's forced alignment assigns it (:meth:`HmmGmmRecognizer.align <csmsasr_utils.asr.hmm_gmm.HmmGmmRecognizer.align>`);
+   HMM-GMM's forced alignment assigns it (:meth:`.HmmGmmRecognizer.align`);
 2. **inputs** — each MFCC frame spliced with its ±2 neighbours (5 × 39 = 195 numbers), so the
    classifier sees 50 ms of context, as the HMM-GMM's Δ features do;
 3. **classifier** — scikit-learn's RBF ``SVC`` on a stratified subsample of at most
@@ -44,8 +44,13 @@ import numpy as np
 from scipy.special import expit
 
 from csmsasr_utils.asr.hmm import STATES_PER_UNIT, HmmError
-from csmsasr_utils.asr.hmm_gmm import (FORMAT_VERSION, CharLoopRecognizer, HmmGmmRecognizer, as_features,
-                                       read_model_folder)
+from csmsasr_utils.asr.hmm_gmm import (
+    FORMAT_VERSION,
+    CharLoopRecognizer,
+    HmmGmmRecognizer,
+    as_features,
+    read_model_folder,
+)
 from csmsasr_utils.asr.lexicon import Lexicon, LexiconError
 from csmsasr_utils.asr.ngram import BigramLM
 from csmsasr_utils.errors import CsmsasrError

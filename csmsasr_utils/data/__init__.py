@@ -1,11 +1,11 @@
 """Where the book's data comes from, and how it is checked.
 
-Start with :func:`~csmsasr_utils.data.dataset.load_dataset`; the other functions are its parts.
+Start with :func:`.load_dataset`; the other functions are its parts.
 
-``dataset``    :func:`~csmsasr_utils.data.dataset.load_dataset`: one :class:`~csmsasr_utils.data.dataset.Dataset` from the three sources, with its provenance
+``dataset``    :func:`.load_dataset`: one :class:`.Dataset` from the three sources, with its provenance
 ``sources``    the registry of public CS-MSASR / CS-Mage files (pinned by commit and SHA-256), fetching
 ``metadata``   the public metadata as one table, one row per clip
-``features``   the feature pickle: its schema, its validation and the :class:`~csmsasr_utils.data.features.FeatureSet` it becomes
+``features``   the feature pickle: its schema, its validation and the :class:`.FeatureSet` it becomes
 ``pickle_io``  reading pickles from the internet without letting them run code
 ``demo``       a deterministic synthetic dataset with CS-MSASR's exact schema
 ``ids``        clip identifiers: one canonical form, ``VV_CCCC``

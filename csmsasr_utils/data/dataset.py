@@ -1,4 +1,4 @@
-"""One entry point: :func:`load_dataset` returns a :class:`Dataset` that knows where its data came from.
+"""One entry point: :func:`.load_dataset` returns a :class:`.Dataset` that knows where its data came from.
 
 Three sources are combined, field by field, using as much real data as the
 machine has:

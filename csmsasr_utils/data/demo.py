@@ -88,7 +88,7 @@ _PARTICLE_WEIGHTS = (0.14, 0.08, 0.10, 0.02, 0.01, 0.01, 0.64)
 
 
 def make_demo_metadata(seed: int = DEMO_SEED, n_clips: int = N_CLIPS) -> pd.DataFrame:
-    """Invent a metadata table with the public metadata's exact columns (see :data:`~csmsasr_utils.data.metadata.METADATA_COLUMNS`).
+    """Invent a metadata table with the public metadata's exact columns (see :data:`.METADATA_COLUMNS`).
 
     Used only when the real public metadata cannot be had. Split sizes scale
     with ``n_clips`` (869/108/108, 760/160/165 and 5 test folds for 1,085).

@@ -1,4 +1,4 @@
-"""The feature pickle: its schema, its validation, and the :class:`FeatureSet` it becomes.
+"""The feature pickle: its schema, its validation, and the :class:`.FeatureSet` it becomes.
 
 CS-MSASR's features follow MMSA's CH-SIMS layout. Two layouts are read:
 

@@ -23,9 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
+from csmsasr_utils import settings
 from csmsasr_utils.errors import HashMismatchError, PublicDataUnavailable
 from csmsasr_utils.optional import import_pooch
-from csmsasr_utils import settings
 from csmsasr_utils.settings import cache_dir  # re-exported: csmsasr_utils.data.cache_dir
 
 #: Raw-file base URLs of the two public repositories, at pinned commits.

@@ -115,7 +115,7 @@ class SentenceEmbedder:
         return digest.hexdigest()[:12]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _embedder(key: str, cache: str) -> SentenceEmbedder:
     return SentenceEmbedder(key, cache)
 

@@ -37,7 +37,7 @@ def e5_text_inputs(features: FeatureSet, encoder=None, length: int | None = None
     """``features`` with e5 token states of ``features.raw_text`` as text, and e5's ``text_bert``.
 
     ``length`` defaults to the features' padded text length (39 for CS-MSASR). Returns the new
-    :class:`~csmsasr_utils.data.features.FeatureSet` (audio, vision and labels shared, not copied) and ``(clips, 3, length)``
+    :class:`.FeatureSet` (audio, vision and labels shared, not copied) and ``(clips, 3, length)``
     token ids / mask / segments for ALMT.
     """
     from csmsasr_utils.encoders.e5 import E5Encoder

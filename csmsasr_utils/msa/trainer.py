@@ -35,9 +35,9 @@ import torch
 
 from csmsasr_utils.errors import InvalidArgument
 from csmsasr_utils.msa.base import MSAModel
-from csmsasr_utils.msa.tensors import LABEL_NAMES, MSATensors, batch_rows
 from csmsasr_utils.msa.metrics import sims_regression_metrics
 from csmsasr_utils.msa.registry import build_model
+from csmsasr_utils.msa.tensors import LABEL_NAMES, MSATensors, batch_rows
 from csmsasr_utils.progress import progress
 from csmsasr_utils.seeding import seed_everything
 

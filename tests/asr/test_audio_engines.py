@@ -98,8 +98,8 @@ def test_transcription_is_cached_and_resumes(tmp_path):
 @pytest.mark.slow
 def test_whisper_base_runs_offline_from_the_wheels(tmp_path):
     from csmsasr_utils.asr.engines.whisper_ct2 import WHISPER_BASE_SHA256, default_whisper
-    from csmsasr_utils.data.sources import sha256_of
     from csmsasr_utils.asr.metrics import corpus_scores
+    from csmsasr_utils.data.sources import sha256_of
 
     engine = default_whisper(tmp_path / "models")
     model = tmp_path / "models" / "whisper-base-ct2" / "model.bin"

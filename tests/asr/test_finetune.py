@@ -10,14 +10,14 @@ import pytest
 
 transformers = pytest.importorskip("transformers")
 
-from csmsasr_utils.asr import finetune
-from csmsasr_utils.asr.finetune import (
+from csmsasr_utils.asr import finetune  # noqa: E402  (after the skip: needs transformers)
+from csmsasr_utils.asr.finetune import (  # noqa: E402
     Clips,
     FinetuneConfig,
     finetune_whisper,
     make_labels,
 )
-from csmsasr_utils.errors import CsmsasrError
+from csmsasr_utils.errors import CsmsasrError  # noqa: E402
 
 TEXTS = ["长沙话", "好得很", "冇得事", "你咯伢子"]
 

@@ -17,10 +17,16 @@ from scipy.stats import multivariate_normal
 
 from csmsasr_utils.asr.audio import AudioError
 from csmsasr_utils.asr.ctc import log_mel
-from csmsasr_utils.asr.hmm import (DecodingGraph, HmmError, decode, forward_chain, gmm_log_likelihoods, unit_states,
-                                   viterbi_chain)
-from csmsasr_utils.asr.hmm_gmm import (HmmGmmConfig, HmmGmmRecognizer, ModelFileError, train_hmm_gmm,
-                                       tune_decoder)
+from csmsasr_utils.asr.hmm import (
+    DecodingGraph,
+    HmmError,
+    decode,
+    forward_chain,
+    gmm_log_likelihoods,
+    unit_states,
+    viterbi_chain,
+)
+from csmsasr_utils.asr.hmm_gmm import HmmGmmConfig, HmmGmmRecognizer, ModelFileError, train_hmm_gmm, tune_decoder
 from csmsasr_utils.asr.lexicon import SILENCE, Lexicon, LexiconError, read_characters
 from csmsasr_utils.asr.metrics import cer
 from csmsasr_utils.asr.mfcc import mfcc

@@ -13,8 +13,17 @@ from csmsasr_utils.asr.hmm_gmm import ModelFileError, train_hmm_gmm
 from csmsasr_utils.asr.lexicon import Lexicon
 from csmsasr_utils.asr.metrics import cer
 from csmsasr_utils.asr.ngram import BigramLM
-from csmsasr_utils.asr.svm_asr import (SvmArrays, SvmConfig, SvmRecognizer, SvmTrainingError, one_vs_rest, splice,
-                                       svm_decision_values, svm_posteriors, train_svm_recognizer)
+from csmsasr_utils.asr.svm_asr import (
+    SvmArrays,
+    SvmConfig,
+    SvmRecognizer,
+    SvmTrainingError,
+    one_vs_rest,
+    splice,
+    svm_decision_values,
+    svm_posteriors,
+    train_svm_recognizer,
+)
 from tests.asr.test_hmm_gmm import TOY_CONFIG, tone_corpus
 
 

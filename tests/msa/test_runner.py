@@ -89,7 +89,9 @@ def test_local_processes_and_dask_give_the_same_rows(tmp_path):
                                   dashboard_address=None) as cluster:
         dasked = run_units(units, tmp_path / "dask.jsonl", SPEC, budget="smoke",
                            dask_address=cluster.scheduler_address, show_progress=False)
-    key = lambda frame: frame.sort_values("key").reset_index(drop=True)
+    def key(frame):
+        return frame.sort_values("key").reset_index(drop=True)
+
     for other in (pooled, dasked):
         pd.testing.assert_series_equal(key(serial)["test_MAE"], key(other)["test_MAE"])
         assert key(serial)["test_predictions"].tolist() == key(other)["test_predictions"].tolist()

@@ -7,9 +7,9 @@ from transformers import BertConfig
 
 from csmsasr_utils.data import FULL_SEQ_LENS, make_demo
 from csmsasr_utils.data.features import features_from_dict
-from csmsasr_utils.msa.tensors import MSATensors
 from csmsasr_utils.msa.hparams import MODEL_NAMES
 from csmsasr_utils.msa.registry import available_models
+from csmsasr_utils.msa.tensors import MSATensors
 from csmsasr_utils.msa.trainer import train_baseline
 
 TINY_BERT = BertConfig(vocab_size=200, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,

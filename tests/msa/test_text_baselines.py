@@ -44,8 +44,13 @@ def test_ridge_alpha_is_the_validation_mae_minimum_and_metrics_match(toy):
     metadata, split = toy
     rows = evaluate_text_baselines(metadata, {0: split}, "paper", [text_baselines()[1]])
     frame = metadata.set_index("clip_id")
-    X = lambda k: frame.loc[split[k], "text"]
-    y = lambda k: frame.loc[split[k], "label_m"].to_numpy()
+
+    def X(k):
+        return frame.loc[split[k], "text"]
+
+    def y(k):
+        return frame.loc[split[k], "label_m"].to_numpy()
+
     maes = {}
     for alpha in ALPHAS:
         vec = TfidfVectorizer(analyzer="char", ngram_range=(1, 3), sublinear_tf=True)

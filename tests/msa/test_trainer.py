@@ -7,8 +7,8 @@ import torch
 from csmsasr_utils.data import make_demo
 from csmsasr_utils.data.features import features_from_dict
 from csmsasr_utils.msa.base import MSAModel
-from csmsasr_utils.msa.tensors import MSATensors, batch_rows
 from csmsasr_utils.msa.metrics import sims_regression_metrics
+from csmsasr_utils.msa.tensors import MSATensors, batch_rows
 from csmsasr_utils.msa.trainer import fit, seed_everything
 
 

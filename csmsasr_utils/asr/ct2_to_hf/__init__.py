@@ -7,14 +7,14 @@ engine; fine-tuning needs the PyTorch model. This package reads CT2's ``model.bi
 rebuilds transformers' ``WhisperForConditionalGeneration`` from it, with a ``WhisperProcessor``
 that :class:`~csmsasr_utils.asr.engines.hf.HFWhisperEngine` and a fine-tuning script can load.
 
-* :func:`~csmsasr_utils.asr.ct2_to_hf.ct2_format.read_ct2_model` — a reader of the ``model.bin`` format, independent of CT2.
-* :func:`~csmsasr_utils.asr.ct2_to_hf.folder.convert_ct2_whisper` — the conversion, strict and done once per source (a marker file
+* :func:`.read_ct2_model` — a reader of the ``model.bin`` format, independent of CT2.
+* :func:`.convert_ct2_whisper` — the conversion, strict and done once per source (a marker file
   records the SHA-256 of every source file; a second call with the same sources does nothing).
-* :func:`~csmsasr_utils.asr.ct2_to_hf.folder.whisper_base_hf` — the wheels' Whisper-base, converted into ``<cache>/models/whisper-base-hf``.
+* :func:`.whisper_base_hf` — the wheels' Whisper-base, converted into ``<cache>/models/whisper-base-hf``.
 
 Modules, in the order the conversion uses them:
 
-``ct2_format``  CT2's ``model.bin`` format and its reader (:class:`~csmsasr_utils.asr.ct2_to_hf.ct2_format.CT2Model`), and the two errors
+``ct2_format``  CT2's ``model.bin`` format and its reader (:class:`.CT2Model`), and the two errors
 ``weights``     CT2 Whisper variables → transformers' parameter names (the mapping table, precision)
 ``tokenizer``   the Whisper tokenizer (matched id for id to CT2's vocabulary) and generation config
 ``folder``      the conversion into a transformers folder, written once per source; Whisper-base

@@ -149,7 +149,7 @@ def whisper_state_dict(model: CT2Model, dequantize: bool = False) -> tuple[dict[
     Returns ``(state_dict, info)``; ``info`` holds the dimensions for ``WhisperConfig`` and notes
     (whether the output projection is tied, the largest dropped key bias, dequantised variables).
     Every CT2 variable must be mapped or be a known scalar; anything else is a
-    :class:`~csmsasr_utils.asr.ct2_to_hf.ct2_format.CT2ConversionError`, as is a scalar whose value transformers' Whisper cannot reproduce.
+    :class:`.CT2ConversionError`, as is a scalar whose value transformers' Whisper cannot reproduce.
     """
     if model.spec_name != "WhisperSpec":
         raise CT2ConversionError(f"{model.path} is a CTranslate2 {model.spec_name}, not a WhisperSpec model")

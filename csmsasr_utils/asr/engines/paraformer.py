@@ -86,7 +86,7 @@ def _contained():
 
 
 def import_funasr():
-    """The ``funasr`` module, imported quietly; :class:`~csmsasr_utils.errors.CsmsasrError` when it is not installed."""
+    """The ``funasr`` module, imported quietly; :class:`.CsmsasrError` when it is not installed."""
     try:
         with _contained():
             import funasr
@@ -105,7 +105,7 @@ def import_funasr():
 
 
 def check_model_folder(folder: str | Path) -> Path:
-    """``folder`` as a :class:`~pathlib.Path` if it is a FunASR model folder, else :class:`~csmsasr_utils.errors.CsmsasrError`."""
+    """``folder`` as a :class:`~pathlib.Path` if it is a FunASR model folder, else :class:`.CsmsasrError`."""
     folder = Path(folder)
     if not folder.is_dir():
         raise CsmsasrError(f"Paraformer model folder {folder} is not a directory")
