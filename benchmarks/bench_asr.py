@@ -27,8 +27,10 @@ def main() -> int:
     test = meta[meta["asr_split_official"] == "test"].head(20)
     print(f"transcripts: {dataset.source_of('text')}")
     rng = np.random.default_rng(0)
-    pairs = [(t, t[: max(1, len(t) - int(rng.integers(0, 3)))] + "啊") for t in meta["text"].sample(
-        10_000, replace=True, random_state=0)]
+    pairs = [
+        (t, t[: max(1, len(t) - int(rng.integers(0, 3)))] + "啊")
+        for t in meta["text"].sample(10_000, replace=True, random_state=0)
+    ]
     start = time.perf_counter()
     metrics.corpus_scores([r for r, _ in pairs], [h for _, h in pairs])
     print(f"scoring 10,000 utterance pairs (CER, S/D/I, SER, jieba WER): {time.perf_counter() - start:.2f} s")
@@ -40,10 +42,13 @@ def main() -> int:
         clips = audio.synthesize_clips(test["clip_id"], test["text"], Path(tmp) / "tts")
         signals = [audio.load_audio(p) for p in clips["path"]]
         seconds_of_audio = sum(len(s) for s in signals) / audio.SAMPLE_RATE
-        engines = {f"whisper-base int8 ({d})": default_whisper(Path(tmp) / "models", decoding=d)
-                   for d in ("greedy", "beam5_fallback")}
+        engines = {
+            f"whisper-base int8 ({d})": default_whisper(Path(tmp) / "models", decoding=d)
+            for d in ("greedy", "beam5_fallback")
+        }
         engines["CTC baseline (untrained weights)"] = ctc.train_ctc(
-            clips["path"].tolist()[:2], test["text"].tolist()[:2], ctc.TrainConfig(epochs=1, max_steps=1))
+            clips["path"].tolist()[:2], test["text"].tolist()[:2], ctc.TrainConfig(epochs=1, max_steps=1)
+        )
         print(f"{len(signals)} clips, {seconds_of_audio:.1f} s of synthetic audio (espeak-ng)")
         for name, engine in engines.items():
             engine.transcribe(signals[0])  # load and warm up
@@ -67,8 +72,10 @@ def benchmark_costs() -> None:
     print(f"from {BOOK_RESULTS.name} ({rows[0]['audio']}):")
     for row in rows:
         train = "—" if row["train_seconds"] is None else f"{row['train_seconds']:.0f} s on {row['n_train']} clips"
-        print(f"  {row['recogniser']:15s} training {train:24s} decoding RTF {row['rtf']:.3f} "
-              f"({row['decode_seconds']:.0f} s for {row['audio_seconds']:.0f} s of audio)")
+        print(
+            f"  {row['recogniser']:15s} training {train:24s} decoding RTF {row['rtf']:.3f} "
+            f"({row['decode_seconds']:.0f} s for {row['audio_seconds']:.0f} s of audio)"
+        )
 
 
 if __name__ == "__main__":

@@ -29,8 +29,13 @@ REPO = Path(__file__).resolve().parents[1]
 def build(out: Path, env: dict[str, str]) -> float:
     jupyter_book = Path(sys.executable).with_name("jupyter-book")
     start = time.perf_counter()
-    result = subprocess.run([str(jupyter_book), "build", str(REPO), "--path-output", str(out), "-n", "-W",
-                             "--keep-going"], capture_output=True, text=True, env=env, check=False)
+    result = subprocess.run(
+        [str(jupyter_book), "build", str(REPO), "--path-output", str(out), "-n", "-W", "--keep-going"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
     seconds = time.perf_counter() - start
     if result.returncode != 0:
         sys.exit(f"build failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
@@ -45,9 +50,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as scratch:
         env = {**os.environ, "CSMSASR_CACHE_DIR": str(Path(scratch) / "cache"), "MPLBACKEND": "Agg"}
-        print(f"data: CSMSASR_PUBLIC_DIR={env.get('CSMSASR_PUBLIC_DIR', '(unset)')}, "
-              f"CSMSASR_FEATURES={env.get('CSMSASR_FEATURES', '(unset: demo features)')}, "
-              f"fingerprint {data_fingerprint()}; {os.cpu_count()} CPU cores")
+        print(
+            f"data: CSMSASR_PUBLIC_DIR={env.get('CSMSASR_PUBLIC_DIR', '(unset)')}, "
+            f"CSMSASR_FEATURES={env.get('CSMSASR_FEATURES', '(unset: demo features)')}, "
+            f"fingerprint {data_fingerprint()}; {os.cpu_count()} CPU cores"
+        )
         out = Path(scratch) / "book"
         if args.keep is not None:
             shutil.rmtree(args.keep, ignore_errors=True)

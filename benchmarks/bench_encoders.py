@@ -54,8 +54,10 @@ def main() -> int:
 
         with timed("ALMT with the e5 encoder, paper split, 1 epoch (+ validation and test)", results):
             row = run_unit(Unit("ALMT", 1111, "paper", 0), DataSpec(text_encoder="e5"), budget="smoke")
-        print(f"ALMT (e5): {row['n_train']} training clips, {row['trainable_parameters']:,} trainable parameters, "
-              f"{row['wall_seconds']:.1f} s for one epoch with its evaluation")
+        print(
+            f"ALMT (e5): {row['n_train']} training clips, {row['trainable_parameters']:,} trainable parameters, "
+            f"{row['wall_seconds']:.1f} s for one epoch with its evaluation"
+        )
     print_timings(results)
     return 0
 

@@ -44,8 +44,9 @@ def main() -> int:
     with timed("separability_table, 1 feature set, 5 official folds", results):
         rows = dataset.feature_metadata()
         own = {"all": rows["label_m"].to_numpy()}
-        features.separability_table({"all": matrix}, rows["label_m"].to_numpy(), own, rows["video_id"].to_numpy(),
-                                    dataset.official_fold_rows())
+        features.separability_table(
+            {"all": matrix}, rows["label_m"].to_numpy(), own, rows["video_id"].to_numpy(), dataset.official_fold_rows()
+        )
     print(f"data: {dataset}")
     print_timings(results)
     return 0

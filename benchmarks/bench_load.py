@@ -50,8 +50,9 @@ def write_files(folder: Path, n_clips: int | None) -> dict[str, Path]:
         pickle.dump(raw, handle, protocol=4)
     n = len(raw["id"])
     cuts = [0, int(n * 0.7), int(n * 0.8), n]
-    split = {name: {k: v[cuts[i]:cuts[i + 1]] for k, v in raw.items()}
-             for i, name in enumerate(("train", "valid", "test"))}
+    split = {
+        name: {k: v[cuts[i] : cuts[i + 1]] for k, v in raw.items()} for i, name in enumerate(("train", "valid", "test"))
+    }
     with open(paths["mmsa"], "wb") as handle:
         pickle.dump(split, handle, protocol=4)
     return paths
@@ -77,11 +78,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps(results))
         return 0
-    print(f"{'layout':6s} {'clips':>6s} {'arrays MB':>10s} {'file MB':>8s} {'load s':>7s} "
-          f"{'peak added MB':>14s} {'peak / arrays':>14s}")
+    print(
+        f"{'layout':6s} {'clips':>6s} {'arrays MB':>10s} {'file MB':>8s} {'load s':>7s} "
+        f"{'peak added MB':>14s} {'peak / arrays':>14s}"
+    )
     for layout, r in results.items():
-        print(f"{layout:6s} {r['clips']:6d} {r['array_bytes'] / 1e6:10.1f} {r['file_bytes'] / 1e6:8.1f} "
-              f"{r['seconds']:7.2f} {r['peak_added_bytes'] / 1e6:14.1f} {r['ratio']:14.2f}")
+        print(
+            f"{layout:6s} {r['clips']:6d} {r['array_bytes'] / 1e6:10.1f} {r['file_bytes'] / 1e6:8.1f} "
+            f"{r['seconds']:7.2f} {r['peak_added_bytes'] / 1e6:14.1f} {r['ratio']:14.2f}"
+        )
     return 0
 
 

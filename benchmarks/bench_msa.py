@@ -30,8 +30,12 @@ class PerSampleDataset(Dataset):
         return len(self.labels["M"])
 
     def __getitem__(self, i):
-        return {"text": self.text[i], "audio": self.audio[i], "vision": self.vision[i],
-                "labels": {k: v[i].reshape(-1) for k, v in self.labels.items()}}
+        return {
+            "text": self.text[i],
+            "audio": self.audio[i],
+            "vision": self.vision[i],
+            "labels": {k: v[i].reshape(-1) for k, v in self.labels.items()},
+        }
 
 
 def _sync(device: torch.device) -> None:
@@ -41,8 +45,9 @@ def _sync(device: torch.device) -> None:
 
 def naive_epoch(model, dataset: Dataset, seed: int, device: torch.device) -> float:
     """MMSA's way: collate numpy samples into a batch, then copy the batch to the device."""
-    loader = DataLoader(dataset, batch_size=int(model.hp["batch_size"]), shuffle=True,
-                        generator=torch.Generator().manual_seed(seed))
+    loader = DataLoader(
+        dataset, batch_size=int(model.hp["batch_size"]), shuffle=True, generator=torch.Generator().manual_seed(seed)
+    )
     optimizer = model.configure_optimizer()
     model.train()
     _sync(device)

@@ -130,7 +130,8 @@ def pair_metrics(a: Sequence[float], b: Sequence[float], domain: Sequence[float]
     return {
         "kappa": cohen_kappa(a5, b5, 5),
         "kappa_quadratic": cohen_kappa(a5, b5, 5, weights="quadratic"),
-        "alpha_ordinal": _alpha(np.column_stack([a, b]), "ordinal", values) if len(np.unique(values)) > 1
+        "alpha_ordinal": _alpha(np.column_stack([a, b]), "ordinal", values)
+        if len(np.unique(values)) > 1
         else float("nan"),
         "spearman": _correlation(rankdata(a), rankdata(b)),
         "pearson": _correlation(a, b),
@@ -174,9 +175,7 @@ def bootstrap(
     return pd.DataFrame.from_dict(rows, orient="index")
 
 
-def pairwise_agreement(
-    labels: pd.DataFrame, n_boot: int = 1000, seed: int = 0, level: float = 0.95
-) -> pd.DataFrame:
+def pairwise_agreement(labels: pd.DataFrame, n_boot: int = 1000, seed: int = 0, level: float = 0.95) -> pd.DataFrame:
     """:func:`pair_metrics` for the six pairs of :data:`PAIRS`, with bootstrap CIs.
 
     ``labels`` is a :func:`label_matrix`. Returns a long table with columns
@@ -189,8 +188,9 @@ def pairwise_agreement(
     frames = []
     for k, (x, y) in enumerate(progress(PAIRS, desc="pairwise agreement (bootstrap)")):
         a, b = values[:, column[x]], values[:, column[y]]
-        table = bootstrap(lambda idx, a=a, b=b: pair_metrics(a[idx], b[idx], domain), len(values), n_boot,
-                          seed + k, level)
+        table = bootstrap(
+            lambda idx, a=a, b=b: pair_metrics(a[idx], b[idx], domain), len(values), n_boot, seed + k, level
+        )
         frames.append(table.rename_axis("metric").reset_index().assign(pair=f"{x}–{y}"))
     result = pd.concat(frames, ignore_index=True)
     return result[["pair", "metric", "value", "ci_low", "ci_high"]]
@@ -250,8 +250,9 @@ def annotated_matrix(table: pd.DataFrame, metric: str) -> tuple[pd.DataFrame, pd
 
 def summary_table(table: pd.DataFrame) -> pd.DataFrame:
     """:func:`pairwise_agreement` as one row per pair and one column per metric, ``value [low, high]``."""
-    cells = table.assign(cell=[f"{v:.2f} [{lo:.2f}, {hi:.2f}]" for v, lo, hi in
-                               zip(table["value"], table["ci_low"], table["ci_high"])])
+    cells = table.assign(
+        cell=[f"{v:.2f} [{lo:.2f}, {hi:.2f}]" for v, lo, hi in zip(table["value"], table["ci_low"], table["ci_high"])]
+    )
     wide = cells.pivot(index="pair", columns="metric", values="cell")
     return wide.loc[[f"{a}–{b}" for a, b in PAIRS], [m for m in METRICS if m in wide.columns]]
 
@@ -270,8 +271,10 @@ def opposing_polarity(metadata: pd.DataFrame, modality: str) -> pd.DataFrame:
     opposed = rows[(m != other) & (m != 1) & (other != 1)]
     gap = (opposed[LABEL_COLUMNS[modality]] - opposed["label_m"]).abs()
     columns = ["clip_id", "video_id", "text", *LABEL_COLUMNS.values()]
-    return opposed.assign(_gap=gap).sort_values(["_gap", "clip_id"], ascending=[False, True])[columns].reset_index(
-        drop=True
+    return (
+        opposed.assign(_gap=gap)
+        .sort_values(["_gap", "clip_id"], ascending=[False, True])[columns]
+        .reset_index(drop=True)
     )
 
 
@@ -284,8 +287,9 @@ def disagreement_rate(metadata: pd.DataFrame, by: str | pd.Series) -> pd.DataFra
     rows = metadata.dropna(subset=list(LABEL_COLUMNS.values()))
     groups = rows[by] if isinstance(by, str) else by.loc[rows.index]
     m = mmsa_bins(rows["label_m"], 3)
-    frame = pd.DataFrame({name: mmsa_bins(rows[LABEL_COLUMNS[name]], 3) != m for name in ("T", "A", "V")},
-                         index=rows.index)
+    frame = pd.DataFrame(
+        {name: mmsa_bins(rows[LABEL_COLUMNS[name]], 3) != m for name in ("T", "A", "V")}, index=rows.index
+    )
     frame["group"] = groups.to_numpy()
     table = frame.groupby("group", observed=True)[["T", "A", "V"]].mean()
     table["n_clips"] = frame.groupby("group", observed=True).size()
@@ -298,8 +302,24 @@ def disagreement_rate(metadata: pd.DataFrame, by: str | pd.Series) -> pd.DataFra
 CH_SIMS_ANCHOR: dict[str, float] = {"M–T": 0.25, "M–A": 0.14, "M–V": 0.17, "T–A": 0.28, "T–V": 0.46, "A–V": 0.21}
 
 __all__ = [
-    "CH_SIMS_ANCHOR", "CLASS_NAMES", "LABELS", "LABEL_COLUMNS", "METRICS", "PAIRS", "agreement_matrix",
-    "annotated_matrix", "summary_table",
-    "alpha_table", "bootstrap", "cohen_kappa", "confusion", "disagreement_rate", "krippendorff_alpha",
-    "label_matrix", "opposing_polarity", "pair_metrics", "pairwise_agreement", "polarity_confusion",
+    "CH_SIMS_ANCHOR",
+    "CLASS_NAMES",
+    "LABELS",
+    "LABEL_COLUMNS",
+    "METRICS",
+    "PAIRS",
+    "agreement_matrix",
+    "annotated_matrix",
+    "summary_table",
+    "alpha_table",
+    "bootstrap",
+    "cohen_kappa",
+    "confusion",
+    "disagreement_rate",
+    "krippendorff_alpha",
+    "label_matrix",
+    "opposing_polarity",
+    "pair_metrics",
+    "pairwise_agreement",
+    "polarity_confusion",
 ]

@@ -1,16 +1,16 @@
 """The ``csmsasr`` command line: one entry point for the whole package.
 
-    csmsasr data fetch                 download (and hash-check) the public metadata
-    csmsasr data check PATH            validate a feature pickle and summarise it
-    csmsasr data demo PATH [--full]    write the synthetic demo as a pickle
-    csmsasr data info                  show which data load_dataset() would use
-    csmsasr data fingerprint           a hash of that choice (the book's cache key)
-    csmsasr asr transcribe [--split test] [--decoding greedy]   Whisper-base + CER on an ASR split
-    csmsasr asr train [--model ctc|hmm-gmm|svm]   train and test a recogniser on the official split
-    csmsasr asr synth [--split all]    write the synthetic speech of the transcripts (Kokoro-82M, varied)
-    csmsasr asr benchmark              every recogniser on the whole test split → results/asr/benchmark.jsonl
-    csmsasr asr finetune [--model whisper-base] [--epochs 5]   fine-tune Whisper (the authors' recipe)
-    csmsasr msa run|summary|text-baselines|finetune-text|params   multimodal sentiment baselines (see msa.cli)
+csmsasr data fetch                 download (and hash-check) the public metadata
+csmsasr data check PATH            validate a feature pickle and summarise it
+csmsasr data demo PATH [--full]    write the synthetic demo as a pickle
+csmsasr data info                  show which data load_dataset() would use
+csmsasr data fingerprint           a hash of that choice (the book's cache key)
+csmsasr asr transcribe [--split test] [--decoding greedy]   Whisper-base + CER on an ASR split
+csmsasr asr train [--model ctc|hmm-gmm|svm]   train and test a recogniser on the official split
+csmsasr asr synth [--split all]    write the synthetic speech of the transcripts (Kokoro-82M, varied)
+csmsasr asr benchmark              every recogniser on the whole test split → results/asr/benchmark.jsonl
+csmsasr asr finetune [--model whisper-base] [--epochs 5]   fine-tune Whisper (the authors' recipe)
+csmsasr msa run|summary|text-baselines|finetune-text|params   multimodal sentiment baselines (see msa.cli)
 """
 
 from __future__ import annotations
@@ -64,9 +64,14 @@ def _check(args: argparse.Namespace) -> int:
             print(f"  - {problem}")
         return 1
     print(f"file:    {args.path}")
-    print(f"layout:  {features.layout}" + (
-        f" ({', '.join(f'{s}={int((features.source_split == s).sum())}' for s in ('train', 'valid', 'test'))})"
-        if features.source_split is not None else ""))
+    print(
+        f"layout:  {features.layout}"
+        + (
+            f" ({', '.join(f'{s}={int((features.source_split == s).sum())}' for s in ('train', 'valid', 'test'))})"
+            if features.source_split is not None
+            else ""
+        )
+    )
     print(f"clips:   {len(features)}")
     for modality in ("text", "audio", "vision"):
         array = getattr(features, modality)
@@ -88,8 +93,9 @@ def _check(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from csmsasr_utils.data.demo import DEMO_SEQ_LENS, FULL_SEQ_LENS, save_demo
 
-    path = save_demo(args.path, seed=args.seed, n_clips=args.n_clips,
-                     seq_lens=FULL_SEQ_LENS if args.full else DEMO_SEQ_LENS)
+    path = save_demo(
+        args.path, seed=args.seed, n_clips=args.n_clips, seq_lens=FULL_SEQ_LENS if args.full else DEMO_SEQ_LENS
+    )
     print(f"wrote synthetic demo features (NOT real data) to {path} ({path.stat().st_size / 1e6:,.1f} MB)")
     return 0
 
@@ -150,13 +156,18 @@ def _asr_transcribe(args: argparse.Namespace) -> int:
         else:
             from csmsasr_utils.asr.engines.hf import HFWhisperEngine, Wav2Vec2Engine
 
-            engine = (HFWhisperEngine(args.model_dir, num_beams=1 if args.decoding == "greedy" else 5)
-                      if args.engine == "hf-whisper" else Wav2Vec2Engine(args.model_dir))
+            engine = (
+                HFWhisperEngine(args.model_dir, num_beams=1 if args.decoding == "greedy" else 5)
+                if args.engine == "hf-whisper"
+                else Wav2Vec2Engine(args.model_dir)
+            )
     out = cache_dir() / "asr" / f"{engine.name}-{args.split}-{audio_kind(label)}.tsv"
     result = transcribe_clips(engine, clips, dict(zip(meta["clip_id"], meta["text"])), out)
     scores = corpus_scores(result["reference"], result["hypothesis_raw"], result["clip_id"])
-    print(f"{engine.name} on {len(result)} {args.split} clips ({label}): CER {scores['cer']:.2%}, "
-          f"S/D/I {scores['substitutions']}/{scores['deletions']}/{scores['insertions']}, transcripts in {out}")
+    print(
+        f"{engine.name} on {len(result)} {args.split} clips ({label}): CER {scores['cer']:.2%}, "
+        f"S/D/I {scores['substitutions']}/{scores['deletions']}/{scores['insertions']}, transcripts in {out}"
+    )
     return 0
 
 
@@ -196,10 +207,17 @@ def _asr_synth(args: argparse.Namespace) -> int:
     splits = ["train", "validation", "test"] if args.split == "all" else [args.split]
     for split in splits:
         rows = split_rows(meta, split, args.limit)
-        clips = tts.synthesize_speech(rows["clip_id"].tolist(), rows["text"].tolist(), cache_dir(), engine=args.engine,
-                                      ranges=None if args.plain else tts.VariationRanges(seed=args.seed))
-        print(f"{split}: {len(clips)} clips, {clips['duration_s'].sum():.1f} s of speech in "
-              f"{Path(clips['path'].iloc[0]).parent}")
+        clips = tts.synthesize_speech(
+            rows["clip_id"].tolist(),
+            rows["text"].tolist(),
+            cache_dir(),
+            engine=args.engine,
+            ranges=None if args.plain else tts.VariationRanges(seed=args.seed),
+        )
+        print(
+            f"{split}: {len(clips)} clips, {clips['duration_s'].sum():.1f} s of speech in "
+            f"{Path(clips['path'].iloc[0]).parent}"
+        )
     return 0
 
 
@@ -211,13 +229,23 @@ def _asr_benchmark(args: argparse.Namespace) -> int:
     meta = load_metadata(args.public_dir)
     keys = [r.key for r in RECOGNISERS] if args.recognisers == "all" else args.recognisers.split(",")
     command = "csmsasr " + " ".join(shlex.quote(a) for a in args.argv)
-    run_benchmark(keys, args.results, meta, cache_dir(), audio_dir=args.audio_dir, train_limit=args.train_limit,
-                  test_limit=args.limit, seed=args.seed, command=command,
-                  model_dir=args.model_dir)
+    run_benchmark(
+        keys,
+        args.results,
+        meta,
+        cache_dir(),
+        audio_dir=args.audio_dir,
+        train_limit=args.train_limit,
+        test_limit=args.limit,
+        seed=args.seed,
+        command=command,
+        model_dir=args.model_dir,
+    )
     from csmsasr_utils.asr.benchmark import BenchmarkResults
 
-    table = benchmark_table(list(BenchmarkResults(args.results).latest().values()),
-                            dict(zip(meta["clip_id"], meta["text"])))
+    table = benchmark_table(
+        list(BenchmarkResults(args.results).latest().values()), dict(zip(meta["clip_id"], meta["text"]))
+    )
     print(table.drop(columns=[c for c in ("needs",) if c in table]).to_string(index=False))
     return 0
 
@@ -238,15 +266,31 @@ def _asr_finetune(args: argparse.Namespace) -> int:
         meta, clips, label = _asr_clips(args)
         texts = dict(zip(meta["clip_id"], meta["text"]))
         splits[split] = Clips.from_files(clips["clip_id"], clips["path"], [texts[c] for c in clips["clip_id"]])
-    config = FinetuneConfig(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
-                            max_steps=args.max_steps, label_prefix=args.label_prefix, select=args.select,
-                            train_encoder=not args.decoder_only,
-                            gradient_checkpointing=not args.decoder_only)
-    row = finetune_whisper(model_dir, splits["train"], splits["validation"], splits["test"], args.output, config,
-                           device=args.device, data_source=label)
-    print(f"{label}: test CER {row['test_cer_before']:.2%} before, {row['test_cer_after']:.2%} after "
-          f"{row['steps']} steps (best epoch {row['best_epoch']}); model in {args.output}/best, "
-          f"results in {args.output}/results.jsonl")
+    config = FinetuneConfig(
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        max_steps=args.max_steps,
+        label_prefix=args.label_prefix,
+        select=args.select,
+        train_encoder=not args.decoder_only,
+        gradient_checkpointing=not args.decoder_only,
+    )
+    row = finetune_whisper(
+        model_dir,
+        splits["train"],
+        splits["validation"],
+        splits["test"],
+        args.output,
+        config,
+        device=args.device,
+        data_source=label,
+    )
+    print(
+        f"{label}: test CER {row['test_cer_before']:.2%} before, {row['test_cer_after']:.2%} after "
+        f"{row['steps']} steps (best epoch {row['best_epoch']}); model in {args.output}/best, "
+        f"results in {args.output}/results.jsonl"
+    )
     return 0
 
 
@@ -286,25 +330,37 @@ def build_parser() -> argparse.ArgumentParser:
 
     asr = groups.add_parser("asr", help="speech recognition").add_subparsers(dest="command", required=True)
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--audio-dir", default=None, help="folder of <clip_id>.wav (default: CSMSASR_AUDIO_DIR; "
-                        "without it, synthetic speech: Kokoro-82M, else espeak-ng)")
+    common.add_argument(
+        "--audio-dir",
+        default=None,
+        help="folder of <clip_id>.wav (default: CSMSASR_AUDIO_DIR; "
+        "without it, synthetic speech: Kokoro-82M, else espeak-ng)",
+    )
     common.add_argument("--public-dir", default=None)
     common.add_argument("--limit", type=int, default=None, help="only the first N clips of each split")
-    transcribe = asr.add_parser("transcribe", parents=[common],
-                                help="a recogniser (Whisper by default) on an official ASR split, with CER")
+    transcribe = asr.add_parser(
+        "transcribe", parents=[common], help="a recogniser (Whisper by default) on an official ASR split, with CER"
+    )
     transcribe.add_argument("--split", default="test", choices=["train", "validation", "test"])
-    transcribe.add_argument("--engine", default="whisper-ct2",
-                            choices=["whisper-ct2", "hf-whisper", "wav2vec2", "paraformer"],
-                            help="faster-whisper (default), transformers' Whisper, a wav2vec 2.0 CTC model, or "
-                            "a FunASR Paraformer")
-    transcribe.add_argument("--model-dir", default=None, help="a CTranslate2 Whisper folder (default: Whisper-base "
-                            "from the installed wheels); for the other engines a local model folder or a hub id "
-                            "(Paraformer downloads only with --online)")
+    transcribe.add_argument(
+        "--engine",
+        default="whisper-ct2",
+        choices=["whisper-ct2", "hf-whisper", "wav2vec2", "paraformer"],
+        help="faster-whisper (default), transformers' Whisper, a wav2vec 2.0 CTC model, or a FunASR Paraformer",
+    )
+    transcribe.add_argument(
+        "--model-dir",
+        default=None,
+        help="a CTranslate2 Whisper folder (default: Whisper-base "
+        "from the installed wheels); for the other engines a local model folder or a hub id "
+        "(Paraformer downloads only with --online)",
+    )
     transcribe.add_argument("--decoding", default="greedy", choices=["greedy", "beam5_fallback"])
     transcribe.add_argument("--online", action="store_true", help="allow downloading weights from the hub")
     transcribe.set_defaults(func=_asr_transcribe)
-    train = asr.add_parser("train", parents=[common],
-                           help="train a recogniser (CTC, HMM-GMM or MFCC+SVM) on the official train split")
+    train = asr.add_parser(
+        "train", parents=[common], help="train a recogniser (CTC, HMM-GMM or MFCC+SVM) on the official train split"
+    )
     train.add_argument("--model", default="ctc", choices=["ctc", "hmm-gmm", "svm"])
     train.add_argument("--epochs", type=int, default=30, help="CTC only")
     train.add_argument("--max-steps", type=int, default=None, help="CTC only")
@@ -313,17 +369,26 @@ def build_parser() -> argparse.ArgumentParser:
     train.set_defaults(func=_asr_train)
     synth = asr.add_parser("synth", help="write the synthetic speech of an official ASR split (cached)")
     synth.add_argument("--split", default="all", choices=["all", "train", "validation", "test"])
-    synth.add_argument("--engine", default=None, choices=["kokoro", "espeak"],
-                       help="default: Kokoro-82M when installed, else espeak-ng")
+    synth.add_argument(
+        "--engine",
+        default=None,
+        choices=["kokoro", "espeak"],
+        help="default: Kokoro-82M when installed, else espeak-ng",
+    )
     synth.add_argument("--plain", action="store_true", help="no per-clip variation (one voice, no noise or room)")
     synth.add_argument("--seed", type=int, default=0, help="seed of the per-clip variation")
     synth.add_argument("--limit", type=int, default=None, help="only N clips of each split (seeded order)")
     synth.add_argument("--public-dir", default=None)
     synth.set_defaults(func=_asr_synth)
-    bench = asr.add_parser("benchmark", help="the authors' recognisers on the whole official test split, "
-                           "one results row each (the table of chapter 5)")
-    bench.add_argument("--recognisers", default="all",
-                       help="comma-separated: hmm-gmm,svm,ctc,whisper-greedy,whisper-beam5 (default all)")
+    bench = asr.add_parser(
+        "benchmark",
+        help="the authors' recognisers on the whole official test split, one results row each (the table of chapter 5)",
+    )
+    bench.add_argument(
+        "--recognisers",
+        default="all",
+        help="comma-separated: hmm-gmm,svm,ctc,whisper-greedy,whisper-beam5 (default all)",
+    )
     bench.add_argument("--results", default="results/asr/benchmark.jsonl")
     bench.add_argument("--train-limit", type=int, default=None, help="train on N training clips (seeded order)")
     bench.add_argument("--limit", type=int, default=None, help="only N test clips (seeded order)")
@@ -332,21 +397,38 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--audio-dir", default=None, help="folder of <clip_id>.wav (default: CSMSASR_AUDIO_DIR)")
     bench.add_argument("--public-dir", default=None)
     bench.set_defaults(func=_asr_benchmark)
-    tune = asr.add_parser("finetune", parents=[common],
-                          help="fine-tune a transformers Whisper on the official train split (the authors' recipe)")
-    tune.add_argument("--model", default="whisper-base",
-                      help="a transformers Whisper folder, or whisper-base (converted from the installed wheels)")
+    tune = asr.add_parser(
+        "finetune",
+        parents=[common],
+        help="fine-tune a transformers Whisper on the official train split (the authors' recipe)",
+    )
+    tune.add_argument(
+        "--model",
+        default="whisper-base",
+        help="a transformers Whisper folder, or whisper-base (converted from the installed wheels)",
+    )
     tune.add_argument("--epochs", type=int, default=5)
     tune.add_argument("--batch-size", type=int, default=8)
     tune.add_argument("--learning-rate", type=float, default=1e-5)
     tune.add_argument("--max-steps", type=int, default=None, help="stop after this many optimiser steps")
-    tune.add_argument("--label-prefix", choices=["zh", "authors"], default="zh",
-                      help="zh: labels start with <|zh|><|transcribe|>; authors: their labels exactly")
-    tune.add_argument("--select", choices=["cer", "last"], default="cer",
-                      help="keep the epoch with the best validation CER, or the last (as the authors)")
-    tune.add_argument("--decoder-only", action="store_true",
-                      help="freeze the encoder and compute its states once: the decoder alone learns "
-                           "(minutes instead of hours on a CPU; not the authors' recipe)")
+    tune.add_argument(
+        "--label-prefix",
+        choices=["zh", "authors"],
+        default="zh",
+        help="zh: labels start with <|zh|><|transcribe|>; authors: their labels exactly",
+    )
+    tune.add_argument(
+        "--select",
+        choices=["cer", "last"],
+        default="cer",
+        help="keep the epoch with the best validation CER, or the last (as the authors)",
+    )
+    tune.add_argument(
+        "--decoder-only",
+        action="store_true",
+        help="freeze the encoder and compute its states once: the decoder alone learns "
+        "(minutes instead of hours on a CPU; not the authors' recipe)",
+    )
     tune.add_argument("--device", default="cpu")
     tune.add_argument("--output", default="whisper-finetuned", help="folder for checkpoints and results (resumable)")
     tune.set_defaults(func=_asr_finetune)

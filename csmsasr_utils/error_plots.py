@@ -64,8 +64,14 @@ def show_agreement(tables: Mapping[str, pd.DataFrame], title: str, source: str) 
         table.plot.bar(ax=ax, rot=0, color=["#4c72b0", RED], legend=False)
         ax.set_xlabel(f"{modality.upper()} label vs M")
         ax.set_ylabel("MAE")
-    fig.legend(*axes[0].get_legend_handles_labels(), frameon=False, fontsize=9, ncol=2, loc="lower center",
-               bbox_to_anchor=(0.5, -0.08))
+    fig.legend(
+        *axes[0].get_legend_handles_labels(),
+        frameon=False,
+        fontsize=9,
+        ncol=2,
+        loc="lower center",
+        bbox_to_anchor=(0.5, -0.08),
+    )
     fig.subplots_adjust(top=0.8)
     figure_with_source(fig, title, source)
     plt.show()
@@ -80,8 +86,14 @@ def show_token_cost(cost: pd.DataFrame, title: str, source: str) -> None:
     fig, ax = plt.subplots(figsize=(7.5, 3.2))
     ax.barh(cost.index, cost["share_multi_token"], color=[RED, "#dd8452", "#4c72b0", GREY])
     for y, row in enumerate(cost.itertuples()):
-        ax.annotate(f"{row.occurrences:,} occurrences, {row.tokens_per_occurrence:.2f} tokens each",
-                    (row.share_multi_token, y), xytext=(4, 0), textcoords="offset points", va="center", fontsize=8)
+        ax.annotate(
+            f"{row.occurrences:,} occurrences, {row.tokens_per_occurrence:.2f} tokens each",
+            (row.share_multi_token, y),
+            xytext=(4, 0),
+            textcoords="offset points",
+            va="center",
+            fontsize=8,
+        )
     ax.invert_yaxis()
     ax.set_xlim(0, 1.6)
     ax.set_xlabel("share of the written characters that need more than one Whisper token")
@@ -89,9 +101,15 @@ def show_token_cost(cost: pd.DataFrame, title: str, source: str) -> None:
     plt.show()
 
 
-def show_noise_curves(curves: Mapping[str, pd.DataFrame], floor_mae: float, cer_levels: Mapping[str, float],
-                 title: str, source: str, metrics: Sequence[str] = ("MAE", "Corr"),
-                 floor_label: str = "majority baseline") -> None:
+def show_noise_curves(
+    curves: Mapping[str, pd.DataFrame],
+    floor_mae: float,
+    cer_levels: Mapping[str, float],
+    title: str,
+    source: str,
+    metrics: Sequence[str] = ("MAE", "Corr"),
+    floor_label: str = "majority baseline",
+) -> None:
     """One panel per metric: each model's noise curve against the realised CER, with the CERs marked.
 
     ``curves`` maps a text model to its :func:`~csmsasr_utils.msa.text_robustness.noise_curve`
@@ -109,9 +127,16 @@ def show_noise_curves(curves: Mapping[str, pd.DataFrame], floor_mae: float, cer_
             ax.axhline(floor_mae, color=GREY, ls="--", label=floor_label)
         for name, cer in cer_levels.items():
             ax.axvline(cer, color=RED, lw=0.8, alpha=0.6)
-            ax.annotate(name.replace(" (", "\n(").replace(" on CS-MSASR", ""), (cer, 1),
-                        xycoords=("data", "axes fraction"), xytext=(2, -2), textcoords="offset points", va="top",
-                        fontsize=7, color=RED)
+            ax.annotate(
+                name.replace(" (", "\n(").replace(" on CS-MSASR", ""),
+                (cer, 1),
+                xycoords=("data", "axes fraction"),
+                xytext=(2, -2),
+                textcoords="offset points",
+                va="top",
+                fontsize=7,
+                color=RED,
+            )
         ax.set_xlabel("character error rate of the text read")
         ax.set_ylabel(metric)
         ax.set_xlim(-0.02, 1.0)
@@ -139,8 +164,9 @@ def show_shift_against_cer(cer: pd.DataFrame, shift: pd.DataFrame, title: str, s
     plt.show()
 
 
-def show_ablation(ablation: pd.DataFrame, title: str, source: str,
-                  metrics: Sequence[str] = ("MAE", "mean prediction")) -> None:
+def show_ablation(
+    ablation: pd.DataFrame, title: str, source: str, metrics: Sequence[str] = ("MAE", "mean prediction")
+) -> None:
     """Side-by-side bars of a :func:`~csmsasr_utils.msa.text_robustness.deletion_ablation`.
 
     Rows in its order: the transcript (blue), the characters removed (red), the random controls
@@ -159,8 +185,9 @@ def show_ablation(ablation: pd.DataFrame, title: str, source: str,
     plt.show()
 
 
-def show_protocols(results: pd.DataFrame, metrics: Sequence[str], title: str, source: str,
-                  floor: str = "Majority") -> None:
+def show_protocols(
+    results: pd.DataFrame, metrics: Sequence[str], title: str, source: str, floor: str = "Majority"
+) -> None:
     """One panel per metric: each model's mean ± std over folds, grouped by protocol.
 
     ``results`` are rows with ``protocol``, ``model`` and ``test_<metric>`` (e.g. text baselines
@@ -172,8 +199,14 @@ def show_protocols(results: pd.DataFrame, metrics: Sequence[str], title: str, so
     for ax, metric in zip(axes, metrics):
         table = results.pivot_table(index="protocol", columns="model", values=f"test_{metric}", aggfunc="mean")
         spread = results.pivot_table(index="protocol", columns="model", values=f"test_{metric}", aggfunc="std")
-        table.plot.bar(ax=ax, yerr=spread, rot=0, color=[GREY if m == floor else "#4c72b0" for m in table.columns],
-                       legend=ax is axes[0], capsize=3)
+        table.plot.bar(
+            ax=ax,
+            yerr=spread,
+            rot=0,
+            color=[GREY if m == floor else "#4c72b0" for m in table.columns],
+            legend=ax is axes[0],
+            capsize=3,
+        )
         ax.set_xticks(range(len(table)), [p.split(" (")[0] for p in table.index], fontsize=8)
         ax.set_xlabel("")
         ax.set_title(metric, fontsize=10)

@@ -49,10 +49,10 @@ def text_lengths(features: FeatureSet) -> np.ndarray:
         return np.asarray(features.text_bert[:, 1, :] > 0).sum(axis=1).astype(np.int64)
     lengths = np.zeros(len(features), dtype=np.int64)
     for start in range(0, len(features), _CHUNK):
-        nonzero = np.abs(features.text[start:start + _CHUNK]).sum(axis=-1) > 0
+        nonzero = np.abs(features.text[start : start + _CHUNK]).sum(axis=-1) > 0
         any_frame = nonzero.any(axis=1)
         last = nonzero.shape[1] - np.argmax(nonzero[:, ::-1], axis=1)
-        lengths[start:start + _CHUNK] = np.where(any_frame, last, 0)
+        lengths[start : start + _CHUNK] = np.where(any_frame, last, 0)
     return lengths
 
 
@@ -74,11 +74,11 @@ def pool_valid(sequences: np.ndarray, lengths: Sequence[int]) -> np.ndarray:
     out = np.zeros((n, dim))
     frames = np.arange(steps)
     for start in range(0, n, _CHUNK):
-        block = sequences[start:start + _CHUNK].astype(np.float64)
-        length = lengths[start:start + _CHUNK]
+        block = sequences[start : start + _CHUNK].astype(np.float64)
+        length = lengths[start : start + _CHUNK]
         mask = frames[None, :] < length[:, None]
         sums = np.einsum("nt,ntd->nd", mask, np.nan_to_num(block, nan=0.0, posinf=0.0, neginf=0.0))
-        out[start:start + _CHUNK] = sums / np.maximum(length, 1)[:, None]
+        out[start : start + _CHUNK] = sums / np.maximum(length, 1)[:, None]
     return out
 
 
@@ -90,7 +90,7 @@ def pool_padded(sequences: np.ndarray) -> np.ndarray:
     """
     out = np.zeros((sequences.shape[0], sequences.shape[2]))
     for start in range(0, len(sequences), _CHUNK):
-        out[start:start + _CHUNK] = np.mean(sequences[start:start + _CHUNK], axis=1, dtype=np.float64)
+        out[start : start + _CHUNK] = np.mean(sequences[start : start + _CHUNK], axis=1, dtype=np.float64)
     out[np.isnan(out)] = 0.0
     return out
 
@@ -167,15 +167,16 @@ def _umap_key(matrix: np.ndarray, params: Mapping[str, object]) -> str:
 
     digest = hashlib.sha256()
     contiguous = np.ascontiguousarray(matrix, dtype=np.float64)
-    digest.update(json.dumps({"shape": contiguous.shape, "umap": umap.__version__, **params}, sort_keys=True,
-                             default=str).encode())
+    digest.update(
+        json.dumps(
+            {"shape": contiguous.shape, "umap": umap.__version__, **params}, sort_keys=True, default=str
+        ).encode()
+    )
     digest.update(contiguous.tobytes())
     return digest.hexdigest()[:24]
 
 
-def umap_embedding(
-    matrix: np.ndarray, cache_dir: str | Path | None = None, **params: object
-) -> np.ndarray:
+def umap_embedding(matrix: np.ndarray, cache_dir: str | Path | None = None, **params: object) -> np.ndarray:
     """A 2-d UMAP embedding of the rows of ``matrix`` (seeded: :data:`UMAP_DEFAULTS`).
 
     With ``cache_dir``, the result is stored as ``umap-<key>.npy`` where the key hashes

@@ -33,8 +33,9 @@ class JsonLines:
                     try:
                         rows.append(json.loads(line))
                     except json.JSONDecodeError as err:
-                        raise CsmsasrError(f"{self.path}:{number} is not a JSON result row ({err}); "
-                                           "fix or remove that line") from err
+                        raise CsmsasrError(
+                            f"{self.path}:{number} is not a JSON result row ({err}); fix or remove that line"
+                        ) from err
         return rows
 
     def append(self, row: dict[str, Any]) -> None:

@@ -31,20 +31,24 @@ def up_to_date(out_dir: Path, marker_name: str, wanted: dict[str, Any]) -> bool:
     except (OSError, ValueError):
         return False
     files = recorded.get("files") or []
-    return (bool(files) and all((out_dir / name).is_file() for name in files)
-            and all(recorded.get(key) == value for key, value in wanted.items()))
+    return (
+        bool(files)
+        and all((out_dir / name).is_file() for name in files)
+        and all(recorded.get(key) == value for key, value in wanted.items())
+    )
 
 
 def refuse_foreign(out_dir: Path, marker_name: str) -> None:
     """Raise when ``out_dir`` exists and is not an earlier conversion (a file, or a folder without marker)."""
     foreign = out_dir.is_dir() and any(out_dir.iterdir()) and not (out_dir / marker_name).is_file()
     if foreign or (out_dir.exists() and not out_dir.is_dir()):
-        raise CsmsasrError(f"{out_dir} exists and is not an earlier conversion (no {marker_name}); refusing to "
-                           "overwrite it: choose an empty or new folder")
+        raise CsmsasrError(
+            f"{out_dir} exists and is not an earlier conversion (no {marker_name}); refusing to "
+            "overwrite it: choose an empty or new folder"
+        )
 
 
-def write_folder(out_dir: Path, marker_name: str, marker: dict[str, Any],
-                 write: Callable[[Path], None]) -> Path:
+def write_folder(out_dir: Path, marker_name: str, marker: dict[str, Any], write: Callable[[Path], None]) -> Path:
     """Call ``write(staging)``, add the marker (with the list of written files), move it to ``out_dir``.
 
     ``marker`` is what :func:`up_to_date` will compare later (plus anything worth recording); its

@@ -95,8 +95,7 @@ def use_book_style() -> str | None:
 def title_with_source(ax: plt.Axes, title: str, source: str) -> None:
     """Title an axis, with the data source on a second, smaller line ("Data: …")."""
     ax.set_title(f"{title}\n", loc="left")
-    ax.text(0.0, 1.01, f"Data: {source}", transform=ax.transAxes, fontsize=9, color="#555555",
-            ha="left", va="bottom")
+    ax.text(0.0, 1.01, f"Data: {source}", transform=ax.transAxes, fontsize=9, color="#555555", ha="left", va="bottom")
 
 
 def figure_with_source(fig: plt.Figure, title: str, source: str) -> None:
@@ -119,8 +118,20 @@ def annotated_heatmap(
     import seaborn as sns
 
     text = values.map(lambda v: "" if v != v else fmt.format(v)) if annotations is None else annotations
-    sns.heatmap(values.astype(float), ax=ax, cmap=cmap, vmin=vmin, vmax=vmax, annot=text.to_numpy(), fmt="",
-                cbar=True, square=True, linewidths=0.5, linecolor="white", annot_kws={"fontsize": fontsize})
+    sns.heatmap(
+        values.astype(float),
+        ax=ax,
+        cmap=cmap,
+        vmin=vmin,
+        vmax=vmax,
+        annot=text.to_numpy(),
+        fmt="",
+        cbar=True,
+        square=True,
+        linewidths=0.5,
+        linecolor="white",
+        annot_kws={"fontsize": fontsize},
+    )
     ax.tick_params(axis="y", rotation=0)
 
 

@@ -47,33 +47,53 @@ class Setting:
 
 #: Every variable the package reads, in the order ``csmsasr data info`` lists them.
 SETTINGS: tuple[Setting, ...] = (
-    Setting("CSMSASR_PUBLIC_DIR", "folder",
-            "the public metadata files (transcripts, splits, folds, BERT vocabulary), laid out as in the "
-            "dataset's repositories; read without network",
-            "point it at a folder holding cs-msasr-lists/ etc. (see `csmsasr data fetch`), or unset it to "
-            "download the files into the cache"),
-    Setting("CSMSASR_CACHE_DIR", "folder",
-            "downloads, converted models, synthetic audio and UMAP maps (default: the OS user cache folder "
-            "'csmsasr')",
-            "point it at a writable folder, or unset it to use the OS user cache", must_exist=False),
-    Setting("CSMSASR_FEATURES", "file",
-            "your copy of the feature file CS-MSASR_fulldata.pkl (without it the book uses the synthetic demo)",
-            "point it at CS-MSASR_fulldata.pkl from the dataset's Google Drive / Baidu folder, or unset it for "
-            "the demo"),
-    Setting("CSMSASR_AUDIO_DIR", "folder",
-            "the clips' audio, one <clip_id>.wav (or video) file each (without it: synthetic speech)",
-            "point it at the folder of <clip_id>.wav files, or unset it for synthetic speech"),
-    Setting("CSMSASR_BERT_DIR", "folder",
-            "a local bert-base-chinese (config.json + weights) for ALMT",
-            "download it once (e.g. huggingface-cli download bert-base-chinese --local-dir DIR) and set "
-            "CSMSASR_BERT_DIR=DIR, or unset it"),
-    Setting("CSMSASR_MSA_RESULTS", "file",
-            "the results JSONL of a full `csmsasr msa run`, which chapter 4 renders",
-            "point it at the results file the run wrote, or unset it"),
-    Setting("CSMSASR_ASR_TRANSCRIPTS", "file",
-            "recogniser output (JSONL of `csmsasr asr transcribe`) that chapter 6 analyses instead of the "
-            "book's own Whisper runs",
-            "point it at the transcripts file, or unset it"),
+    Setting(
+        "CSMSASR_PUBLIC_DIR",
+        "folder",
+        "the public metadata files (transcripts, splits, folds, BERT vocabulary), laid out as in the "
+        "dataset's repositories; read without network",
+        "point it at a folder holding cs-msasr-lists/ etc. (see `csmsasr data fetch`), or unset it to "
+        "download the files into the cache",
+    ),
+    Setting(
+        "CSMSASR_CACHE_DIR",
+        "folder",
+        "downloads, converted models, synthetic audio and UMAP maps (default: the OS user cache folder 'csmsasr')",
+        "point it at a writable folder, or unset it to use the OS user cache",
+        must_exist=False,
+    ),
+    Setting(
+        "CSMSASR_FEATURES",
+        "file",
+        "your copy of the feature file CS-MSASR_fulldata.pkl (without it the book uses the synthetic demo)",
+        "point it at CS-MSASR_fulldata.pkl from the dataset's Google Drive / Baidu folder, or unset it for the demo",
+    ),
+    Setting(
+        "CSMSASR_AUDIO_DIR",
+        "folder",
+        "the clips' audio, one <clip_id>.wav (or video) file each (without it: synthetic speech)",
+        "point it at the folder of <clip_id>.wav files, or unset it for synthetic speech",
+    ),
+    Setting(
+        "CSMSASR_BERT_DIR",
+        "folder",
+        "a local bert-base-chinese (config.json + weights) for ALMT",
+        "download it once (e.g. huggingface-cli download bert-base-chinese --local-dir DIR) and set "
+        "CSMSASR_BERT_DIR=DIR, or unset it",
+    ),
+    Setting(
+        "CSMSASR_MSA_RESULTS",
+        "file",
+        "the results JSONL of a full `csmsasr msa run`, which chapter 4 renders",
+        "point it at the results file the run wrote, or unset it",
+    ),
+    Setting(
+        "CSMSASR_ASR_TRANSCRIPTS",
+        "file",
+        "recogniser output (JSONL of `csmsasr asr transcribe`) that chapter 6 analyses instead of the "
+        "book's own Whisper runs",
+        "point it at the transcripts file, or unset it",
+    ),
 )
 
 _BY_NAME = {setting.name: setting for setting in SETTINGS}

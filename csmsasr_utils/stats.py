@@ -73,9 +73,7 @@ def character_inventory(texts: Iterable[str]) -> pd.DataFrame:
         chars = [ch for ch in text if not ch.isspace()]
         counts.update(chars)
         clips.update(set(chars))
-    table = pd.DataFrame(
-        {"char": list(counts), "count": list(counts.values()), "n_clips": [clips[c] for c in counts]}
-    )
+    table = pd.DataFrame({"char": list(counts), "count": list(counts.values()), "n_clips": [clips[c] for c in counts]})
     table = table.sort_values(["count", "char"], ascending=[False, True], ignore_index=True)
     table["coverage"] = table["count"].cumsum() / table["count"].sum()
     return table
@@ -127,8 +125,9 @@ def majority_floor(train_labels) -> MajorityFloor:
     """
     labels = np.asarray(train_labels, dtype=float).reshape(-1)
     if labels.size == 0:
-        raise InvalidArgument("majority_floor needs at least one training label, got none: "
-                              "check that the training split is not empty")
+        raise InvalidArgument(
+            "majority_floor needs at least one training label, got none: check that the training split is not empty"
+        )
     bins = {k: int(np.bincount(mmsa_bins(labels, k), minlength=k).argmax()) for k in MMSA_BIN_EDGES}
     values, counts = np.unique(labels, return_counts=True)
     return MajorityFloor(median=float(np.median(labels)), mode=float(values[np.argmax(counts)]), majority_bins=bins)
@@ -152,8 +151,10 @@ def majority_baseline(train_labels: np.ndarray, test_labels: np.ndarray) -> dict
     train = np.asarray(train_labels, dtype=float)
     test = np.asarray(test_labels, dtype=float)
     if len(train) == 0 or len(test) == 0:
-        raise InvalidArgument(f"majority_baseline needs non-empty training and test labels, got {len(train)} "
-                              f"training and {len(test)} test labels")
+        raise InvalidArgument(
+            f"majority_baseline needs non-empty training and test labels, got {len(train)} "
+            f"training and {len(test)} test labels"
+        )
     floor = majority_floor(train)
 
     def constant(value: float) -> dict[str, float]:
@@ -176,8 +177,10 @@ def protocol_baselines(metadata: pd.DataFrame, column: str = "label_m") -> pd.Da
     ``fold 5`` and ``folds mean``.
     """
     labels = metadata.set_index("clip_id")[column]
-    rows = {name: majority_baseline(labels[split["train"]], labels[split["test"]])
-            for name, split in named_splits(metadata).items()}
+    rows = {
+        name: majority_baseline(labels[split["train"]], labels[split["test"]])
+        for name, split in named_splits(metadata).items()
+    }
     table = pd.DataFrame.from_dict(rows, orient="index")
     table.loc["folds mean"] = table.loc[[fold_name(k) for k in range(1, N_FOLDS + 1)]].mean()
     return table

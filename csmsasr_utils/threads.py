@@ -33,7 +33,10 @@ WAIT_POLICY = "PASSIVE"
 #: The variables that size a thread pool: OpenMP (torch, numba's omp layer), the BLAS libraries
 #: numpy and torch may use, and numba's own pool.
 THREAD_COUNT_VARIABLES: tuple[str, ...] = (
-    "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS",
+    "OMP_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "NUMBA_NUM_THREADS",
 )
 
 

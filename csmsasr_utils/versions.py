@@ -23,10 +23,15 @@ def code_version(sources: Path, key: str) -> dict[str, str]:
     for path in sorted(Path(sources).rglob("*.py")):
         digest.update(path.relative_to(sources).as_posix().encode() + path.read_bytes())
     try:
-        commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True,
-                                text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "--", "csmsasr_utils"],
-                               capture_output=True, text=True, check=True).stdout.strip()
+        commit = subprocess.run(
+            ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(REPO), "status", "--porcelain", "--", "csmsasr_utils"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
         commit += "+dirty" if dirty else ""
     except (OSError, subprocess.CalledProcessError):
         commit = "unknown"

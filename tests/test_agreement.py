@@ -18,8 +18,10 @@ LEVELS = np.array([-1.0, -0.5, 0.0, 0.5, 1.0])
 def labels():
     rng = np.random.default_rng(3)
     m = rng.choice(LEVELS, size=300)
-    noisy = {k: np.clip(np.round((m + rng.normal(0, s, 300)) * 2) / 2, -1, 1) for k, s in
-             {"T": 0.3, "A": 0.5, "V": 0.4}.items()}
+    noisy = {
+        k: np.clip(np.round((m + rng.normal(0, s, 300)) * 2) / 2, -1, 1)
+        for k, s in {"T": 0.3, "A": 0.5, "V": 0.4}.items()
+    }
     return pd.DataFrame({"M": m, **noisy}, index=[f"01_{i:04d}" for i in range(1, 301)])
 
 
@@ -38,8 +40,9 @@ def test_hand_worked_confusion_and_kappa():
 def test_confusion_matches_sklearn(labels):
     for n_classes in (3, 5):
         ours = ag.confusion(labels["M"], labels["V"], n_classes).to_numpy()
-        theirs = confusion_matrix(mmsa_bins(labels["M"], n_classes), mmsa_bins(labels["V"], n_classes),
-                                  labels=list(range(n_classes)))
+        theirs = confusion_matrix(
+            mmsa_bins(labels["M"], n_classes), mmsa_bins(labels["V"], n_classes), labels=list(range(n_classes))
+        )
         assert np.array_equal(ours, theirs)
     assert ag.polarity_confusion(labels["M"], labels["A"]).shape == (3, 3)
 
@@ -65,8 +68,9 @@ def test_pairwise_alpha_matches_the_package(labels):
     import krippendorff
 
     metrics = ag.pair_metrics(labels["M"], labels["V"], domain=LEVELS)
-    expected = krippendorff.alpha(reliability_data=np.vstack([labels["M"], labels["V"]]), value_domain=LEVELS,
-                                  level_of_measurement="ordinal")
+    expected = krippendorff.alpha(
+        reliability_data=np.vstack([labels["M"], labels["V"]]), value_domain=LEVELS, level_of_measurement="ordinal"
+    )
     assert metrics["alpha_ordinal"] == pytest.approx(expected)
 
 
@@ -130,11 +134,17 @@ def test_alpha_table_and_matrix(labels):
 
 
 def test_opposing_polarity_and_rates():
-    meta = pd.DataFrame({
-        "clip_id": ["a", "b", "c", "d"], "video_id": ["01", "01", "02", "02"], "text": ["w", "x", "y", "z"],
-        "label_m": [1.0, -1.0, 0.0, 0.5], "label_t": [-1.0, -0.5, 1.0, 0.5],
-        "label_a": [0.5, 0.5, 0.0, -0.5], "label_v": [1.0, -1.0, 0.0, 0.5],
-    })
+    meta = pd.DataFrame(
+        {
+            "clip_id": ["a", "b", "c", "d"],
+            "video_id": ["01", "01", "02", "02"],
+            "text": ["w", "x", "y", "z"],
+            "label_m": [1.0, -1.0, 0.0, 0.5],
+            "label_t": [-1.0, -0.5, 1.0, 0.5],
+            "label_a": [0.5, 0.5, 0.0, -0.5],
+            "label_v": [1.0, -1.0, 0.0, 0.5],
+        }
+    )
     assert list(ag.opposing_polarity(meta, "T")["clip_id"]) == ["a"]  # c: M neutral is not opposed
     assert list(ag.opposing_polarity(meta, "A")["clip_id"]) == ["b", "d"]  # |0.5+1| > |-0.5-0.5|
     assert ag.opposing_polarity(meta, "V").empty

@@ -53,8 +53,13 @@ def _autosummary(text: str) -> list[str]:
 
 def test_the_module_discovery_sees_the_package():
     modules = _modules()
-    assert {"csmsasr_utils", "csmsasr_utils.data.dataset", "csmsasr_utils.asr.engines.base",
-            "csmsasr_utils.msa.models.tfn", "csmsasr_utils.encoders"} <= modules
+    assert {
+        "csmsasr_utils",
+        "csmsasr_utils.data.dataset",
+        "csmsasr_utils.asr.engines.base",
+        "csmsasr_utils.msa.models.tfn",
+        "csmsasr_utils.encoders",
+    } <= modules
 
 
 def test_every_module_is_documented_exactly_once():

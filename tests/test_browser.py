@@ -13,8 +13,9 @@ needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not in
 @needs_chromium
 def test_an_external_image_and_a_script_error_are_caught(tmp_path):
     page = tmp_path / "bad.html"
-    page.write_text('<html><body><img src="https://example.invalid/x.png">'
-                    "<script>undefinedFunction()</script></body></html>")
+    page.write_text(
+        '<html><body><img src="https://example.invalid/x.png"><script>undefinedFunction()</script></body></html>'
+    )
     report = open_page(CHROMIUM, page, budget_ms=2000)
     assert report.page_requests == ["https://example.invalid/x.png"]
     assert any("undefinedFunction" in line for line in report.console_errors)

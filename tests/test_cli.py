@@ -60,14 +60,17 @@ def test_errors_become_exit_code_2(tmp_path, capsys):
 
 
 def test_console_script_is_installed():
-    result = subprocess.run([sys.executable, "-m", "csmsasr_utils.cli", "data", "--help"],
-                            capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "csmsasr_utils.cli", "data", "--help"], capture_output=True, text=True, check=True
+    )
     assert "check" in result.stdout and "fingerprint" in result.stdout
 
 
 @pytest.mark.parametrize("engine", ["wav2vec2", "paraformer"])
 def test_asr_engine_needs_a_model_folder(engine, capsys, public_dir, monkeypatch):
-    monkeypatch.setattr("csmsasr_utils.asr.speech_source.audio_for_clips",
-                        lambda rows, cache, audio_dir=None: (rows[["clip_id"]].assign(path=""), "stub"))
+    monkeypatch.setattr(
+        "csmsasr_utils.asr.speech_source.audio_for_clips",
+        lambda rows, cache, audio_dir=None: (rows[["clip_id"]].assign(path=""), "stub"),
+    )
     code = main(["asr", "transcribe", "--engine", engine, "--limit", "1", "--public-dir", str(public_dir)])
     assert code == 2 and "needs --model-dir" in capsys.readouterr().err

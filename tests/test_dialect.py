@@ -10,10 +10,12 @@ from csmsasr_utils import dialect
 
 @pytest.fixture
 def tiny():
-    return pd.DataFrame({
-        "clip_id": ["01_0001", "01_0002", "02_0001", "02_0002", "02_0003"],
-        "text": ["好啰", "要得 啰啰", "冇得事嘞", "嘞", "晓得"],
-    })
+    return pd.DataFrame(
+        {
+            "clip_id": ["01_0001", "01_0002", "02_0001", "02_0002", "02_0003"],
+            "text": ["好啰", "要得 啰啰", "冇得事嘞", "嘞", "晓得"],
+        }
+    )
 
 
 def test_marker_frequencies(tiny):
@@ -25,8 +27,9 @@ def test_marker_frequencies(tiny):
 
 
 def test_marker_count_skips_excluded_mandarin_words():
-    frame = pd.DataFrame({"clip_id": ["01_0001", "01_0002", "01_0003"],
-                          "text": ["国家政策好", "莫策哒，政策", "决策策略"]})
+    frame = pd.DataFrame(
+        {"clip_id": ["01_0001", "01_0002", "01_0003"], "text": ["国家政策好", "莫策哒，政策", "决策策略"]}
+    )
     table = dialect.marker_frequencies(frame, [m for m in dialect.DIALECT_MARKERS if m.form == "策"]).iloc[0]
     # by hand: only the 策 of 莫策哒 is the dialect word
     assert table["occurrences"] == 1 and table["n_clips"] == 1 and table["example_clip"] == "01_0002"

@@ -39,8 +39,9 @@ def test_difficulty_bars_stack_the_shares(shown):
 
 
 def test_agreement_bars_one_panel_per_modality(shown):
-    table = pd.DataFrame({"text": [0.3, 0.5], "multimodal": [0.2, 0.4]},
-                         index=["same class as M", "other class than M"])
+    table = pd.DataFrame(
+        {"text": [0.3, 0.5], "multimodal": [0.2, 0.4]}, index=["same class as M", "other class than M"]
+    )
     error_plots.show_agreement({"t": table, "a": table * 2}, "Disagreement", "toy data")
     (fig,) = shown
     assert len(fig.axes) == 2 and fig.axes[1].get_xlabel() == "A label vs M"
@@ -51,8 +52,15 @@ def test_agreement_bars_one_panel_per_modality(shown):
 
 
 def test_token_cost_bars_and_annotations(shown):
-    cost = pd.DataFrame({"distinct": [6, 100], "occurrences": [1234, 50000], "tokens_per_occurrence": [2.0, 1.25],
-                         "share_multi_token": [1.0, 0.2]}, index=["Changsha particles", "all other characters"])
+    cost = pd.DataFrame(
+        {
+            "distinct": [6, 100],
+            "occurrences": [1234, 50000],
+            "tokens_per_occurrence": [2.0, 1.25],
+            "share_multi_token": [1.0, 0.2],
+        },
+        index=["Changsha particles", "all other characters"],
+    )
     error_plots.show_token_cost(cost, "Cost", "toy data")
     (fig,) = shown
     assert [b.get_width() for b in fig.axes[0].patches] == pytest.approx([1.0, 0.2])
@@ -60,8 +68,15 @@ def test_token_cost_bars_and_annotations(shown):
 
 
 def test_noise_curves_draw_points_means_floor_and_cers(shown):
-    curve = pd.DataFrame({"rate": [0.0, 0.0, 0.5, 0.5], "seed": [0, 1, 0, 1], "realised_cer": [0.0, 0.0, 0.4, 0.6],
-                          "MAE": [0.4, 0.4, 0.5, 0.7], "Corr": [0.6, 0.6, 0.3, 0.1]})
+    curve = pd.DataFrame(
+        {
+            "rate": [0.0, 0.0, 0.5, 0.5],
+            "seed": [0, 1, 0, 1],
+            "realised_cer": [0.0, 0.0, 0.4, 0.6],
+            "MAE": [0.4, 0.4, 0.5, 0.7],
+            "Corr": [0.6, 0.6, 0.3, 0.1],
+        }
+    )
     error_plots.show_noise_curves({"ridge": curve}, 0.8, {"Whisper-base (direct inference)": 0.7762}, "Noise", "toy")
     (fig,) = shown
     mae_axis = fig.axes[0]
@@ -85,8 +100,10 @@ def test_shift_against_cer_caps_the_cer(shown):
 
 
 def test_ablation_bars_zoom_on_the_mae(shown):
-    ablation = pd.DataFrame({"MAE": [0.5, 0.55, 0.52], "mean prediction": [0.1, 0.0, 0.05]},
-                            index=["transcript", "啰 removed", "random characters removed (seed 0)"])
+    ablation = pd.DataFrame(
+        {"MAE": [0.5, 0.55, 0.52], "mean prediction": [0.1, 0.0, 0.05]},
+        index=["transcript", "啰 removed", "random characters removed (seed 0)"],
+    )
     error_plots.show_ablation(ablation, "Ablation", "toy")
     (fig,) = shown
     assert [b.get_width() for b in fig.axes[0].patches] == pytest.approx([0.5, 0.55, 0.52])
@@ -94,9 +111,13 @@ def test_ablation_bars_zoom_on_the_mae(shown):
 
 
 def test_protocol_bars_show_means_over_folds(shown):
-    rows = pd.DataFrame({"protocol": ["seen (a)"] * 4 + ["unseen (b)"] * 4,
-                         "model": ["Majority", "Majority", "Ridge", "Ridge"] * 2,
-                         "test_MAE": [0.6, 0.8, 0.4, 0.5, 0.7, 0.7, 0.6, 0.7]})
+    rows = pd.DataFrame(
+        {
+            "protocol": ["seen (a)"] * 4 + ["unseen (b)"] * 4,
+            "model": ["Majority", "Majority", "Ridge", "Ridge"] * 2,
+            "test_MAE": [0.6, 0.8, 0.4, 0.5, 0.7, 0.7, 0.6, 0.7],
+        }
+    )
     error_plots.show_protocols(rows, ["MAE"], "Protocols", "toy")
     (fig,) = shown
     heights = [b.get_height() for b in fig.axes[0].patches]

@@ -58,8 +58,11 @@ def test_pooling_difference(feature_set):
 
 def test_standardize_and_combine():
     rng = np.random.default_rng(1)
-    pooled = {"text": rng.normal(5, 3, (50, 20)), "audio": rng.normal(0, 9, (50, 4)),
-              "vision": rng.normal(-2, 1, (50, 9))}
+    pooled = {
+        "text": rng.normal(5, 3, (50, 20)),
+        "audio": rng.normal(0, 9, (50, 4)),
+        "vision": rng.normal(-2, 1, (50, 9)),
+    }
     z = F.standardize(pooled["audio"])
     assert np.allclose(z.mean(axis=0), 0) and np.allclose(z.std(axis=0), 1)
     combined = F.combine_modalities(pooled)
@@ -96,8 +99,16 @@ def test_linear_probe_learns_a_linear_target_and_not_noise():
     assert good["Mult_acc_2"] > 0.85 and good["MAE"] < good["majority_MAE"] / 2
     noise = F.linear_probe(rng.normal(size=(400, 10)), y, _folds(400))
     assert noise["Mult_acc_5"] < good["Mult_acc_5"]
-    assert set(good) == {"Mult_acc_2", "Mult_acc_3", "Mult_acc_5", "MAE", "majority_Mult_acc_2",
-                         "majority_Mult_acc_3", "majority_Mult_acc_5", "majority_MAE"}
+    assert set(good) == {
+        "Mult_acc_2",
+        "Mult_acc_3",
+        "Mult_acc_5",
+        "MAE",
+        "majority_Mult_acc_2",
+        "majority_Mult_acc_3",
+        "majority_Mult_acc_5",
+        "majority_MAE",
+    }
 
 
 def test_speaker_probe_and_separability_table():

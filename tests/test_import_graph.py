@@ -20,8 +20,9 @@ def _module_name(path: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-def _load_time_imports(tree: ast.Module, module: str, is_package: bool, modules: set[str],
-                       *, inside_functions: bool = False) -> set[str]:
+def _load_time_imports(
+    tree: ast.Module, module: str, is_package: bool, modules: set[str], *, inside_functions: bool = False
+) -> set[str]:
     """Package modules that ``module`` imports at import time (or anywhere, ``inside_functions=True``)."""
     found: set[str] = set()
 
@@ -63,7 +64,10 @@ def _graph(*, inside_functions: bool = False) -> dict[str, set[str]]:
     modules = {_module_name(path) for path in paths}
     return {
         _module_name(path): _load_time_imports(
-            ast.parse(path.read_text(encoding="utf-8")), _module_name(path), path.name == "__init__.py", modules,
+            ast.parse(path.read_text(encoding="utf-8")),
+            _module_name(path),
+            path.name == "__init__.py",
+            modules,
             inside_functions=inside_functions,
         )
         for path in paths
@@ -79,7 +83,7 @@ def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
         stack.append(node)
         for target in sorted(graph.get(node, ())):
             if state.get(target) == "open":
-                cycles.append(stack[stack.index(target):] + [target])
+                cycles.append(stack[stack.index(target) :] + [target])
             elif target not in state:
                 visit(target)
         stack.pop()
@@ -103,9 +107,14 @@ def test_the_graph_sees_module_level_imports_only():
     )
     modules = {"csmsasr_utils.errors", "csmsasr_utils.settings", "csmsasr_utils.stats", "csmsasr_utils.plots"}
     assert _load_time_imports(tree, "csmsasr_utils.x", False, modules) == {
-        "csmsasr_utils.errors", "csmsasr_utils.settings"}
+        "csmsasr_utils.errors",
+        "csmsasr_utils.settings",
+    }
     assert _load_time_imports(tree, "csmsasr_utils.x", False, modules, inside_functions=True) == {
-        "csmsasr_utils.errors", "csmsasr_utils.settings", "csmsasr_utils.plots"}
+        "csmsasr_utils.errors",
+        "csmsasr_utils.settings",
+        "csmsasr_utils.plots",
+    }
 
 
 def test_the_package_has_no_import_cycle():

@@ -16,7 +16,9 @@ REPO = Path(__file__).resolve().parents[1]
 def test_loading_holds_about_one_copy_of_the_arrays():
     result = subprocess.run(
         [sys.executable, str(REPO / "benchmarks" / "bench_load.py"), "--n-clips", "300", "--json"],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     figures = json.loads(result.stdout.strip().splitlines()[-1])
     # the released (flat) file: arrays are views on the pickled bytes, no second copy

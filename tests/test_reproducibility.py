@@ -24,22 +24,27 @@ def _fresh_process(code: str, tmp_path, name: str) -> None:
 
 @pytest.mark.slow
 def test_msa_results_files_are_identical_across_runs(tmp_path):
-    code = ("from csmsasr_utils.cli import main; raise SystemExit(main(['msa', 'run', '--models', 'LF_DNN', "
-            "'MLF_DNN', 'EF_LSTM', '--seeds', '1111', '--budget', 'smoke', '--max-clips', '48', '--results', {!r}]))")
+    code = (
+        "from csmsasr_utils.cli import main; raise SystemExit(main(['msa', 'run', '--models', 'LF_DNN', "
+        "'MLF_DNN', 'EF_LSTM', '--seeds', '1111', '--budget', 'smoke', '--max-clips', '48', '--results', {!r}]))"
+    )
     rows = {}
     for name in ("first", "second"):
         path = tmp_path / f"{name}.jsonl"
         _fresh_process(code.format(str(path)), tmp_path, name)
-        rows[name] = [{k: v for k, v in json.loads(line).items() if k not in VOLATILE}
-                      for line in path.read_text().splitlines()]
+        rows[name] = [
+            {k: v for k, v in json.loads(line).items() if k not in VOLATILE} for line in path.read_text().splitlines()
+        ]
     assert len(rows["first"]) == 3
     assert rows["first"] == rows["second"]
 
 
 @pytest.mark.slow
 def test_umap_embedding_is_identical_across_processes(tmp_path):
-    code = ("import numpy as np; from csmsasr_utils.feature_space import umap_embedding; "
-            "x = np.random.default_rng(3).normal(size=(150, 6)); np.save({!r}, umap_embedding(x, n_neighbors=15))")
+    code = (
+        "import numpy as np; from csmsasr_utils.feature_space import umap_embedding; "
+        "x = np.random.default_rng(3).normal(size=(150, 6)); np.save({!r}, umap_embedding(x, n_neighbors=15))"
+    )
     for name in ("first", "second"):
         _fresh_process(code.format(str(tmp_path / f"{name}.npy")), tmp_path, name)
     assert np.array_equal(np.load(tmp_path / "first.npy"), np.load(tmp_path / "second.npy"))

@@ -78,41 +78,74 @@ FRAME_HTML = """<div>
 
 def example_notebook(uuid: str = "3ffc4", value: str = "0.75"):
     """A notebook holding every kind of output the book's chapters produce, and some they should not."""
-    return new_notebook(cells=[
-        new_markdown_cell("# A chapter\n\nText, not a result."),
-        new_code_cell("print('hello'); warnings.warn('careful'); styled", outputs=[
-            new_output("stream", name="stdout", text="hello\n"),
-            new_output("stream", name="stderr", text="UserWarning: careful\n"),
-            new_output("execute_result", execution_count=1, data={
-                "text/html": styler_html(uuid, value),
-                "text/plain": "<pandas.io.formats.style.Styler at 0x7f3a2c1d9e50>",
-            }),
-        ]),
-        new_code_cell("import numpy as np", outputs=[]),
-        new_code_cell("display(frame); plt.show(); {'MAE': 0.3}", outputs=[
-            new_output("display_data", data={"text/html": FRAME_HTML, "text/plain": "       clips ..."}),
-            new_output("display_data", data={"image/png": PNG, "text/plain": "<Figure size 640x480 with 1 Axes>"}),
-            new_output("execute_result", execution_count=3, data={"text/plain": "{'MAE': 0.3}"}),
-        ]),
-        new_markdown_cell("More text."),
-        new_code_cell("fig = plt.figure(); fig; 1 / 0", outputs=[
-            new_output("display_data", data={"text/plain": "<Figure size 800x600 with 2 Axes>"}),
-            new_output("error", ename="ZeroDivisionError", evalue="division by zero",
-                       traceback=["Traceback ...", "ZeroDivisionError: division by zero"]),
-        ]),
-    ])
+    return new_notebook(
+        cells=[
+            new_markdown_cell("# A chapter\n\nText, not a result."),
+            new_code_cell(
+                "print('hello'); warnings.warn('careful'); styled",
+                outputs=[
+                    new_output("stream", name="stdout", text="hello\n"),
+                    new_output("stream", name="stderr", text="UserWarning: careful\n"),
+                    new_output(
+                        "execute_result",
+                        execution_count=1,
+                        data={
+                            "text/html": styler_html(uuid, value),
+                            "text/plain": "<pandas.io.formats.style.Styler at 0x7f3a2c1d9e50>",
+                        },
+                    ),
+                ],
+            ),
+            new_code_cell("import numpy as np", outputs=[]),
+            new_code_cell(
+                "display(frame); plt.show(); {'MAE': 0.3}",
+                outputs=[
+                    new_output("display_data", data={"text/html": FRAME_HTML, "text/plain": "       clips ..."}),
+                    new_output(
+                        "display_data", data={"image/png": PNG, "text/plain": "<Figure size 640x480 with 1 Axes>"}
+                    ),
+                    new_output("execute_result", execution_count=3, data={"text/plain": "{'MAE': 0.3}"}),
+                ],
+            ),
+            new_markdown_cell("More text."),
+            new_code_cell(
+                "fig = plt.figure(); fig; 1 / 0",
+                outputs=[
+                    new_output("display_data", data={"text/plain": "<Figure size 800x600 with 2 Axes>"}),
+                    new_output(
+                        "error",
+                        ename="ZeroDivisionError",
+                        evalue="division by zero",
+                        traceback=["Traceback ...", "ZeroDivisionError: division by zero"],
+                    ),
+                ],
+            ),
+        ]
+    )
 
 
 EXPECTED = [
     {"cell": 0, "kind": "text", "content": "hello\n"},
-    {"cell": 0, "kind": "table", "content": [{
-        "caption": "Accuracy — synthetic demo data (not results)",
-        "rows": [["", "model", "Mult_acc_2"], ["0", "TFN", "0.75"]],
-    }]},
-    {"cell": 2, "kind": "table", "content": [{
-        "caption": None,
-        "rows": [["", "clips", "mean duration"], ["train", "868", "3.6"], ["test", "109", "3.5"]],
-    }]},
+    {
+        "cell": 0,
+        "kind": "table",
+        "content": [
+            {
+                "caption": "Accuracy — synthetic demo data (not results)",
+                "rows": [["", "model", "Mult_acc_2"], ["0", "TFN", "0.75"]],
+            }
+        ],
+    },
+    {
+        "cell": 2,
+        "kind": "table",
+        "content": [
+            {
+                "caption": None,
+                "rows": [["", "clips", "mean duration"], ["train", "868", "3.6"], ["test", "109", "3.5"]],
+            }
+        ],
+    },
     {"cell": 2, "kind": "text", "content": "{'MAE': 0.3}"},
     {"cell": 3, "kind": "error", "content": {"ename": "ZeroDivisionError", "evalue": "division by zero"}},
 ]
@@ -133,8 +166,9 @@ def test_a_notebook_file_gives_the_same_results_as_its_dictionary(tmp_path):
 def test_table_ids_do_not_change_the_results_but_a_value_does():
     first = result_tables.notebook_results(example_notebook(uuid="3ffc4"))
     assert result_tables.notebook_results(example_notebook(uuid="a91d0")) == first
-    assert result_tables.dumps(result_tables.notebook_results(example_notebook(uuid="a91d0"))) == \
-        result_tables.dumps(first)
+    assert result_tables.dumps(result_tables.notebook_results(example_notebook(uuid="a91d0"))) == result_tables.dumps(
+        first
+    )
     changed = result_tables.notebook_results(example_notebook(uuid="3ffc4", value="0.76"))
     assert changed != first
     assert changed[1]["content"][0]["rows"][1] == ["0", "TFN", "0.76"]
@@ -142,24 +176,36 @@ def test_table_ids_do_not_change_the_results_but_a_value_does():
 
 def test_printed_text_split_into_chunks_gives_the_same_results():
     """The kernel may send one print as several stdout chunks (timing): the entries are the same."""
+
     def notebook(*chunks):
         outputs = [new_output("stream", name="stdout", text=c) for c in chunks]
         outputs.insert(1, new_output("stream", name="stderr", text="a warning\n"))  # dropped, not a break
-        return new_notebook(cells=[new_code_cell("print(...)", outputs=outputs),
-                                   new_code_cell("print(...)", outputs=[new_output("stream", name="stdout",
-                                                                                   text="next cell\n")])])
+        return new_notebook(
+            cells=[
+                new_code_cell("print(...)", outputs=outputs),
+                new_code_cell("print(...)", outputs=[new_output("stream", name="stdout", text="next cell\n")]),
+            ]
+        )
 
     whole = result_tables.notebook_results(notebook("Insight: the probe reads the video.\n", "\n"))
     split = result_tables.notebook_results(notebook("Insight: the probe ", "reads the video.\n", "\n"))
-    assert whole == split == [{"cell": 0, "kind": "text", "content": "Insight: the probe reads the video.\n\n"},
-                              {"cell": 1, "kind": "text", "content": "next cell\n"}]
+    assert (
+        whole
+        == split
+        == [
+            {"cell": 0, "kind": "text", "content": "Insight: the probe reads the video.\n\n"},
+            {"cell": 1, "kind": "text", "content": "next cell\n"},
+        ]
+    )
 
 
 def test_tables_text_only_of_every_table_in_an_output():
-    html = ("<p>before</p><table><tr><td>a &amp; b</td><td>x<br>y</td></tr></table>"
-            "<script>var t = '<table>';</script>"
-            "<table><caption> Second\n table </caption><tr><th>cell with <b>bold</b></th>"
-            "<td><table><tr><td>inner</td></tr></table></td></tr></table>")
+    html = (
+        "<p>before</p><table><tr><td>a &amp; b</td><td>x<br>y</td></tr></table>"
+        "<script>var t = '<table>';</script>"
+        "<table><caption> Second\n table </caption><tr><th>cell with <b>bold</b></th>"
+        "<td><table><tr><td>inner</td></tr></table></td></tr></table>"
+    )
     assert result_tables.html_tables(html) == [
         {"caption": None, "rows": [["a & b", "x y"]]},
         {"caption": "Second table", "rows": [["cell with bold", ""]]},
@@ -173,8 +219,9 @@ def test_results_file_text_is_sorted_indented_utf8_with_a_final_newline():
 
 
 def _fake_app(outdir: Path, pages: list[str], fmt: str = "html") -> SimpleNamespace:
-    return SimpleNamespace(outdir=str(outdir), env=SimpleNamespace(found_docs=set(pages)),
-                           builder=SimpleNamespace(format=fmt))
+    return SimpleNamespace(
+        outdir=str(outdir), env=SimpleNamespace(found_docs=set(pages)), builder=SimpleNamespace(format=fmt)
+    )
 
 
 def test_build_finished_writes_one_file_per_executed_page_and_removes_stale_ones(tmp_path):
@@ -229,23 +276,38 @@ def test_a_tiny_book_build_writes_its_results_file(tmp_path):
     (book / "chapters").mkdir(parents=True)
     (book / "index.md").write_text("# Tiny book\n\nNo code here.\n", encoding="utf-8")
     (book / "chapters" / "tiny.md").write_text(MYST_NOTEBOOK, encoding="utf-8")
-    (book / "_toc.yml").write_text("format: jb-book\nroot: index\nchapters:\n  - file: chapters/tiny\n",
-                                   encoding="utf-8")
+    (book / "_toc.yml").write_text(
+        "format: jb-book\nroot: index\nchapters:\n  - file: chapters/tiny\n", encoding="utf-8"
+    )
     (book / "_config.yml").write_text(
         "title: Tiny\nonly_build_toc_files: true\nexecute:\n  execute_notebooks: force\n"
-        f"sphinx:\n  local_extensions:\n    result_tables: {EXTENSION.parent}\n", encoding="utf-8")
+        f"sphinx:\n  local_extensions:\n    result_tables: {EXTENSION.parent}\n",
+        encoding="utf-8",
+    )
     jb = Path(sys.executable).with_name("jupyter-book")
     env = {k: v for k, v in os.environ.items() if not k.startswith("CSMSASR_")}
-    result = subprocess.run([str(jb), "build", str(book), "--path-output", str(tmp_path / "out")],
-                            capture_output=True, text=True, env=env, timeout=300, check=False)
+    result = subprocess.run(
+        [str(jb), "build", str(book), "--path-output", str(tmp_path / "out")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        check=False,
+    )
     assert result.returncode == 0, f"{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
 
     results = tmp_path / "out" / "_build" / "results"
     assert sorted(p.relative_to(results).as_posix() for p in results.rglob("*.json")) == ["chapters/tiny.json"]
     assert json.loads((results / "chapters" / "tiny.json").read_text(encoding="utf-8")) == [
         {"cell": 0, "kind": "text", "content": "hello from the tiny book\n"},
-        {"cell": 1, "kind": "table", "content": [{
-            "caption": None,
-            "rows": [["", "clips", "split"], ["0", "868", "train"], ["1", "109", "test"]],
-        }]},
+        {
+            "cell": 1,
+            "kind": "table",
+            "content": [
+                {
+                    "caption": None,
+                    "rows": [["", "clips", "split"], ["0", "868", "train"], ["1", "109", "test"]],
+                }
+            ],
+        },
     ]

@@ -85,7 +85,11 @@ def _reads_of_csmsasr_variables(path: Path) -> list[int]:
     source = path.read_text(encoding="utf-8")
     lines = []
     for node in ast.walk(ast.parse(source)):
-        if isinstance(node, ast.Constant) and isinstance(node.value, str) and re.fullmatch(r"CSMSASR_[A-Z_]+", node.value):
+        if (
+            isinstance(node, ast.Constant)
+            and isinstance(node.value, str)
+            and re.fullmatch(r"CSMSASR_[A-Z_]+", node.value)
+        ):
             line = source.splitlines()[node.lineno - 1]
             if "environ" in line or "getenv" in line:
                 lines.append(node.lineno)

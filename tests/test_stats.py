@@ -15,14 +15,16 @@ from csmsasr_utils.data import make_demo_metadata
 
 @pytest.fixture
 def tiny():
-    return pd.DataFrame({
-        "clip_id": ["01_0001", "01_0002", "02_0001", "02_0002", "02_0003"],
-        "video_id": ["01", "01", "02", "02", "02"],
-        "text": ["好啰", "要得 啰啰", "冇得事嘞", "嘞", "晓得"],
-        "duration_s": [1.0, 2.0, np.nan, 4.0, 3.0],
-        "label_m": [-1.0, -0.5, 0.0, 0.5, 0.5],
-        "split": ["train", "train", "test", "test", "train"],
-    })
+    return pd.DataFrame(
+        {
+            "clip_id": ["01_0001", "01_0002", "02_0001", "02_0002", "02_0003"],
+            "video_id": ["01", "01", "02", "02", "02"],
+            "text": ["好啰", "要得 啰啰", "冇得事嘞", "嘞", "晓得"],
+            "duration_s": [1.0, 2.0, np.nan, 4.0, 3.0],
+            "label_m": [-1.0, -0.5, 0.0, 0.5, 0.5],
+            "split": ["train", "train", "test", "test", "train"],
+        }
+    )
 
 
 def test_clips_per_video(tiny):
@@ -70,8 +72,9 @@ def test_majority_baseline_hand_worked():
     assert result["Mult_acc_5"] == pytest.approx(0.25)
     # median of train = -0.5 → |0|+|1|+|1.5|+|0.5| = 3 / 4
     assert result["MAE"] == pytest.approx(0.75)
-    assert result["F1_score"] == pytest.approx(f1_score([0, 1, 1, 0], [0, 0, 0, 0], average="weighted",
-                                                        zero_division=0))
+    assert result["F1_score"] == pytest.approx(
+        f1_score([0, 1, 1, 0], [0, 0, 0, 0], average="weighted", zero_division=0)
+    )
 
 
 def test_protocol_baselines_rows():
@@ -150,6 +153,7 @@ def test_majority_baseline_against_sklearn_on_random_labels():
             predicted = np.full(len(test), top)
             assert result[f"Mult_acc_{k}"] == pytest.approx(accuracy_score(true, predicted))
             if k == 2:
-                assert result["F1_score"] == pytest.approx(f1_score(true, predicted, average="weighted",
-                                                                    zero_division=0))
+                assert result["F1_score"] == pytest.approx(
+                    f1_score(true, predicted, average="weighted", zero_division=0)
+                )
         assert result["MAE"] == pytest.approx(np.mean(np.abs(test - np.median(train))))

@@ -15,9 +15,11 @@ import pytest
 from csmsasr_utils import threads
 
 REPO = Path(__file__).resolve().parents[1]
-PROBE = ("import json, os, csmsasr_utils, torch; "
-         "print(json.dumps({'policy': os.environ.get('OMP_WAIT_POLICY'), 'omp': os.environ.get('OMP_NUM_THREADS'), "
-         "'torch': torch.get_num_threads()}))")
+PROBE = (
+    "import json, os, csmsasr_utils, torch; "
+    "print(json.dumps({'policy': os.environ.get('OMP_WAIT_POLICY'), 'omp': os.environ.get('OMP_NUM_THREADS'), "
+    "'torch': torch.get_num_threads()}))"
+)
 
 
 def _probe(**env_overrides: str) -> dict:
@@ -49,8 +51,9 @@ def test_available_cores_follows_affinity_and_cgroup_quota(monkeypatch):
     assert threads.available_cores() == 1  # never below one
 
 
-@pytest.mark.parametrize(("text", "cores"), [("max 100000", None), ("200000 100000", 2.0), ("50000 100000", 0.5),
-                                             ("garbage", None)])
+@pytest.mark.parametrize(
+    ("text", "cores"), [("max 100000", None), ("200000 100000", 2.0), ("50000 100000", 0.5), ("garbage", None)]
+)
 def test_cgroup_quota_parsing(tmp_path, text, cores):
     path = tmp_path / "cpu.max"
     path.write_text(text)
@@ -77,8 +80,10 @@ def test_a_cell_timeout_becomes_one_clear_message():
     from nbclient.exceptions import CellTimeoutError
 
     ext = _kernel_threads_extension()
-    err = CellTimeoutError("A cell timed out while it was being executed, after 900 seconds.\n"
-                           "Here is a preview of the cell contents:\n-------------------\ntrain_everything()\n")
+    err = CellTimeoutError(
+        "A cell timed out while it was being executed, after 900 seconds.\n"
+        "Here is a preview of the cell contents:\n-------------------\ntrain_everything()\n"
+    )
     result = ext.explain_timeout(SimpleNamespace(err=err, exc_string="Traceback ..."), "/book/notebooks", 900)
     assert isinstance(result.err, ext.NotebookTimeout)
     assert "900 s" in result.exc_string and "make book" in result.exc_string

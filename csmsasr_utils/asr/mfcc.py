@@ -39,8 +39,10 @@ def deltas(features: np.ndarray, window: int = DELTA_WINDOW) -> np.ndarray:
     features = np.asarray(features, dtype=np.float64)
     padded = np.pad(features, ((window, window), (0, 0)), mode="edge")
     total = len(features)
-    numerator = sum(n * (padded[window + n:window + n + total] - padded[window - n:window - n + total])
-                    for n in range(1, window + 1))
+    numerator = sum(
+        n * (padded[window + n : window + n + total] - padded[window - n : window - n + total])
+        for n in range(1, window + 1)
+    )
     return numerator / (2.0 * sum(n * n for n in range(1, window + 1)))
 
 
@@ -52,21 +54,28 @@ def cmvn(features: np.ndarray, floor: float = 1e-8) -> np.ndarray:
 
 def _check_audio(audio: np.ndarray, sample_rate: int) -> np.ndarray:
     if sample_rate != SAMPLE_RATE:
-        raise AudioError(f"mfcc expects {SAMPLE_RATE} Hz audio, found {sample_rate} Hz; resample it first "
-                         "(csmsasr_utils.asr.audio.load_audio does)")
+        raise AudioError(
+            f"mfcc expects {SAMPLE_RATE} Hz audio, found {sample_rate} Hz; resample it first "
+            "(csmsasr_utils.asr.audio.load_audio does)"
+        )
     signal = np.asarray(audio, dtype=np.float32)
     if signal.ndim != 1:
-        raise AudioError(f"mfcc expects mono audio as a 1-D array, found shape {signal.shape}; "
-                         "average the channels first")
+        raise AudioError(
+            f"mfcc expects mono audio as a 1-D array, found shape {signal.shape}; average the channels first"
+        )
     if signal.size == 0:
         raise AudioError("mfcc expects audio samples, found an empty array; check the file was decoded")
     if not np.all(np.isfinite(signal)):
-        raise AudioError(f"mfcc expects finite samples, found {int((~np.isfinite(signal)).sum())} NaN/inf "
-                         "values; the file is corrupt or was decoded wrongly")
+        raise AudioError(
+            f"mfcc expects finite samples, found {int((~np.isfinite(signal)).sum())} NaN/inf "
+            "values; the file is corrupt or was decoded wrongly"
+        )
     peak = float(np.abs(signal).max())
     if peak < SILENCE_THRESHOLD:
-        raise AudioError(f"mfcc expects speech, found silent audio (max |x| = {peak:.2g} < {SILENCE_THRESHOLD:g}); "
-                         "check the clip and its volume")
+        raise AudioError(
+            f"mfcc expects speech, found silent audio (max |x| = {peak:.2g} < {SILENCE_THRESHOLD:g}); "
+            "check the clip and its volume"
+        )
     return signal
 
 

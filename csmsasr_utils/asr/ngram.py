@@ -75,15 +75,18 @@ class BigramLM:
         self._unigram = predicted / predicted.sum()
         if np.any(self._unigram[:size] == 0):
             missing = [self.vocabulary[i] for i in np.flatnonzero(self._unigram[:size] == 0)[:5]]
-            raise LanguageModelError(f"every vocabulary character must occur in the training texts; "
-                                     f"{missing} do not — build the vocabulary from the same texts")
+            raise LanguageModelError(
+                f"every vocabulary character must occur in the training texts; "
+                f"{missing} do not — build the vocabulary from the same texts"
+            )
         self._history_total = history_total
         with np.errstate(divide="ignore", invalid="ignore"):
             self._lambda = np.where(history_total > 0, self.discount * distinct / np.maximum(history_total, 1), 1.0)
 
     @classmethod
-    def from_texts(cls, texts: Iterable[str], vocabulary: Sequence[str] | None = None,
-                   discount: float = 0.75) -> BigramLM:
+    def from_texts(
+        cls, texts: Iterable[str], vocabulary: Sequence[str] | None = None, discount: float = 0.75
+    ) -> BigramLM:
         """Estimate on character strings (already normalised / filtered to the vocabulary).
 
         Characters outside ``vocabulary`` (default: every character of ``texts``) are skipped.
@@ -108,9 +111,11 @@ class BigramLM:
         if (role == "history" and symbol == START) or (role == "predicted" and symbol == END):
             return len(self.vocabulary)
         if symbol not in self.index:
-            raise LanguageModelError(f"expected a {role} symbol of the vocabulary "
-                                     f"({len(self.vocabulary)} characters, {START if role == 'history' else END}), "
-                                     f"found {symbol!r}")
+            raise LanguageModelError(
+                f"expected a {role} symbol of the vocabulary "
+                f"({len(self.vocabulary)} characters, {START if role == 'history' else END}), "
+                f"found {symbol!r}"
+            )
         return self.index[symbol]
 
     def prob_ids(self, history: int, word: int) -> float:
@@ -153,13 +158,21 @@ class BigramLM:
             successors += words
             logprob += [np.log(self.prob_ids(h, w)) for w in words]
             indptr[h + 1] = len(successors)
-        return BigramTables(np.log(self._unigram), np.log(self._lambda), indptr,
-                            np.asarray(successors, dtype=np.int64), np.asarray(logprob, dtype=np.float64))
+        return BigramTables(
+            np.log(self._unigram),
+            np.log(self._lambda),
+            indptr,
+            np.asarray(successors, dtype=np.int64),
+            np.asarray(logprob, dtype=np.float64),
+        )
 
     def to_json(self) -> dict:
         """A JSON-ready description (vocabulary, discount, pair counts)."""
-        return {"vocabulary": self.vocabulary, "discount": self.discount,
-                "pairs": [[h, w, n] for (h, w), n in sorted(self.pair_counts.items())]}
+        return {
+            "vocabulary": self.vocabulary,
+            "discount": self.discount,
+            "pairs": [[h, w, n] for (h, w), n in sorted(self.pair_counts.items())],
+        }
 
     @classmethod
     def from_json(cls, data: dict) -> BigramLM:

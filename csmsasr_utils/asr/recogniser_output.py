@@ -49,8 +49,10 @@ class RecogniserOutput:
 def from_transcripts_file(path: str | Path, via: str = "CSMSASR_ASR_TRANSCRIPTS") -> RecogniserOutput:
     """The runs of one transcription TSV, named ``'transcripts file'``; ``via`` says who named the file."""
     if not Path(path).is_file():
-        raise CsmsasrError(f"transcripts file {path} not found: point {via} at the TSV that "
-                           "`csmsasr asr transcribe` wrote, or unset it to use the book's own runs")
+        raise CsmsasrError(
+            f"transcripts file {path} not found: point {via} at the TSV that "
+            "`csmsasr asr transcribe` wrote, or unset it to use the book's own runs"
+        )
     return RecogniserOutput({"transcripts file": read_transcripts(path)}, f"{Path(path).name} (from {via})")
 
 

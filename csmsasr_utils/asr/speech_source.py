@@ -41,7 +41,10 @@ def audio_kind(label: str) -> str:
 
 
 def audio_for_clips(
-    rows: pd.DataFrame, cache_dir: str | Path, audio_dir: str | Path | None = None, show_progress: bool = True,
+    rows: pd.DataFrame,
+    cache_dir: str | Path,
+    audio_dir: str | Path | None = None,
+    show_progress: bool = True,
 ) -> tuple[pd.DataFrame, str]:
     """Audio files for the clips of ``rows`` (metadata rows: ``clip_id, text, duration_s``).
 
@@ -58,12 +61,15 @@ def audio_for_clips(
         label = "real audio" + (f" ({skipped} clip(s) without a readable file left out)" if skipped else "")
         return usable, label
     if tts.kokoro_available():
-        clips = tts.synthesize_speech(rows["clip_id"].tolist(), rows["text"].tolist(), cache_dir,
-                                      engine="kokoro", show_progress=show_progress)
+        clips = tts.synthesize_speech(
+            rows["clip_id"].tolist(), rows["text"].tolist(), cache_dir, engine="kokoro", show_progress=show_progress
+        )
         return clips[["clip_id", "path"]], tts.SYNTHETIC_SPEECH_LABEL
     if not espeak_available():
-        raise AudioError("no real audio (CSMSASR_AUDIO_DIR unset) and neither Kokoro nor espeak-ng is installed, "
-                         "so no synthetic speech either: pip install -r requirements.txt (Kokoro) or apt-get "
-                         "install espeak-ng, or point CSMSASR_AUDIO_DIR at the dataset's <clip_id>.wav files")
+        raise AudioError(
+            "no real audio (CSMSASR_AUDIO_DIR unset) and neither Kokoro nor espeak-ng is installed, "
+            "so no synthetic speech either: pip install -r requirements.txt (Kokoro) or apt-get "
+            "install espeak-ng, or point CSMSASR_AUDIO_DIR at the dataset's <clip_id>.wav files"
+        )
     clips = synthesize_clips(rows["clip_id"].tolist(), rows["text"].tolist(), Path(cache_dir) / "tts")
     return clips[["clip_id", "path"]], SYNTHETIC_LABEL

@@ -84,7 +84,7 @@ def splice(features: np.ndarray, context: int) -> np.ndarray:
     """Each frame concatenated with its ``context`` neighbours on each side (edges repeated): (T, (2c+1)·D)."""
     features = np.asarray(features, dtype=np.float32)
     padded = np.pad(features, ((context, context), (0, 0)), mode="edge")
-    return np.concatenate([padded[k:k + len(features)] for k in range(2 * context + 1)], axis=1)
+    return np.concatenate([padded[k : k + len(features)] for k in range(2 * context + 1)], axis=1)
 
 
 @dataclass(frozen=True)
@@ -110,18 +110,26 @@ class SvmArrays:
         """Copy the arrays out of a fitted ``CalibratedClassifierCV(SVC(kernel="rbf"), method="sigmoid",
         ensemble=False)``."""
         if getattr(calibrated, "ensemble", True) or calibrated.method != "sigmoid":
-            raise SvmTrainingError("expected CalibratedClassifierCV(..., method='sigmoid', ensemble=False), found "
-                                   f"method={calibrated.method!r}, ensemble={calibrated.ensemble!r}")
+            raise SvmTrainingError(
+                "expected CalibratedClassifierCV(..., method='sigmoid', ensemble=False), found "
+                f"method={calibrated.method!r}, ensemble={calibrated.ensemble!r}"
+            )
         inner = calibrated.calibrated_classifiers_[0]
         svc = inner.estimator
         if svc.kernel != "rbf" or len(svc.classes_) < 2:
-            raise SvmTrainingError(f"expected an RBF SVC with ≥ 2 classes, found kernel={svc.kernel!r} and "
-                                   f"{len(svc.classes_)} classes")
+            raise SvmTrainingError(
+                f"expected an RBF SVC with ≥ 2 classes, found kernel={svc.kernel!r} and {len(svc.classes_)} classes"
+            )
         sign = -1.0 if len(svc.classes_) == 2 else 1.0  # scikit-learn flips libsvm's signs for 2 classes
-        return cls(svc.support_vectors_.astype(np.float64), sign * svc.dual_coef_.astype(np.float64),
-                   sign * svc.intercept_.astype(np.float64), svc.n_support_.astype(np.int64),
-                   np.array([c.a_ for c in inner.calibrators], dtype=np.float64),
-                   np.array([c.b_ for c in inner.calibrators], dtype=np.float64), float(svc._gamma))
+        return cls(
+            svc.support_vectors_.astype(np.float64),
+            sign * svc.dual_coef_.astype(np.float64),
+            sign * svc.intercept_.astype(np.float64),
+            svc.n_support_.astype(np.int64),
+            np.array([c.a_ for c in inner.calibrators], dtype=np.float64),
+            np.array([c.b_ for c in inner.calibrators], dtype=np.float64),
+            float(svc._gamma),
+        )
 
     @property
     def n_classes(self) -> int:
@@ -136,13 +144,14 @@ def svm_decision_values(arrays: SvmArrays, x: np.ndarray) -> np.ndarray:
     """
     x = np.asarray(x, dtype=np.float64)
     sv = arrays.support_vectors
-    distances = (x ** 2).sum(1)[:, None] - 2.0 * x @ sv.T + (sv ** 2).sum(1)[None, :]
+    distances = (x**2).sum(1)[:, None] - 2.0 * x @ sv.T + (sv**2).sum(1)[None, :]
     kernel = np.exp(-arrays.gamma * np.maximum(distances, 0.0))
     starts = np.concatenate([[0], np.cumsum(arrays.n_support)])
     k = arrays.n_classes
     # contributions[i][:, m]: class i's support vectors in the pairs of class i with the m-th other class
-    contributions = [kernel[:, starts[i]:starts[i + 1]] @ arrays.dual_coef[:, starts[i]:starts[i + 1]].T
-                     for i in range(k)]
+    contributions = [
+        kernel[:, starts[i] : starts[i + 1]] @ arrays.dual_coef[:, starts[i] : starts[i + 1]].T for i in range(k)
+    ]
     values = np.empty((len(x), k * (k - 1) // 2))
     p = 0
     for i in range(k):
@@ -188,8 +197,17 @@ class SvmRecognizer(CharLoopRecognizer):
 
     name = "mfcc-svm"
 
-    def __init__(self, lexicon: Lexicon, lm: BigramLM, log_self: np.ndarray, arrays: SvmArrays, classes: np.ndarray,
-                 log_priors: np.ndarray, config: SvmConfig, history: dict | None = None):
+    def __init__(
+        self,
+        lexicon: Lexicon,
+        lm: BigramLM,
+        log_self: np.ndarray,
+        arrays: SvmArrays,
+        classes: np.ndarray,
+        log_priors: np.ndarray,
+        config: SvmConfig,
+        history: dict | None = None,
+    ):
         super().__init__(lexicon, lm, log_self, config.lm_weight, config.insertion_penalty, config.beam)
         self.arrays = arrays
         self.classes = np.asarray(classes, dtype=np.int64)
@@ -201,7 +219,9 @@ class SvmRecognizer(CharLoopRecognizer):
         """p(class | spliced frame) for every frame: (T, k), columns = ``classes`` (unit ids)."""
         spliced = splice(features, self.config.context)
         step = self.config.chunk_frames
-        return np.concatenate([svm_posteriors(self.arrays, spliced[i:i + step]) for i in range(0, len(spliced), step)])
+        return np.concatenate(
+            [svm_posteriors(self.arrays, spliced[i : i + step]) for i in range(0, len(spliced), step)]
+        )
 
     def frame_scores(self, features: np.ndarray) -> np.ndarray:
         """Scaled log-likelihoods ``log p(u|x) − log p(u)`` copied to each unit's 3 states: (T, n_states).
@@ -219,12 +239,28 @@ class SvmRecognizer(CharLoopRecognizer):
         folder = Path(path)
         folder.mkdir(parents=True, exist_ok=True)
         a = self.arrays
-        np.savez(folder / "arrays.npz", support_vectors=a.support_vectors, dual_coef=a.dual_coef,
-                 intercept=a.intercept, n_support=a.n_support, platt_a=a.platt_a, platt_b=a.platt_b,
-                 classes=self.classes, log_priors=self.log_priors, log_self=self.log_self)
-        meta = {"kind": self.name, "format": FORMAT_VERSION, "config": asdict(self.config), "gamma": a.gamma,
-                "decoder": self.decoder_settings(),
-                "lexicon": self.lexicon.to_json(), "lm": self.lm.to_json(), "history": self.history}
+        np.savez(
+            folder / "arrays.npz",
+            support_vectors=a.support_vectors,
+            dual_coef=a.dual_coef,
+            intercept=a.intercept,
+            n_support=a.n_support,
+            platt_a=a.platt_a,
+            platt_b=a.platt_b,
+            classes=self.classes,
+            log_priors=self.log_priors,
+            log_self=self.log_self,
+        )
+        meta = {
+            "kind": self.name,
+            "format": FORMAT_VERSION,
+            "config": asdict(self.config),
+            "gamma": a.gamma,
+            "decoder": self.decoder_settings(),
+            "lexicon": self.lexicon.to_json(),
+            "lm": self.lm.to_json(),
+            "history": self.history,
+        }
         (folder / "model.json").write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
         return folder
 
@@ -232,16 +268,35 @@ class SvmRecognizer(CharLoopRecognizer):
     def load(cls, path: str | Path) -> SvmRecognizer:
         """Read a model written by :meth:`save`."""
         meta, z = read_model_folder(path, cls.name)
-        arrays = SvmArrays(z["support_vectors"], z["dual_coef"], z["intercept"], z["n_support"], z["platt_a"],
-                           z["platt_b"], float(meta["gamma"]))
-        model = cls(Lexicon.from_json(meta["lexicon"]), BigramLM.from_json(meta["lm"]), z["log_self"], arrays,
-                    z["classes"], z["log_priors"], SvmConfig(**meta["config"]), meta["history"])
+        arrays = SvmArrays(
+            z["support_vectors"],
+            z["dual_coef"],
+            z["intercept"],
+            z["n_support"],
+            z["platt_a"],
+            z["platt_b"],
+            float(meta["gamma"]),
+        )
+        model = cls(
+            Lexicon.from_json(meta["lexicon"]),
+            BigramLM.from_json(meta["lm"]),
+            z["log_self"],
+            arrays,
+            z["classes"],
+            z["log_priors"],
+            SvmConfig(**meta["config"]),
+            meta["history"],
+        )
         model.set_decoder(**meta["decoder"])
         return model
 
 
-def train_svm_recognizer(hmm_gmm: HmmGmmRecognizer, audio_or_features: Sequence[np.ndarray], texts: Sequence[str],
-                         config: SvmConfig | None = None) -> SvmRecognizer:
+def train_svm_recognizer(
+    hmm_gmm: HmmGmmRecognizer,
+    audio_or_features: Sequence[np.ndarray],
+    texts: Sequence[str],
+    config: SvmConfig | None = None,
+) -> SvmRecognizer:
     """Train the SVM frame classifier on the HMM-GMM's forced alignment of (audio, transcript) pairs.
 
     Utterances the HMM-GMM cannot align (no known character, too short) are skipped and counted
@@ -252,8 +307,10 @@ def train_svm_recognizer(hmm_gmm: HmmGmmRecognizer, audio_or_features: Sequence[
 
     config = config or SvmConfig()
     if len(audio_or_features) != len(texts) or not texts:
-        raise SvmTrainingError(f"expected as many transcripts as utterances and at least one, found "
-                               f"{len(audio_or_features)} utterances and {len(texts)} transcripts")
+        raise SvmTrainingError(
+            f"expected as many transcripts as utterances and at least one, found "
+            f"{len(audio_or_features)} utterances and {len(texts)} transcripts"
+        )
     rng = np.random.default_rng(config.seed)
     inputs, labels, skipped = [], [], 0
     for x, text in progress(list(zip(audio_or_features, texts)), desc="aligning (HMM-GMM)"):
@@ -266,8 +323,10 @@ def train_svm_recognizer(hmm_gmm: HmmGmmRecognizer, audio_or_features: Sequence[
         inputs.append(splice(features, config.context))
         labels.append(alignment.units)
     if not inputs:
-        raise SvmTrainingError("expected at least one utterance the HMM-GMM can align, found none; "
-                               "check that audio and transcripts belong together")
+        raise SvmTrainingError(
+            "expected at least one utterance the HMM-GMM can align, found none; "
+            "check that audio and transcripts belong together"
+        )
     x_all, y_all = np.concatenate(inputs), np.concatenate(labels)
     chosen, rare = [], 0
     for unit in np.unique(y_all):
@@ -277,18 +336,38 @@ def train_svm_recognizer(hmm_gmm: HmmGmmRecognizer, audio_or_features: Sequence[
             continue
         chosen.append(rng.choice(rows, min(len(rows), config.frames_per_unit), replace=False))
     if len(chosen) < 2:
-        raise SvmTrainingError(f"expected frames of at least 2 units with ≥ {2 * config.calibration_folds} frames "
-                               f"each, found {len(chosen)}; train on more (or longer) utterances")
+        raise SvmTrainingError(
+            f"expected frames of at least 2 units with ≥ {2 * config.calibration_folds} frames "
+            f"each, found {len(chosen)}; train on more (or longer) utterances"
+        )
     chosen = np.sort(np.concatenate(chosen))
     x_train, y_train = x_all[chosen].astype(np.float64), y_all[chosen]
     start = time.perf_counter()
-    model = CalibratedClassifierCV(SVC(kernel="rbf", C=config.C, gamma=config.gamma, cache_size=500),
-                                   method="sigmoid", cv=config.calibration_folds, ensemble=False)
+    model = CalibratedClassifierCV(
+        SVC(kernel="rbf", C=config.C, gamma=config.gamma, cache_size=500),
+        method="sigmoid",
+        cv=config.calibration_folds,
+        ensemble=False,
+    )
     model.fit(x_train, y_train)
     svc = model.calibrated_classifiers_[0].estimator
     classes, counts = np.unique(y_train, return_counts=True)
-    history = {"frames_total": int(len(y_all)), "frames_trained": int(len(y_train)), "classes": int(len(classes)),
-               "support_vectors": int(len(svc.support_vectors_)), "fit_seconds": time.perf_counter() - start,
-               "skipped": skipped, "rare_units_left_out": rare}
-    return SvmRecognizer(hmm_gmm.lexicon, hmm_gmm.lm, hmm_gmm.log_self, SvmArrays.from_calibrated(model), svc.classes_,
-                         np.log(counts / counts.sum()), config, history)
+    history = {
+        "frames_total": int(len(y_all)),
+        "frames_trained": int(len(y_train)),
+        "classes": int(len(classes)),
+        "support_vectors": int(len(svc.support_vectors_)),
+        "fit_seconds": time.perf_counter() - start,
+        "skipped": skipped,
+        "rare_units_left_out": rare,
+    }
+    return SvmRecognizer(
+        hmm_gmm.lexicon,
+        hmm_gmm.lm,
+        hmm_gmm.log_self,
+        SvmArrays.from_calibrated(model),
+        svc.classes_,
+        np.log(counts / counts.sum()),
+        config,
+        history,
+    )

@@ -61,15 +61,20 @@ def token_cost_table(texts: Iterable[str], tokenizer, groups: Mapping[str, str])
         raise CsmsasrError("no characters in the texts")
     cost = tokens_per_character(inventory.index, tokenizer)
     grouped = set("".join(groups.values()))
-    members = {**{name: [c for c in dict.fromkeys(chars) if c in inventory.index] for name, chars in groups.items()},
-               "all other characters": [c for c in inventory.index if c not in grouped]}
+    members = {
+        **{name: [c for c in dict.fromkeys(chars) if c in inventory.index] for name, chars in groups.items()},
+        "all other characters": [c for c in inventory.index if c not in grouped],
+    }
     rows = {}
     for name, chars in members.items():
         weights, tokens = inventory.loc[chars], cost.loc[chars]
         total = int(weights.sum())
-        rows[name] = {"distinct": len(chars), "occurrences": total,
-                      "tokens_per_occurrence": float((weights * tokens).sum() / total) if total else float("nan"),
-                      "share_multi_token": float(weights[tokens > 1].sum() / total) if total else float("nan")}
+        rows[name] = {
+            "distinct": len(chars),
+            "occurrences": total,
+            "tokens_per_occurrence": float((weights * tokens).sum() / total) if total else float("nan"),
+            "share_multi_token": float(weights[tokens > 1].sum() / total) if total else float("nan"),
+        }
     table = pd.DataFrame(rows).T
     table[["distinct", "occurrences"]] = table[["distinct", "occurrences"]].astype(int)
     table.index.name = "characters"

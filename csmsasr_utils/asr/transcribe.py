@@ -53,8 +53,14 @@ def read_transcripts(path: str | Path) -> pd.DataFrame:
     return frame[COLUMNS]
 
 
-def whisper_book_runs(clips: pd.DataFrame, references: dict[str, str], kind: str, cache_dir: str | Path,
-                      name: str, decodings: tuple[str, ...] = BOOK_DECODINGS) -> dict[str, pd.DataFrame]:
+def whisper_book_runs(
+    clips: pd.DataFrame,
+    references: dict[str, str],
+    kind: str,
+    cache_dir: str | Path,
+    name: str,
+    decodings: tuple[str, ...] = BOOK_DECODINGS,
+) -> dict[str, pd.DataFrame]:
     """Whisper-base (installed wheels) transcripts of ``clips`` with each decoding, cached.
 
     The cache file is ``<cache_dir>/asr/<engine name>-<name>-<kind>.tsv`` (``kind``: 'real' or
@@ -66,6 +72,7 @@ def whisper_book_runs(clips: pd.DataFrame, references: dict[str, str], kind: str
     runs = {}
     for decoding in decodings:
         engine = default_whisper(Path(cache_dir) / "models", decoding=decoding)
-        runs[decoding] = transcribe_clips(engine, clips, references,
-                                          Path(cache_dir) / "asr" / f"{engine.name}-{name}-{kind}.tsv")
+        runs[decoding] = transcribe_clips(
+            engine, clips, references, Path(cache_dir) / "asr" / f"{engine.name}-{name}-{kind}.tsv"
+        )
     return runs

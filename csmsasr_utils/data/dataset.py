@@ -136,8 +136,10 @@ def data_fingerprint(public_dir: str | os.PathLike | None = None) -> str:
     if features is not None:
         info = features.stat()
         state["features_stat"] = [info.st_size, info.st_mtime_ns]
-    for variable, path in (("CSMSASR_MSA_RESULTS", settings.msa_results_path()),
-                           ("CSMSASR_ASR_TRANSCRIPTS", settings.asr_transcripts_path())):
+    for variable, path in (
+        ("CSMSASR_MSA_RESULTS", settings.msa_results_path()),
+        ("CSMSASR_ASR_TRANSCRIPTS", settings.asr_transcripts_path()),
+    ):
         if path is not None:
             info = path.stat()
             state[variable] = [str(path), info.st_size, info.st_mtime_ns]

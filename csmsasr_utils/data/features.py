@@ -115,10 +115,16 @@ class FeatureSet:
             raise UnknownClipError(f"not in this feature set: {missing[:5]}")
         idx = np.array([position[c] for c in wanted], dtype=int)
         return FeatureSet(
-            clip_ids=self.clip_ids[idx], raw_text=self.raw_text[idx], text=self.text[idx],
-            audio=self.audio[idx], vision=self.vision[idx], audio_lengths=self.audio_lengths[idx],
-            vision_lengths=self.vision_lengths[idx], labels={k: v[idx] for k, v in self.labels.items()},
-            layout=self.layout, text_bert=None if self.text_bert is None else self.text_bert[idx],
+            clip_ids=self.clip_ids[idx],
+            raw_text=self.raw_text[idx],
+            text=self.text[idx],
+            audio=self.audio[idx],
+            vision=self.vision[idx],
+            audio_lengths=self.audio_lengths[idx],
+            vision_lengths=self.vision_lengths[idx],
+            labels={k: v[idx] for k, v in self.labels.items()},
+            layout=self.layout,
+            text_bert=None if self.text_bert is None else self.text_bert[idx],
             source_split=None if self.source_split is None else self.source_split[idx],
             notes=list(self.notes),
         )
@@ -172,9 +178,7 @@ def _check_part(part: dict, where: str, feature_dims: dict[str, int]) -> list[st
         array = part[modality]
         expected = feature_dims[modality]
         if array.ndim != 3 or array.shape[2] != expected:
-            problems.append(
-                f"{where}: '{modality}' has shape {array.shape}; expected (N, padded_length, {expected})"
-            )
+            problems.append(f"{where}: '{modality}' has shape {array.shape}; expected (N, padded_length, {expected})")
         if not np.issubdtype(array.dtype, np.floating):
             problems.append(f"{where}: '{modality}' has dtype {array.dtype}; expected a float dtype")
     for modality, key in LENGTH_KEYS.items():
@@ -186,9 +190,7 @@ def _check_part(part: dict, where: str, feature_dims: dict[str, int]) -> list[st
     if "text_bert" in part and isinstance(part.get("text"), np.ndarray) and part["text"].ndim == 3:
         bert = np.asarray(part["text_bert"])
         if bert.ndim != 3 or bert.shape[1] != 3 or bert.shape[2] != part["text"].shape[1]:
-            problems.append(
-                f"{where}: 'text_bert' has shape {bert.shape}; expected (N, 3, {part['text'].shape[1]})"
-            )
+            problems.append(f"{where}: 'text_bert' has shape {bert.shape}; expected (N, 3, {part['text'].shape[1]})")
     return problems
 
 
@@ -207,8 +209,7 @@ def _check_lengths(values: object, padded: int, what: str) -> list[str]:
     too_long = lengths > padded
     if too_long.any():
         problems.append(
-            f"{what}: {int(too_long.sum())} length(s) exceed the padded length {padded} "
-            f"(largest {int(lengths.max())})"
+            f"{what}: {int(too_long.sum())} length(s) exceed the padded length {padded} (largest {int(lengths.max())})"
         )
     return problems
 
@@ -236,7 +237,7 @@ def _nonfinite_counts(array: np.ndarray) -> tuple[int, int]:
     """(number of -inf, number of other non-finite values), scanned in blocks of clips."""
     neg_inf = other = 0
     for start in range(0, len(array), _CHUNK):
-        block = array[start:start + _CHUNK]
+        block = array[start : start + _CHUNK]
         bad = ~np.isfinite(block)
         if bad.any():
             n_neg = int(np.isneginf(block).sum())
@@ -259,7 +260,7 @@ def _concatenate_and_release(parts: list[dict], key: str) -> np.ndarray:
     start = 0
     for part in parts:
         block = np.asarray(part.pop(key))
-        out[start:start + len(block)] = block
+        out[start : start + len(block)] = block
         start += len(block)
         del block
     return out
@@ -324,7 +325,7 @@ def features_from_dict(
             if not arrays["audio"].flags.writeable:
                 arrays["audio"] = arrays["audio"].copy()
             for start in range(0, len(arrays["audio"]), _CHUNK):
-                block = arrays["audio"][start:start + _CHUNK]
+                block = arrays["audio"][start : start + _CHUNK]
                 block[np.isneginf(block)] = 0.0
             notes.append(f"replaced {neg_inf:,} audio values of -inf by 0, as MMSA's data loader does")
             neg_inf = 0
@@ -383,8 +384,7 @@ def _canonical_ids(raw_ids: np.ndarray, known: Iterable[str] | None) -> tuple[np
         unknown = [c for c in canonical if c not in known_set]
         if unknown:
             problems.append(
-                f"'id': {len(unknown)} clip id(s) are not in the metadata's {len(known_set)} clips, "
-                f"e.g. {unknown[:5]}"
+                f"'id': {len(unknown)} clip id(s) are not in the metadata's {len(known_set)} clips, e.g. {unknown[:5]}"
             )
     return np.array(canonical, dtype=object), problems
 
@@ -402,6 +402,4 @@ def load_features(
     refused. See :func:`features_from_dict` for the checks.
     """
     obj = safe_load_pickle(path)
-    return features_from_dict(
-        obj, known_clip_ids=known_clip_ids, feature_dims=feature_dims, source=str(path)
-    )
+    return features_from_dict(obj, known_clip_ids=known_clip_ids, feature_dims=feature_dims, source=str(path))

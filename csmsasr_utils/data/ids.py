@@ -68,9 +68,7 @@ def check_known(clip_ids: Iterable[str], known: Iterable[str]) -> None:
     unknown = [c for c in clip_ids if c not in known_set]
     if unknown:
         shown = ", ".join(unknown[:5]) + (" …" if len(unknown) > 5 else "")
-        raise UnknownClipError(
-            f"{len(unknown)} clip id(s) are not CS-MSASR clips: {shown}"
-        )
+        raise UnknownClipError(f"{len(unknown)} clip id(s) are not CS-MSASR clips: {shown}")
 
 
 def row_positions(clip_ids: Iterable[str], wanted: Iterable[str], where: str = "the features") -> np.ndarray:

@@ -115,6 +115,7 @@ def mmsa_bin_value(n_classes: int, index: int) -> float:
     if n_classes not in MMSA_BIN_EDGES:
         raise InvalidArgument(f"n_classes must be 2, 3 or 5 (MMSA's SIMS bins), got {n_classes!r}")
     if isinstance(index, bool) or not isinstance(index, (int, np.integer)) or not 0 <= index < n_classes:
-        raise InvalidArgument(f"bin index must be an integer in 0..{n_classes - 1} for {n_classes} classes, "
-                              f"got {index!r}")
+        raise InvalidArgument(
+            f"bin index must be an integer in 0..{n_classes - 1} for {n_classes} classes, got {index!r}"
+        )
     return min(MMSA_BIN_EDGES[n_classes][index + 1], 1.0)

@@ -179,6 +179,5 @@ def _require_same_clips(what: str, mapping: dict[str, object], clip_ids: list[st
         extra = sorted(set(mapping) - set(clip_ids))[:5]
         missing = sorted(set(clip_ids) - set(mapping))[:5]
         raise CsmsasrError(
-            f"{what} does not cover the same clips as the transcript list "
-            f"(extra: {extra}, missing: {missing})"
+            f"{what} does not cover the same clips as the transcript list (extra: {extra}, missing: {missing})"
         )

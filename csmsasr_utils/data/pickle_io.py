@@ -29,8 +29,11 @@ from csmsasr_utils.errors import FeatureFileError, UnsafePickleError
 ALLOWED_GLOBALS: frozenset[tuple[str, str]] = frozenset(
     {
         # numpy arrays, dtypes and scalars — both the numpy 1.x and 2.x module paths
-        *((core, name) for core in ("numpy.core.multiarray", "numpy._core.multiarray")
-          for name in ("_reconstruct", "scalar")),
+        *(
+            (core, name)
+            for core in ("numpy.core.multiarray", "numpy._core.multiarray")
+            for name in ("_reconstruct", "scalar")
+        ),
         *((core, "_frombuffer") for core in ("numpy.core.numeric", "numpy._core.numeric")),
         ("numpy", "ndarray"),
         ("numpy", "dtype"),
@@ -56,9 +59,9 @@ def _installed_numpy_path(module: str) -> str:
     """
     major = int(np.__version__.split(".")[0])
     if major >= 2 and module.startswith("numpy.core."):
-        return "numpy._core." + module[len("numpy.core."):]
+        return "numpy._core." + module[len("numpy.core.") :]
     if major < 2 and module.startswith("numpy._core."):
-        return "numpy.core." + module[len("numpy._core."):]
+        return "numpy.core." + module[len("numpy._core.") :]
     return module
 
 
@@ -169,8 +172,19 @@ def safe_load_pickle(path: str | os.PathLike) -> Any:
             f"feature file {file} ({size:,} bytes) ends in the middle of the pickle: it is truncated. "
             "Download it again."
         ) from err
-    except (pickle.UnpicklingError, ValueError, TypeError, AttributeError, IndexError,
-            KeyError, ImportError, UnicodeDecodeError, OverflowError, MemoryError, RecursionError) as err:
+    except (
+        pickle.UnpicklingError,
+        ValueError,
+        TypeError,
+        AttributeError,
+        IndexError,
+        KeyError,
+        ImportError,
+        UnicodeDecodeError,
+        OverflowError,
+        MemoryError,
+        RecursionError,
+    ) as err:
         if "truncated" in str(err):
             raise FeatureFileError(
                 f"feature file {file} ({size:,} bytes) ends in the middle of the pickle: it is "

@@ -56,29 +56,55 @@ class PublicFile:
 
 def _registry() -> dict[str, PublicFile]:
     files = [
-        PublicFile("cs-msasr-lists/all_text.txt", "CS-MSASR",
-                   "speech-recognize/list/train_text.txt_total_1085_无标点",
-                   "8d6bb396458014755be9bf63759caf4125c37ba0e806159d11f17b263d0407ff",
-                   "transcripts of all 1,085 clips, no punctuation"),
-        PublicFile("cs-msasr-lists/all_text_punct.txt", "CS-MSASR",
-                   "speech-recognize/list/train_text.txt_total_1085_有标点",
-                   "6d48668e3e64709c325ff9b169dc77332d7de6178ca4deea765d145e65b76114",
-                   "transcripts of all 1,085 clips, with punctuation"),
-        PublicFile("cs-msasr-lists/train_text.txt", "CS-MSASR", "speech-recognize/list/train_text.txt",
-                   "0149c38d20464dab7986a3ff0f4109649b0fc051fce0d044df85c0a29f543398",
-                   "original ASR split: training clips (869)"),
-        PublicFile("cs-msasr-lists/val_text.txt", "CS-MSASR", "speech-recognize/list/val_text.txt",
-                   "4feea7e3511d7deda606ecdcf0d89efdc2909319e23044096ab464ef5d2fd3f7",
-                   "original ASR split: validation clips (108)"),
-        PublicFile("cs-msasr-lists/test_text.txt", "CS-MSASR", "speech-recognize/list/test_text.txt",
-                   "107fe99941d7fb4cc4015ea0779c2144739a04ab84125682ecfc6a49257a0750",
-                   "original ASR split: test clips (108)"),
-        PublicFile("cs-msasr-lists/train.jsonl", "CS-MSASR", "speech-recognize/list/train.jsonl",
-                   "7eab6f110d1aa22a1856f5ace75e9cd484bf87cfbb25df5e07d77478e686c31d",
-                   "durations (source_len, 10 ms units) of the training clips"),
-        PublicFile("cs-msasr-lists/val.jsonl", "CS-MSASR", "speech-recognize/list/val.jsonl",
-                   "1d97a17af1f3b9f14a8e5ebc71bc001090a8a143bc6e128dc1cbb83c1db6d88e",
-                   "durations (source_len, 10 ms units) of the validation clips"),
+        PublicFile(
+            "cs-msasr-lists/all_text.txt",
+            "CS-MSASR",
+            "speech-recognize/list/train_text.txt_total_1085_无标点",
+            "8d6bb396458014755be9bf63759caf4125c37ba0e806159d11f17b263d0407ff",
+            "transcripts of all 1,085 clips, no punctuation",
+        ),
+        PublicFile(
+            "cs-msasr-lists/all_text_punct.txt",
+            "CS-MSASR",
+            "speech-recognize/list/train_text.txt_total_1085_有标点",
+            "6d48668e3e64709c325ff9b169dc77332d7de6178ca4deea765d145e65b76114",
+            "transcripts of all 1,085 clips, with punctuation",
+        ),
+        PublicFile(
+            "cs-msasr-lists/train_text.txt",
+            "CS-MSASR",
+            "speech-recognize/list/train_text.txt",
+            "0149c38d20464dab7986a3ff0f4109649b0fc051fce0d044df85c0a29f543398",
+            "original ASR split: training clips (869)",
+        ),
+        PublicFile(
+            "cs-msasr-lists/val_text.txt",
+            "CS-MSASR",
+            "speech-recognize/list/val_text.txt",
+            "4feea7e3511d7deda606ecdcf0d89efdc2909319e23044096ab464ef5d2fd3f7",
+            "original ASR split: validation clips (108)",
+        ),
+        PublicFile(
+            "cs-msasr-lists/test_text.txt",
+            "CS-MSASR",
+            "speech-recognize/list/test_text.txt",
+            "107fe99941d7fb4cc4015ea0779c2144739a04ab84125682ecfc6a49257a0750",
+            "original ASR split: test clips (108)",
+        ),
+        PublicFile(
+            "cs-msasr-lists/train.jsonl",
+            "CS-MSASR",
+            "speech-recognize/list/train.jsonl",
+            "7eab6f110d1aa22a1856f5ace75e9cd484bf87cfbb25df5e07d77478e686c31d",
+            "durations (source_len, 10 ms units) of the training clips",
+        ),
+        PublicFile(
+            "cs-msasr-lists/val.jsonl",
+            "CS-MSASR",
+            "speech-recognize/list/val.jsonl",
+            "1d97a17af1f3b9f14a8e5ebc71bc001090a8a143bc6e128dc1cbb83c1db6d88e",
+            "durations (source_len, 10 ms units) of the validation clips",
+        ),
     ]
     fold_hashes = [
         "9a719a1f86a7056ec4d1f422d6c63e31f42c39d71437a4072717c30f903ef04a",
@@ -88,22 +114,43 @@ def _registry() -> dict[str, PublicFile]:
         "5dd1346333910e91b8cb55081977c75d258a436e9d8fbbc6848f52c6787001a9",
     ]
     for k, digest in enumerate(fold_hashes, start=1):
-        files.append(PublicFile(f"cs-mage-splits/msa/fold_{k}.csv", "CS-Mage", f"splits/msa/fold_{k}.csv",
-                                digest, f"official 5-fold MSA protocol, fold {k} (with multimodal labels)"))
+        files.append(
+            PublicFile(
+                f"cs-mage-splits/msa/fold_{k}.csv",
+                "CS-Mage",
+                f"splits/msa/fold_{k}.csv",
+                digest,
+                f"official 5-fold MSA protocol, fold {k} (with multimodal labels)",
+            )
+        )
     for split, digest in [
         ("train", "963a255d03bfc5c6d56f8feee49af287b63d234c9fe8a21e6d758aae2c03bf86"),
         ("validation", "46a63ca6e2f690ef3d4419bf2ef7d7287ff9b610f496ac4923ab2028950c616f"),
         ("test", "887dc7ab18b3f99bcdfab6268d6e473224de0e957a7ed53bad64f1f2cde889c4"),
     ]:
-        files.append(PublicFile(f"cs-mage-splits/asr/{split}.csv", "CS-Mage", f"splits/asr/{split}.csv",
-                                digest, f"official ASR split (760/160/165): {split}"))
+        files.append(
+            PublicFile(
+                f"cs-mage-splits/asr/{split}.csv",
+                "CS-Mage",
+                f"splits/asr/{split}.csv",
+                digest,
+                f"official ASR split (760/160/165): {split}",
+            )
+        )
     for name, digest in [
         ("vocab.txt", "45bbac6b341c319adc98a532532882e91a9cefc0329aa57bac9ae761c27b291c"),
         ("config.json", "88af762cfb15fa9ce183c84dcbfdc9d635196ba635dfe81f265fdd21d67f4c4c"),
         ("tokenizer_config.json", "0f6d13e6f4da6f9e24f22ada6bc3be571123d858d7c0c05a8a7cd55a9c23c2e8"),
     ]:
-        files.append(PublicFile(f"bert-base-chinese/{name}", "CS-Mage", f"assets/bert-base-chinese/{name}",
-                                digest, f"bert-base-chinese {name} (tokenisation only, no weights)"))
+        files.append(
+            PublicFile(
+                f"bert-base-chinese/{name}",
+                "CS-Mage",
+                f"assets/bert-base-chinese/{name}",
+                digest,
+                f"bert-base-chinese {name} (tokenisation only, no weights)",
+            )
+        )
     return {f.relpath: f for f in files}
 
 

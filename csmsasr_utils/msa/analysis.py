@@ -56,7 +56,9 @@ def class_confusion(frame: pd.DataFrame, normalize: bool = True) -> pd.DataFrame
     if normalize:
         totals = counts.sum(axis=1, keepdims=True)
         counts = np.divide(counts, totals, out=np.zeros_like(counts), where=totals > 0)
-    return pd.DataFrame(counts, index=pd.Index(CLASS_LABELS, name="true"), columns=pd.Index(CLASS_LABELS, name="predicted"))
+    return pd.DataFrame(
+        counts, index=pd.Index(CLASS_LABELS, name="true"), columns=pd.Index(CLASS_LABELS, name="predicted")
+    )
 
 
 def modality_disagreement(frame: pd.DataFrame, modalities: Sequence[str] = ("t", "a", "v")) -> pd.Series:
@@ -70,8 +72,13 @@ def modality_disagreement(frame: pd.DataFrame, modalities: Sequence[str] = ("t",
     return pd.Series(count, index=frame.index, name="modalities_disagreeing")
 
 
-def error_by(frame: pd.DataFrame, by: str | pd.Series, *, bins: Sequence[float] | None = None,
-             labels: Sequence[str] | None = None) -> pd.DataFrame:
+def error_by(
+    frame: pd.DataFrame,
+    by: str | pd.Series,
+    *,
+    bins: Sequence[float] | None = None,
+    labels: Sequence[str] | None = None,
+) -> pd.DataFrame:
     """Mean absolute error, 5-class accuracy and clip count per group of ``by``.
 
     ``by`` is a column name or a Series aligned with ``frame``; ``bins`` cuts a numeric ``by``
@@ -86,8 +93,9 @@ def error_by(frame: pd.DataFrame, by: str | pd.Series, *, bins: Sequence[float] 
     correct = sims_bins(frame["prediction"].to_numpy(float), 5) == sims_bins(frame["label_m"].to_numpy(float), 5)
     table = pd.DataFrame({"abs_error": frame["abs_error"].to_numpy(), "correct_5": correct}, index=frame.index)
     grouped = table.groupby(key.to_numpy() if bins is None else key, observed=bins is None)
-    out = pd.DataFrame({"MAE": grouped["abs_error"].mean(), "Mult_acc_5": grouped["correct_5"].mean(),
-                        "clips": grouped.size()})
+    out = pd.DataFrame(
+        {"MAE": grouped["abs_error"].mean(), "Mult_acc_5": grouped["correct_5"].mean(), "clips": grouped.size()}
+    )
     out.index.name = by if isinstance(by, str) else (by.name or "group")
     return out
 
@@ -102,8 +110,9 @@ def unimodal_agreement(frame: pd.DataFrame, modality: str) -> pd.Series:
     if column not in frame:
         raise CsmsasrError(f"frame lacks {column}: join the unimodal labels first")
     same = sims_bins(frame[column].to_numpy(float), 5) == sims_bins(frame["label_m"].to_numpy(float), 5)
-    return pd.Series(np.where(same, "same class as M", "other class than M"), index=frame.index,
-                     name=f"{modality.upper()} vs M")
+    return pd.Series(
+        np.where(same, "same class as M", "other class than M"), index=frame.index, name=f"{modality.upper()} vs M"
+    )
 
 
 def clip_difficulty(frame: pd.DataFrame) -> pd.DataFrame:
@@ -116,16 +125,23 @@ def clip_difficulty(frame: pd.DataFrame) -> pd.DataFrame:
     """
     truth = sims_bins(frame["label_m"].to_numpy(float), 5)
     pred = sims_bins(frame["prediction"].to_numpy(float), 5)
-    table = pd.DataFrame({
-        "clip_id": frame["clip_id"].to_numpy(),
-        "wrong_class": truth != pred,
-        "wrong_polarity": (frame["label_m"].to_numpy(float) < 0) != (frame["prediction"].to_numpy(float) < 0),
-        "abs_error": frame["abs_error"].to_numpy(),
-    })
+    table = pd.DataFrame(
+        {
+            "clip_id": frame["clip_id"].to_numpy(),
+            "wrong_class": truth != pred,
+            "wrong_polarity": (frame["label_m"].to_numpy(float) < 0) != (frame["prediction"].to_numpy(float) < 0),
+            "abs_error": frame["abs_error"].to_numpy(),
+        }
+    )
     grouped = table.groupby("clip_id", sort=True)
-    out = pd.DataFrame({"models": grouped.size(), "wrong_class": grouped["wrong_class"].sum(),
-                        "wrong_polarity": grouped["wrong_polarity"].sum(),
-                        "mean_abs_error": grouped["abs_error"].mean()})
+    out = pd.DataFrame(
+        {
+            "models": grouped.size(),
+            "wrong_class": grouped["wrong_class"].sum(),
+            "wrong_polarity": grouped["wrong_polarity"].sum(),
+            "mean_abs_error": grouped["abs_error"].mean(),
+        }
+    )
     out["all_wrong"] = out["wrong_class"] == out["models"]
     return out
 
@@ -142,7 +158,8 @@ def wrong_class_shares(difficulty: pd.DataFrame, class_column: str = "label_m_cl
     if missing:
         raise CsmsasrError(f"difficulty lacks {missing}: join clip_difficulty() with the clips' class names first")
     counts = pd.crosstab(difficulty[class_column], difficulty["wrong_class"]).reindex(
-        index=list(CLASS_LABELS), fill_value=0)
+        index=list(CLASS_LABELS), fill_value=0
+    )
     return counts.div(counts.sum(axis=1), axis=0)
 
 
@@ -181,12 +198,19 @@ def mae_by_protocol(results: pd.DataFrame, metadata: pd.DataFrame, by: str) -> p
     """
     if "protocol" not in results:
         raise CsmsasrError("results lack column 'protocol'")
-    return pd.DataFrame({protocol: error_by(prediction_frame(rows, metadata), by)["MAE"]
-                         for protocol, rows in results.groupby("protocol")})
+    return pd.DataFrame(
+        {
+            protocol: error_by(prediction_frame(rows, metadata), by)["MAE"]
+            for protocol, rows in results.groupby("protocol")
+        }
+    )
 
 
-def evaluate_by_protocol(metadata: pd.DataFrame, protocols: Mapping[str, Mapping[int, Mapping[str, Sequence[str]]]],
-                         baselines: Sequence[TextBaseline]) -> pd.DataFrame:
+def evaluate_by_protocol(
+    metadata: pd.DataFrame,
+    protocols: Mapping[str, Mapping[int, Mapping[str, Sequence[str]]]],
+    baselines: Sequence[TextBaseline],
+) -> pd.DataFrame:
     """:func:`~csmsasr_utils.msa.text_baselines.evaluate_text_baselines` under several protocols, stacked.
 
     ``protocols`` maps a protocol's name to its numbered folds (fold number → ``{'train', 'valid',
@@ -195,8 +219,10 @@ def evaluate_by_protocol(metadata: pd.DataFrame, protocols: Mapping[str, Mapping
     """
     if not protocols:
         raise CsmsasrError("evaluate_by_protocol needs at least one protocol")
-    return pd.concat([evaluate_text_baselines(metadata, splits, name, baselines) for name, splits in protocols.items()],
-                     ignore_index=True)
+    return pd.concat(
+        [evaluate_text_baselines(metadata, splits, name, baselines) for name, splits in protocols.items()],
+        ignore_index=True,
+    )
 
 
 def edge_over_floor(results: pd.DataFrame, model: str, floor: str = "majority") -> pd.DataFrame:
@@ -214,6 +240,9 @@ def edge_over_floor(results: pd.DataFrame, model: str, floor: str = "majority") 
     if missing:
         raise CsmsasrError(f"no result rows for the baseline key(s) {missing}; the rows have keys {sorted(keys)}")
     means = results.groupby(["protocol", "key"])[["test_MAE", "test_Mult_acc_2"]].mean().unstack("key")
-    return pd.DataFrame({
-        "MAE below the floor": means[("test_MAE", floor)] - means[("test_MAE", model)],
-        "Mult_acc_2 above the floor": means[("test_Mult_acc_2", model)] - means[("test_Mult_acc_2", floor)]})
+    return pd.DataFrame(
+        {
+            "MAE below the floor": means[("test_MAE", floor)] - means[("test_MAE", model)],
+            "Mult_acc_2 above the floor": means[("test_Mult_acc_2", model)] - means[("test_Mult_acc_2", floor)],
+        }
+    )

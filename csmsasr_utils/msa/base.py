@@ -64,8 +64,9 @@ class MSAModel(nn.Module):
     # -- training recipe hooks ------------------------------------------------------------------
     def configure_optimizer(self) -> torch.optim.Optimizer:
         """Adam over every trainable parameter (MMSA's LF_DNN, EF_LSTM, MFN, Graph_MFN …)."""
-        return torch.optim.Adam(self.trainable_parameters(), lr=self.hp["learning_rate"],
-                                weight_decay=self.hp.get("weight_decay", 0.0))
+        return torch.optim.Adam(
+            self.trainable_parameters(), lr=self.hp["learning_rate"], weight_decay=self.hp.get("weight_decay", 0.0)
+        )
 
     def configure_scheduler(self, optimizer: torch.optim.Optimizer):
         """``None``, or ``(scheduler, when)`` with ``when`` ``'epoch'`` or ``'val_loss'``."""

@@ -47,7 +47,8 @@ def load_bert(pretrained: Any = DEFAULT_PRETRAINED):
     except OSError as err:  # no such folder, no network, no weights file
         raise CsmsasrError(
             f"could not load BERT weights from {source!r} ({str(err).splitlines()[0]}). ALMT fine-tunes "
-            f"bert-base-chinese: {settings.setting('CSMSASR_BERT_DIR').advice}, or pass pretrained=DIR") from err
+            f"bert-base-chinese: {settings.setting('CSMSASR_BERT_DIR').advice}, or pass pretrained=DIR"
+        ) from err
 
 
 def bert_base_chinese_config(public_dir: str | os.PathLike | None = None):
@@ -69,6 +70,8 @@ def bert_unavailable_reason() -> str | None:
     except settings.SettingError as err:
         return str(err)
     if folder is None:
-        return ("needs bert-base-chinese weights (≈400 MB, fine-tuned): set CSMSASR_BERT_DIR to a local copy, "
-                "or train its e5 variant with csmsasr msa run --text-encoder e5")
+        return (
+            "needs bert-base-chinese weights (≈400 MB, fine-tuned): set CSMSASR_BERT_DIR to a local copy, "
+            "or train its e5 variant with csmsasr msa run --text-encoder e5"
+        )
     return None

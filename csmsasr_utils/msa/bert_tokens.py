@@ -51,8 +51,9 @@ def _tokenizer(config_path: str, public_dir: str | None):
     return BertTokenizer(vocab=vocabulary, do_lower_case=lower_case)
 
 
-def encode_transcripts(texts: Iterable[str], length: int = TEXT_BERT_LENGTH,
-                       public_dir: str | os.PathLike | None = None) -> np.ndarray:
+def encode_transcripts(
+    texts: Iterable[str], length: int = TEXT_BERT_LENGTH, public_dir: str | os.PathLike | None = None
+) -> np.ndarray:
     """``text_bert`` for ``texts``: float32 ``(len(texts), 3, length)``, MMSA's layout.
 
     Row 0 holds ids ``[CLS] ... [SEP]`` padded with 0, row 1 the attention mask, row 2 the segment
@@ -70,8 +71,14 @@ def token_rows(tokenizer, texts: list[str], length: int) -> np.ndarray:
     """MMSA's ``text_bert`` layout from any ``transformers`` tokenizer: float32 ``(len(texts), 3, length)``
     — ids (with the tokenizer's own start/end tokens, padded with its pad id), attention mask,
     segment ids (zeros where the tokenizer has none). Also used for e5's tokens (ALMT's e5 variant)."""
-    encoded = tokenizer(texts, max_length=length, padding="max_length", truncation=True,
-                        return_token_type_ids=True, return_attention_mask=True)
+    encoded = tokenizer(
+        texts,
+        max_length=length,
+        padding="max_length",
+        truncation=True,
+        return_token_type_ids=True,
+        return_attention_mask=True,
+    )
     out = np.zeros((len(texts), 3, length), dtype=np.float32)
     out[:, 0] = np.asarray(encoded["input_ids"])
     out[:, 1] = np.asarray(encoded["attention_mask"])

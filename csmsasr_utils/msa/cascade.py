@@ -40,8 +40,13 @@ from csmsasr_utils.msa.text_robustness import (
 TRANSCRIPT = "manual transcript"
 
 
-def noise_experiment(metadata: pd.DataFrame, folds: Sequence[Mapping[str, Sequence[str]]], baseline: TextBaseline,
-                     rates: Sequence[float], seeds: Sequence[int] = (0, 1, 2)) -> tuple[FoldModels, pd.DataFrame]:
+def noise_experiment(
+    metadata: pd.DataFrame,
+    folds: Sequence[Mapping[str, Sequence[str]]],
+    baseline: TextBaseline,
+    rates: Sequence[float],
+    seeds: Sequence[int] = (0, 1, 2),
+) -> tuple[FoldModels, pd.DataFrame]:
     """Fit ``baseline`` out of fold on the manual transcripts, then let it read them corrupted.
 
     Returns the fold models (:func:`~csmsasr_utils.msa.text_robustness.fit_fold_models`, to read
@@ -71,8 +76,11 @@ def published_cer_levels(max_cer: float = 1.0) -> dict[str, float]:
     count more insertions than there are reference characters) are left out by default.
     """
     table = published_table()
-    return {f"{model} ({setting})": cer / 100
-            for model, setting, cer in zip(table["model"], table["setting"], table["CER %"]) if cer <= 100 * max_cer}
+    return {
+        f"{model} ({setting})": cer / 100
+        for model, setting, cer in zip(table["model"], table["setting"], table["CER %"])
+        if cer <= 100 * max_cer
+    }
 
 
 def seed_means(curve: pd.DataFrame) -> pd.DataFrame:
@@ -93,8 +101,9 @@ def costs_at(curves: Mapping[str, pd.DataFrame], cer_levels: Mapping[str, float]
     """
     if not curves:
         raise CsmsasrError("costs_at needs at least one noise curve")
-    return pd.concat({name: cost_at(curve, cer_levels, floor_mae) for name, curve in curves.items()},
-                     names=["text model"])
+    return pd.concat(
+        {name: cost_at(curve, cer_levels, floor_mae) for name, curve in curves.items()}, names=["text model"]
+    )
 
 
 def hypothesis_variants(runs: Mapping[str, pd.DataFrame]) -> tuple[list[str], dict[str, list[str]]]:
@@ -113,14 +122,17 @@ def hypothesis_variants(runs: Mapping[str, pd.DataFrame]) -> tuple[list[str], di
     for name, run in runs.items():
         missing = set(clip_ids) - set(run["clip_id"])
         if missing:
-            raise CsmsasrError(f"run {name!r} lacks {len(missing)} clip(s) of the first run, "
-                               f"e.g. {sorted(missing)[:3]}: give runs of the same clips")
+            raise CsmsasrError(
+                f"run {name!r} lacks {len(missing)} clip(s) of the first run, "
+                f"e.g. {sorted(missing)[:3]}: give runs of the same clips"
+            )
         variants[f"hypothesis ({name})"] = run.set_index("clip_id").loc[clip_ids, "hypothesis"].tolist()
     return clip_ids, variants
 
 
-def read_hypotheses(fold_models: Mapping[str, FoldModels], runs: Mapping[str, pd.DataFrame],
-                    labels: Mapping[str, float] | pd.Series) -> tuple[dict[str, pd.DataFrame], pd.DataFrame]:
+def read_hypotheses(
+    fold_models: Mapping[str, FoldModels], runs: Mapping[str, pd.DataFrame], labels: Mapping[str, float] | pd.Series
+) -> tuple[dict[str, pd.DataFrame], pd.DataFrame]:
     """Every text model reads the manual transcripts and every run's hypotheses, out of fold.
 
     The texts are :func:`hypothesis_variants` of ``runs``. Returns each model's
@@ -132,8 +144,9 @@ def read_hypotheses(fold_models: Mapping[str, FoldModels], runs: Mapping[str, pd
         raise CsmsasrError("read_hypotheses needs at least one text model")
     clip_ids, variants = hypothesis_variants(runs)
     predictions = {name: variant_predictions(models, clip_ids, variants) for name, models in fold_models.items()}
-    metrics = pd.concat({name: variant_metrics(frame, labels) for name, frame in predictions.items()},
-                        names=["text model"])
+    metrics = pd.concat(
+        {name: variant_metrics(frame, labels) for name, frame in predictions.items()}, names=["text model"]
+    )
     return predictions, metrics
 
 
@@ -172,8 +185,9 @@ def with_mae_change(table: pd.DataFrame, reference: str = "transcript") -> pd.Da
     return table.assign(**{"MAE change": table["MAE"] - table.loc[reference, "MAE"]})
 
 
-def curves_side_by_side(curves: Mapping[str, pd.DataFrame],
-                        columns: Sequence[str] = ("realised_cer", "MAE", "Corr")) -> pd.DataFrame:
+def curves_side_by_side(
+    curves: Mapping[str, pd.DataFrame], columns: Sequence[str] = ("realised_cer", "MAE", "Corr")
+) -> pd.DataFrame:
     """Several single-seed noise curves as one table: a row per nominal rate, a column group per curve."""
     return pd.concat({name: curve.set_index("rate")[list(columns)] for name, curve in curves.items()}, axis=1)
 
@@ -188,8 +202,11 @@ def metric_at_cer(curve: pd.DataFrame, cer: float, metric: str) -> float:
     return float(np.interp(cer, mean["realised_cer"], mean[metric]))
 
 
-def score_readings(clip_ids: Sequence[str], readings: Mapping[str, tuple[FoldModels, Sequence[str]]],
-                   labels: Mapping[str, float] | pd.Series) -> pd.DataFrame:
+def score_readings(
+    clip_ids: Sequence[str],
+    readings: Mapping[str, tuple[FoldModels, Sequence[str]]],
+    labels: Mapping[str, float] | pd.Series,
+) -> pd.DataFrame:
     """SIMS metrics of several (fold models, texts) pairings of the same clips, one row each.
 
     ``readings`` maps a name to the fold models and the texts they read (aligned with

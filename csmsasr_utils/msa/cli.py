@@ -1,11 +1,11 @@
 """``csmsasr msa …``: the multimodal-sentiment commands of the command line.
 
-    csmsasr msa run --models all --seeds 1111 1112 --protocol paper --budget full --results R.jsonl
-    csmsasr msa run --models ALMT --text-encoder e5 --budget smoke --results R.jsonl   (real-text mode)
-    csmsasr msa summary R.jsonl        mean ± std of the test metrics per model
-    csmsasr msa text-baselines         the real text-only baselines on the public transcripts
-    csmsasr msa finetune-text          e5 fine-tuned on the transcripts, fold by fold (results file)
-    csmsasr msa params                 each model's trainable parameters at CS-MSASR's sizes
+csmsasr msa run --models all --seeds 1111 1112 --protocol paper --budget full --results R.jsonl
+csmsasr msa run --models ALMT --text-encoder e5 --budget smoke --results R.jsonl   (real-text mode)
+csmsasr msa summary R.jsonl        mean ± std of the test metrics per model
+csmsasr msa text-baselines         the real text-only baselines on the public transcripts
+csmsasr msa finetune-text          e5 fine-tuned on the transcripts, fold by fold (results file)
+csmsasr msa params                 each model's trainable parameters at CS-MSASR's sizes
 """
 
 from __future__ import annotations
@@ -32,10 +32,15 @@ def _run(args: argparse.Namespace) -> int:
         else:
             models.append(name)
     units = plan_units(models, args.seeds, args.protocol)
-    spec = DataSpec(features_path=args.features, public_dir=args.public_dir, max_clips=args.max_clips,
-                    text_encoder=args.text_encoder)
-    results = run_units(units, args.results, spec, budget=args.budget, device=args.device,
-                        workers=args.workers, dask_address=args.dask)
+    spec = DataSpec(
+        features_path=args.features,
+        public_dir=args.public_dir,
+        max_clips=args.max_clips,
+        text_encoder=args.text_encoder,
+    )
+    results = run_units(
+        units, args.results, spec, budget=args.budget, device=args.device, workers=args.workers, dask_address=args.dask
+    )
     print(f"{len(results)} unit(s) of {len(units)} in {args.results}")
     if len(results):
         print(summarize(results).round(4).to_string())
@@ -59,8 +64,9 @@ def _text_baselines(args: argparse.Namespace) -> int:
 
     metadata = load_metadata(args.public_dir)
     splits = protocol_splits(metadata, args.protocol)
-    rows = evaluate_text_baselines(metadata, splits, args.protocol,
-                                   text_baselines(wordpiece_tokenizer(args.public_dir), args.encoders))
+    rows = evaluate_text_baselines(
+        metadata, splits, args.protocol, text_baselines(wordpiece_tokenizer(args.public_dir), args.encoders)
+    )
     metrics = [c for c in rows.columns if c.startswith("test_") and c not in ("test_clip_ids", "test_predictions")]
     print(f"text-only baselines, {args.protocol} protocol, real transcripts and labels (public metadata)")
     print(rows.groupby("model", sort=False)[metrics].mean().round(4).to_string())
@@ -80,8 +86,9 @@ def _finetune_text(args: argparse.Namespace) -> int:
     metadata = load_metadata(args.public_dir)
     config = TextFinetuneConfig(epochs=args.epochs, seed=args.seed, max_steps=args.max_steps)
     command = "csmsasr " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    rows = finetune_folds(metadata, protocol_splits(metadata, args.protocol), args.protocol, args.results,
-                          config, command=command)
+    rows = finetune_folds(
+        metadata, protocol_splits(metadata, args.protocol), args.protocol, args.results, config, command=command
+    )
     print(f"e5 fine-tuned, {args.protocol} protocol, {len(rows)} fold(s) in {args.results}")
     if len(rows):
         print(mean_std_table(rows).to_string())
@@ -106,8 +113,12 @@ def add_msa_commands(groups: argparse._SubParsersAction) -> None:
     run.add_argument("--models", nargs="+", default=["all"], help="model names, or 'all' (default)")
     run.add_argument("--seeds", nargs="+", type=int, default=list(SEEDS), help="default: MMSA's 1111–1115")
     run.add_argument("--protocol", choices=["paper", "official"], default="paper")
-    run.add_argument("--budget", choices=["smoke", "book", "full"], default="full",
-                     help="smoke: one epoch; book: at most 6 epochs; full: MMSA's early stopping")
+    run.add_argument(
+        "--budget",
+        choices=["smoke", "book", "full"],
+        default="full",
+        help="smoke: one epoch; book: at most 6 epochs; full: MMSA's early stopping",
+    )
     run.add_argument("--results", required=True, help="JSON-lines results file (appended, resumable)")
     run.add_argument("--features", default=None, help="feature pickle (default: CSMSASR_FEATURES, else the demo)")
     run.add_argument("--public-dir", default=None, help="folder of the public metadata")
@@ -115,9 +126,13 @@ def add_msa_commands(groups: argparse._SubParsersAction) -> None:
     run.add_argument("--workers", type=int, default=1, help="local worker processes")
     run.add_argument("--dask", default=None, metavar="ADDRESS", help="submit units to this Dask scheduler")
     run.add_argument("--max-clips", type=int, default=None, help="keep this many clips per split (smoke tests)")
-    run.add_argument("--text-encoder", choices=list(TEXT_ENCODERS), default=None,
-                     help="real-text feature mode: this encoder's token states of the transcripts replace the "
-                          "file's text features, and ALMT fine-tunes it in place of bert-base-chinese")
+    run.add_argument(
+        "--text-encoder",
+        choices=list(TEXT_ENCODERS),
+        default=None,
+        help="real-text feature mode: this encoder's token states of the transcripts replace the "
+        "file's text features, and ALMT fine-tunes it in place of bert-base-chinese",
+    )
     run.set_defaults(func=_run)
 
     summary = msa.add_parser("summary", help="mean ± std of a results file's test metrics")
@@ -127,13 +142,20 @@ def add_msa_commands(groups: argparse._SubParsersAction) -> None:
     text = msa.add_parser("text-baselines", help="text-only baselines on the real public transcripts")
     text.add_argument("--protocol", choices=["paper", "official", "video"], default="official")
     text.add_argument("--public-dir", default=None)
-    text.add_argument("--encoders", nargs="*", default=["e5", "use"], choices=["e5", "use"],
-                      help="sentence-embedding baselines to add (default: both; none with an empty list)")
+    text.add_argument(
+        "--encoders",
+        nargs="*",
+        default=["e5", "use"],
+        choices=["e5", "use"],
+        help="sentence-embedding baselines to add (default: both; none with an empty list)",
+    )
     text.add_argument("--output", default=None, help="write the per-fold rows as JSON lines")
     text.set_defaults(func=_text_baselines)
 
-    tune = msa.add_parser("finetune-text", help="fine-tune e5 as a sentiment regressor on the real transcripts, "
-                                                "one row per fold (resumable)")
+    tune = msa.add_parser(
+        "finetune-text",
+        help="fine-tune e5 as a sentiment regressor on the real transcripts, one row per fold (resumable)",
+    )
     tune.add_argument("--protocol", choices=["paper", "official", "video"], default="official")
     tune.add_argument("--results", default="results/msa/e5_finetuned.jsonl", help="JSON-lines results file")
     tune.add_argument("--epochs", type=int, default=3)

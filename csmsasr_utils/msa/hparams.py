@@ -21,8 +21,10 @@ from typing import Any
 
 from csmsasr_utils.errors import UnknownName
 
-SOURCE = ("Yaoooyu/CS-MSASR@c9125be sentiment-analyze/config/config_regression.json "
-          "(= thuiar/MMSA@a94e65d src/MMSA/config/config_regression.json)")
+SOURCE = (
+    "Yaoooyu/CS-MSASR@c9125be sentiment-analyze/config/config_regression.json "
+    "(= thuiar/MMSA@a94e65d src/MMSA/config/config_regression.json)"
+)
 
 #: ``datasetCommonParams.sims.unaligned`` of the authors' file (CS-MSASR's own dims and lengths).
 SIMS_DATASET: dict[str, Any] = {
@@ -107,11 +109,11 @@ _TABLES: dict[str, dict[str, Any]] = {
         "hidden_dims": [64, 16, 64],
         "memsize": 64,
         "windowsize": 2,
-        "NN1Config": {'drop': 0.2, 'shapes': 128},
-        "NN2Config": {'drop': 0.0, 'shapes': 128},
-        "gamma1Config": {'drop': 0.2, 'shapes': 64},
-        "gamma2Config": {'drop': 0.7, 'shapes': 64},
-        "outConfig": {'drop': 0.7, 'shapes': 64},
+        "NN1Config": {"drop": 0.2, "shapes": 128},
+        "NN2Config": {"drop": 0.0, "shapes": 128},
+        "gamma1Config": {"drop": 0.2, "shapes": 64},
+        "gamma2Config": {"drop": 0.7, "shapes": 64},
+        "outConfig": {"drop": 0.7, "shapes": 64},
         "batch_size": 32,
         "learning_rate": 0.001,
         "weight_decay": 0.0,
@@ -126,10 +128,10 @@ _TABLES: dict[str, dict[str, Any]] = {
         "hidden_dims": [256, 32, 256],
         "memsize": 64,
         "inner_node_dim": 128,
-        "NNConfig": {'drop': 0.5, 'shapes': 256},
-        "gamma1Config": {'drop': 0.2, 'shapes': 32},
-        "gamma2Config": {'drop': 0.7, 'shapes': 32},
-        "outConfig": {'drop': 0.2, 'shapes': 256},
+        "NNConfig": {"drop": 0.5, "shapes": 256},
+        "gamma1Config": {"drop": 0.2, "shapes": 32},
+        "gamma2Config": {"drop": 0.7, "shapes": 32},
+        "outConfig": {"drop": 0.2, "shapes": 256},
         "batch_size": 64,
         "learning_rate": 0.0005,
         "weight_decay": 0.001,
@@ -161,11 +163,11 @@ _TABLES: dict[str, dict[str, Any]] = {
         "lda_xv": 0.01,
         "memsize": 128,
         "windowsize": 2,
-        "NN1Config": {'drop': 0.5, 'shapes': 32},
-        "NN2Config": {'drop': 0.5, 'shapes': 64},
-        "gamma1Config": {'drop': 0.7, 'shapes': 64},
-        "gamma2Config": {'drop': 0.0, 'shapes': 256},
-        "outConfig": {'drop': 0.2, 'shapes': 128},
+        "NN1Config": {"drop": 0.5, "shapes": 32},
+        "NN2Config": {"drop": 0.5, "shapes": 64},
+        "gamma1Config": {"drop": 0.7, "shapes": 64},
+        "gamma2Config": {"drop": 0.0, "shapes": 256},
+        "outConfig": {"drop": 0.2, "shapes": 128},
         "batch_size": 128,
         "learning_rate": 0.002,
         "weight_decay": 0.005,
@@ -198,8 +200,8 @@ _TABLES: dict[str, dict[str, Any]] = {
         "grad_clip": 0.6,
         "patience": 10,
         "weight_decay": 0.001,
-        "transformers": 'bert',
-        "pretrained": 'bert-base-chinese',
+        "transformers": "bert",
+        "pretrained": "bert-base-chinese",
     },
     "mtfn": {
         # commonParams
@@ -289,8 +291,8 @@ _TABLES: dict[str, dict[str, Any]] = {
         "max_epochs": 200,
         "early_stop": 32,
         # datasetParams.sims
-        "transformers": 'bert',
-        "pretrained": 'bert-base-chinese',
+        "transformers": "bert",
+        "pretrained": "bert-base-chinese",
         "learning_rate": 0.0001,
         "weight_decay": 0.0001,
         "max_grad_norm": 2,
@@ -312,7 +314,20 @@ _TABLES: dict[str, dict[str, Any]] = {
 }
 
 #: MMSA key → display name, in the order of the dataset paper's table.
-MODEL_NAMES: dict[str, str] = {"lf_dnn": "LF_DNN", "tfn": "TFN", "ef_lstm": "EF_LSTM", "lmf": "LMF", "mfn": "MFN", "graph_mfn": "Graph_MFN", "mfm": "MFM", "mult": "MulT", "mtfn": "MTFN", "mlf_dnn": "MLF_DNN", "mlmf": "MLMF", "almt": "ALMT"}
+MODEL_NAMES: dict[str, str] = {
+    "lf_dnn": "LF_DNN",
+    "tfn": "TFN",
+    "ef_lstm": "EF_LSTM",
+    "lmf": "LMF",
+    "mfn": "MFN",
+    "graph_mfn": "Graph_MFN",
+    "mfm": "MFM",
+    "mult": "MulT",
+    "mtfn": "MTFN",
+    "mlf_dnn": "MLF_DNN",
+    "mlmf": "MLMF",
+    "almt": "ALMT",
+}
 
 
 def model_key(name: str) -> str:

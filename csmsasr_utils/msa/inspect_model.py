@@ -36,8 +36,14 @@ def layer_shapes(model: nn.Module, inputs: tuple[torch.Tensor, ...], depth: int 
             continue
 
         def hook(mod, args, output, name=name):
-            rows.append({"module": name, "type": type(mod).__name__, "output": _shape(output),
-                         "parameters": sum(p.numel() for p in mod.parameters() if p.requires_grad)})
+            rows.append(
+                {
+                    "module": name,
+                    "type": type(mod).__name__,
+                    "output": _shape(output),
+                    "parameters": sum(p.numel() for p in mod.parameters() if p.requires_grad),
+                }
+            )
 
         handles.append(module.register_forward_hook(hook))
     was_training = model.training
@@ -51,6 +57,12 @@ def layer_shapes(model: nn.Module, inputs: tuple[torch.Tensor, ...], depth: int 
         model.train(was_training)
     seen: set[str] = set()
     unique = [r for r in rows if not (r["module"] in seen or seen.add(r["module"]))]
-    unique.append({"module": "(model output)", "type": type(model).__name__, "output": _shape(output),
-                   "parameters": sum(p.numel() for p in model.parameters() if p.requires_grad)})
+    unique.append(
+        {
+            "module": "(model output)",
+            "type": type(model).__name__,
+            "output": _shape(output),
+            "parameters": sum(p.numel() for p in model.parameters() if p.requires_grad),
+        }
+    )
     return pd.DataFrame(unique)

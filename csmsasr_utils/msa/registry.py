@@ -47,8 +47,9 @@ def available_models() -> list[str]:
     return [MODEL_NAMES[k] for k in MODEL_NAMES if k in _MODELS]
 
 
-def build_model(name: str, feature_dims: Sequence[int] = FEATURE_DIMS,
-                seq_lens: Sequence[int] = SEQ_LENS, **overrides: Any) -> MSAModel:
+def build_model(
+    name: str, feature_dims: Sequence[int] = FEATURE_DIMS, seq_lens: Sequence[int] = SEQ_LENS, **overrides: Any
+) -> MSAModel:
     """Model ``name`` with MMSA's ``sims`` hyper-parameters (``overrides`` replace table entries
     or switch on one of the model's documented ``options``).
 
@@ -125,10 +126,16 @@ def model_overview(public_dir=None) -> pd.DataFrame:
             del model
         except PublicDataUnavailable:
             count, rates = None, [hp["learning_rate"]]
-        rows.append({
-            "model": name, "heads": "M, T, A, V" if cls.multitask else "M",
-            "audio/vision input": input_treatment(cls), "batch": hp["batch_size"],
-            "learning rates": " / ".join(f"{r:g}" for r in rates), "patience": hp["early_stop"],
-            "trainable parameters": count, "options": ", ".join(sorted(cls.options)) or "—",
-        })
+        rows.append(
+            {
+                "model": name,
+                "heads": "M, T, A, V" if cls.multitask else "M",
+                "audio/vision input": input_treatment(cls),
+                "batch": hp["batch_size"],
+                "learning rates": " / ".join(f"{r:g}" for r in rates),
+                "patience": hp["early_stop"],
+                "trainable parameters": count,
+                "options": ", ".join(sorted(cls.options)) or "—",
+            }
+        )
     return pd.DataFrame(rows).set_index("model")

@@ -23,8 +23,10 @@ def mean_std_table(results: pd.DataFrame, metrics: Sequence[str] = METRIC_NAMES,
     table = pd.DataFrame(index=stats.index)
     for metric in metrics:
         mean, std = stats[f"{metric}_mean"], stats[f"{metric}_std"]
-        table[metric] = ["—" if not np.isfinite(m) else f"{m:.{digits}f} ± {s:.{digits}f}" if np.isfinite(s)
-                         else f"{m:.{digits}f}" for m, s in zip(mean, std)]
+        table[metric] = [
+            "—" if not np.isfinite(m) else f"{m:.{digits}f} ± {s:.{digits}f}" if np.isfinite(s) else f"{m:.{digits}f}"
+            for m, s in zip(mean, std)
+        ]
     table["runs"] = stats["runs"]
     return table
 
@@ -42,8 +44,14 @@ def pooled_predictions(results: pd.DataFrame) -> pd.DataFrame:
     return grouped.agg(prediction="mean", runs="size").reset_index()
 
 
-def bootstrap_table(results: pd.DataFrame, labels: pd.Series, metrics: Sequence[str] = ("Mult_acc_2", "MAE"),
-                    n_boot: int = 1000, seed: int = 0, digits: int = 3) -> pd.DataFrame:
+def bootstrap_table(
+    results: pd.DataFrame,
+    labels: pd.Series,
+    metrics: Sequence[str] = ("Mult_acc_2", "MAE"),
+    n_boot: int = 1000,
+    seed: int = 0,
+    digits: int = 3,
+) -> pd.DataFrame:
     """95 % bootstrap intervals (over clips) of the seed-averaged predictions, ``"low–high"``.
 
     ``labels`` maps clip id → M label (e.g. ``metadata.set_index('clip_id')['label_m']``).
@@ -54,8 +62,9 @@ def bootstrap_table(results: pd.DataFrame, labels: pd.Series, metrics: Sequence[
         raise CsmsasrError(f"no label for {len(missing)} predicted clip(s), e.g. {sorted(missing)[:3]}")
     rows = {}
     for model, group in pooled.groupby("model", sort=False):
-        ci = bootstrap_metrics(group["prediction"].to_numpy(), labels.loc[group["clip_id"]].to_numpy(float),
-                               n_boot=n_boot, seed=seed)
+        ci = bootstrap_metrics(
+            group["prediction"].to_numpy(), labels.loc[group["clip_id"]].to_numpy(float), n_boot=n_boot, seed=seed
+        )
         rows[model] = {f"{m} 95% CI": f"{ci.loc[m, 'low']:.{digits}f}–{ci.loc[m, 'high']:.{digits}f}" for m in metrics}
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis("model")
 
@@ -63,7 +72,13 @@ def bootstrap_table(results: pd.DataFrame, labels: pd.Series, metrics: Sequence[
 def styled(frame: pd.DataFrame, caption: str, precision: int = 3):
     """A compact pandas Styler for the book's wide result tables: small type, no wrapping inside
     numbers, missing values shown as "—", the caption naming the data source."""
-    return (frame.style.format(precision=precision, na_rep="—", thousands=",")
-            .set_caption(caption)
-            .set_table_styles([{"selector": "th, td", "props": [("font-size", "0.78em"), ("padding", "2px 6px")]},
-                               {"selector": "td", "props": [("white-space", "nowrap")]}]))
+    return (
+        frame.style.format(precision=precision, na_rep="—", thousands=",")
+        .set_caption(caption)
+        .set_table_styles(
+            [
+                {"selector": "th, td", "props": [("font-size", "0.78em"), ("padding", "2px 6px")]},
+                {"selector": "td", "props": [("white-space", "nowrap")]},
+            ]
+        )
+    )

@@ -117,8 +117,9 @@ def load_data(spec: DataSpec):
         from csmsasr_utils.msa.bert_tokens import encode_transcripts
 
         try:
-            text_bert = encode_transcripts(dataset.features.raw_text, length=dataset.features.padded_lengths["text"],
-                                           public_dir=spec.public_dir)
+            text_bert = encode_transcripts(
+                dataset.features.raw_text, length=dataset.features.padded_lengths["text"], public_dir=spec.public_dir
+            )
         except CsmsasrError:  # vocabulary unavailable: only BERT-token models are affected
             text_bert = None
     return dataset, MSATensors.from_features(dataset.features, text_bert=text_bert)
@@ -142,8 +143,9 @@ def unit_split_rows(dataset, tensors, protocol: str, fold: int, max_clips: int |
     return rows
 
 
-def run_unit(unit: Unit, spec: DataSpec, budget: str = "full", device: str | None = "cpu",
-             show_progress: bool = True) -> dict[str, Any]:
+def run_unit(
+    unit: Unit, spec: DataSpec, budget: str = "full", device: str | None = "cpu", show_progress: bool = True
+) -> dict[str, Any]:
     """Train and test one unit; the result row (see module docstring)."""
     import torch
 
@@ -160,22 +162,38 @@ def run_unit(unit: Unit, spec: DataSpec, budget: str = "full", device: str | Non
         from csmsasr_utils.encoders.e5 import e5_model_dir
 
         overrides["pretrained"] = str(e5_model_dir())  # ALMT's encoder swapped; architecture and training unchanged
-    result = train_baseline(unit.model, tensors, rows, seed=unit.seed, device=device,
-                            max_epochs=BUDGETS[budget], show_progress=show_progress, **overrides)
+    result = train_baseline(
+        unit.model,
+        tensors,
+        rows,
+        seed=unit.seed,
+        device=device,
+        max_epochs=BUDGETS[budget],
+        show_progress=show_progress,
+        **overrides,
+    )
     row: dict[str, Any] = {**asdict(unit), "key": unit.key, "budget": budget}
     row.update({f"test_{k}": v for k, v in result.test_metrics.items()})
     row.update({f"valid_{k}": v for k, v in result.valid_metrics.items()})
     row.update(
-        epochs=result.epochs, best_epoch=result.best_epoch, stopped_by=result.stopped_by,
-        wall_seconds=round(result.wall_seconds, 3), device=result.device,
+        epochs=result.epochs,
+        best_epoch=result.best_epoch,
+        stopped_by=result.stopped_by,
+        wall_seconds=round(result.wall_seconds, 3),
+        device=result.device,
         trainable_parameters=result.trainable_parameters,
-        n_train=len(rows["train"]), n_valid=len(rows["valid"]), n_test=len(rows["test"]),
+        n_train=len(rows["train"]),
+        n_valid=len(rows["valid"]),
+        n_test=len(rows["test"]),
         data_source=text_feature_label(dataset.provenance["features"], dataset.provenance["text"], spec.text_encoder),
-        data_fingerprint=spec.fingerprint(), text_encoder=spec.text_encoder,
-        package_version=csmsasr_utils.__version__, code_fingerprint=code_fingerprint(),
+        data_fingerprint=spec.fingerprint(),
+        text_encoder=spec.text_encoder,
+        package_version=csmsasr_utils.__version__,
+        code_fingerprint=code_fingerprint(),
         torch_version=torch.__version__,
         finished_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        test_clip_ids=result.test_clip_ids, test_predictions=[round(p, 6) for p in result.test_predictions],
+        test_clip_ids=result.test_clip_ids,
+        test_predictions=[round(p, 6) for p in result.test_predictions],
         history=[asdict(e) for e in result.history],
     )
     return row
@@ -191,9 +209,9 @@ class ResultsFile(JsonLines):
         if others:
             raise CsmsasrError(
                 f"{self.path} holds results of other data (fingerprint {sorted(map(str, others))}, "
-                f"now {fingerprint}); use another results file so the two are never mixed")
+                f"now {fingerprint}); use another results file so the two are never mixed"
+            )
         return {r["key"] for r in rows if r.get("budget") == budget}
-
 
 
 def _init_worker(threads: int) -> None:
@@ -214,9 +232,17 @@ def _run_unit_on_dask_worker(unit: Unit, spec: DataSpec, budget: str, device: st
     return run_unit(unit, spec, budget, device, False)
 
 
-def run_units(units: Sequence[Unit], results_path: str | os.PathLike, spec: DataSpec = DataSpec(), *,
-              budget: str = "full", device: str | None = "cpu", workers: int = 1,
-              dask_address: str | None = None, show_progress: bool = True) -> pd.DataFrame:
+def run_units(
+    units: Sequence[Unit],
+    results_path: str | os.PathLike,
+    spec: DataSpec = DataSpec(),
+    *,
+    budget: str = "full",
+    device: str | None = "cpu",
+    workers: int = 1,
+    dask_address: str | None = None,
+    show_progress: bool = True,
+) -> pd.DataFrame:
     """Run the ``units`` not yet in ``results_path``; return all of the file's rows for this budget.
 
     ``workers > 1`` runs units in that many local processes; ``dask_address`` (e.g.
@@ -228,8 +254,9 @@ def run_units(units: Sequence[Unit], results_path: str | os.PathLike, spec: Data
     store = ResultsFile(results_path)
     done = store.done_keys(budget, spec.fingerprint())
     todo = [u for u in units if u.key not in done]
-    bar = progress(total=len(todo), desc=f"units ({len(done)} already done)", unit="unit",
-                   disable=None if show_progress else True)
+    bar = progress(
+        total=len(todo), desc=f"units ({len(done)} already done)", unit="unit", disable=None if show_progress else True
+    )
     if dask_address:
         try:
             from dask.distributed import Client, as_completed
@@ -271,8 +298,9 @@ def book_results(models: Sequence[str] = BOOK_MODELS, seed: int = SEEDS[0], show
     from csmsasr_utils.data.sources import cache_dir
 
     path = cache_dir() / "msa" / f"book-{data_fingerprint()}-{code_fingerprint()}.jsonl"
-    return run_units(plan_units(models, seeds=[seed], protocol="paper"), path, budget="book",
-                     show_progress=show_progress)
+    return run_units(
+        plan_units(models, seeds=[seed], protocol="paper"), path, budget="book", show_progress=show_progress
+    )
 
 
 def results_frame(rows: Sequence[dict[str, Any]]) -> pd.DataFrame:

@@ -39,13 +39,21 @@ class TextSubNet(nn.Module):
     ``dropout = 0`` when ``num_layers == 1``).
     """
 
-    def __init__(self, in_size: int, hidden_size: int, out_size: int, num_layers: int = 1,
-                 dropout: float = 0.2, bidirectional: bool = False):
+    def __init__(
+        self,
+        in_size: int,
+        hidden_size: int,
+        out_size: int,
+        num_layers: int = 1,
+        dropout: float = 0.2,
+        bidirectional: bool = False,
+    ):
         super().__init__()
         if num_layers == 1:
             dropout = 0.0
-        self.rnn = nn.LSTM(in_size, hidden_size, num_layers=num_layers, dropout=dropout,
-                           bidirectional=bidirectional, batch_first=True)
+        self.rnn = nn.LSTM(
+            in_size, hidden_size, num_layers=num_layers, dropout=dropout, bidirectional=bidirectional, batch_first=True
+        )
         self.dropout = nn.Dropout(dropout)
         self.linear_1 = nn.Linear(hidden_size, out_size)
 
@@ -75,7 +83,8 @@ class UnimodalEncoders:
         self.text_subnet = TextSubNet(text_in, text_hidden, text_out, dropout=text_dropout)
         return audio_hidden, vision_hidden, text_out
 
-    def encode_unimodal(self, text: torch.Tensor, audio: torch.Tensor,
-                        vision: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def encode_unimodal(
+        self, text: torch.Tensor, audio: torch.Tensor, vision: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """``text (B, L, D)``, averaged ``audio``/``vision (B, 1, D)`` → the codes (audio, vision, text)."""
         return self.audio_subnet(audio.squeeze(1)), self.vision_subnet(vision.squeeze(1)), self.text_subnet(text)

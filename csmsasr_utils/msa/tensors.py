@@ -43,6 +43,7 @@ class MSATensors:
         ``text_bert`` (``(clips, 3, length)`` token ids, mask, segments) replaces the file's own
         ``text_bert`` when given — e.g. from :func:`csmsasr_utils.msa.bert_tokens.encode_transcripts`.
         """
+
         def as_tensor(array: np.ndarray) -> torch.Tensor:
             return torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))
 
@@ -51,7 +52,8 @@ class MSATensors:
             raise CsmsasrError(f"text_bert has {len(bert)} rows for {len(features)} clips")
         return cls(
             clip_ids=np.asarray(features.clip_ids).astype(str),
-            text=as_tensor(features.text), audio=as_tensor(features.audio),
+            text=as_tensor(features.text),
+            audio=as_tensor(features.audio),
             vision=as_tensor(features.vision),
             labels={k: as_tensor(features.labels[k]) for k in LABEL_NAMES},
             text_bert=None if bert is None else as_tensor(bert),
@@ -85,7 +87,8 @@ class MSATensors:
                 raise CsmsasrError(
                     f"{model.display_name} reads BERT token ids (text_bert), which these features lack: "
                     "build them with csmsasr_utils.msa.bert_tokens.encode_transcripts(raw_text) and pass "
-                    "text_bert= to MSATensors.from_features")
+                    "text_bert= to MSATensors.from_features"
+                )
             text = self.text_bert
         else:
             text = self.text
@@ -107,4 +110,4 @@ def batch_rows(rows: np.ndarray, batch_size: int, generator: torch.Generator | N
     if generator is not None:
         rows = rows[torch.randperm(len(rows), generator=generator).numpy()]
     for start in range(0, len(rows), batch_size):
-        yield rows[start:start + batch_size]
+        yield rows[start : start + batch_size]

@@ -100,33 +100,50 @@ def embedding_ridge(encoder: str, name: str, key: str | None = None) -> TextBase
     its key is ``key`` or ``'<encoder>_ridge'``."""
     from csmsasr_utils.encoders.embeddings import EmbeddingFeatures
 
-    return TextBaseline(key or f"{encoder}_ridge", name,
-                        lambda alpha: make_pipeline(EmbeddingFeatures(encoder), StandardScaler(), Ridge(alpha=alpha)),
-                        alphas=EMBEDDING_ALPHAS)
+    return TextBaseline(
+        key or f"{encoder}_ridge",
+        name,
+        lambda alpha: make_pipeline(EmbeddingFeatures(encoder), StandardScaler(), Ridge(alpha=alpha)),
+        alphas=EMBEDDING_ALPHAS,
+    )
 
 
 #: The sentence-embedding baselines, by encoder key.
 EMBEDDING_BASELINES: dict[str, str] = {"e5": "e5 embedding + ridge", "use": "USE embedding + ridge"}
 
 
-def text_baselines(wordpiece_tokenizer: Callable[[str], list[str]] | None = None,
-                   encoders: Sequence[str] = ()) -> list[TextBaseline]:
+def text_baselines(
+    wordpiece_tokenizer: Callable[[str], list[str]] | None = None, encoders: Sequence[str] = ()
+) -> list[TextBaseline]:
     """The baselines of the module docstring; the WordPiece one only when a tokenizer is given, the
     embedding ones for the encoder keys in ``encoders`` (e.g. ``("e5", "use")``)."""
     baselines = [
-        TextBaseline("majority", "Majority", lambda alpha: make_pipeline(_char_tfidf(), _MajorityRegressor()),
-                     tuned=False),
-        TextBaseline("char_tfidf_ridge", "Char n-gram TF-IDF + ridge",
-                     lambda alpha: make_pipeline(_char_tfidf(), Ridge(alpha=alpha))),
-        TextBaseline("char_tfidf_logistic", "Char n-gram TF-IDF + logistic",
-                     lambda alpha: make_pipeline(_char_tfidf(), _ClassValueLogistic(C=1.0 / alpha, max_iter=2000))),
+        TextBaseline(
+            "majority", "Majority", lambda alpha: make_pipeline(_char_tfidf(), _MajorityRegressor()), tuned=False
+        ),
+        TextBaseline(
+            "char_tfidf_ridge",
+            "Char n-gram TF-IDF + ridge",
+            lambda alpha: make_pipeline(_char_tfidf(), Ridge(alpha=alpha)),
+        ),
+        TextBaseline(
+            "char_tfidf_logistic",
+            "Char n-gram TF-IDF + logistic",
+            lambda alpha: make_pipeline(_char_tfidf(), _ClassValueLogistic(C=1.0 / alpha, max_iter=2000)),
+        ),
     ]
     if wordpiece_tokenizer is not None:
-        baselines.append(TextBaseline(
-            "wordpiece_ridge", "WordPiece bag + ridge",
-            lambda alpha: make_pipeline(CountVectorizer(tokenizer=wordpiece_tokenizer, lowercase=False,
-                                                        token_pattern=None),
-                                        TfidfTransformer(sublinear_tf=True), Ridge(alpha=alpha))))
+        baselines.append(
+            TextBaseline(
+                "wordpiece_ridge",
+                "WordPiece bag + ridge",
+                lambda alpha: make_pipeline(
+                    CountVectorizer(tokenizer=wordpiece_tokenizer, lowercase=False, token_pattern=None),
+                    TfidfTransformer(sublinear_tf=True),
+                    Ridge(alpha=alpha),
+                ),
+            )
+        )
     baselines += [embedding_ridge(key, EMBEDDING_BASELINES[key]) for key in encoders]
     return baselines
 
@@ -140,8 +157,10 @@ def by_key(baselines: Sequence[TextBaseline]) -> dict[str, TextBaseline]:
     keyed = _Keyed()
     for baseline in baselines:
         if baseline.key in keyed:
-            raise CsmsasrError(f"two text baselines share the key {baseline.key!r} ({keyed[baseline.key].name!r} "
-                               f"and {baseline.name!r}): give each its own key")
+            raise CsmsasrError(
+                f"two text baselines share the key {baseline.key!r} ({keyed[baseline.key].name!r} "
+                f"and {baseline.name!r}): give each its own key"
+            )
         keyed[baseline.key] = baseline
     return keyed
 
@@ -150,8 +169,10 @@ class _Keyed(dict):
     """A dict of text baselines whose missing-key error names the keys it has."""
 
     def __missing__(self, key):
-        raise UnknownName(f"no text baseline with key {key!r}; the keys here are {list(self)} "
-                          "(the WordPiece and embedding baselines exist only when text_baselines() is asked for them)")
+        raise UnknownName(
+            f"no text baseline with key {key!r}; the keys here are {list(self)} "
+            "(the WordPiece and embedding baselines exist only when text_baselines() is asked for them)"
+        )
 
 
 def majority_value(labels: Sequence[float]) -> float:
@@ -164,8 +185,13 @@ def majority_value(labels: Sequence[float]) -> float:
     return majority_floor(labels).mode
 
 
-def fit_tuned(baseline: TextBaseline, train_texts: pd.Series, train_labels: pd.Series,
-              valid_texts: pd.Series, valid_labels: pd.Series) -> tuple[Pipeline, float | None]:
+def fit_tuned(
+    baseline: TextBaseline,
+    train_texts: pd.Series,
+    train_labels: pd.Series,
+    valid_texts: pd.Series,
+    valid_labels: pd.Series,
+) -> tuple[Pipeline, float | None]:
     """Fit ``baseline`` on the training texts, its ``alpha`` chosen on the validation texts.
 
     The baseline's grid (:data:`ALPHAS` unless it has its own) is searched from the strongest
@@ -186,15 +212,23 @@ def fit_tuned(baseline: TextBaseline, train_texts: pd.Series, train_labels: pd.S
     return baseline.make(best_alpha).fit(train_texts, train_labels), best_alpha
 
 
-def _fit_predict(baseline: TextBaseline, texts: pd.Series, labels: pd.Series, split: dict[str, np.ndarray],
-                 ) -> tuple[np.ndarray, float | None]:
+def _fit_predict(
+    baseline: TextBaseline,
+    texts: pd.Series,
+    labels: pd.Series,
+    split: dict[str, np.ndarray],
+) -> tuple[np.ndarray, float | None]:
     train, valid, test = (split[k] for k in ("train", "valid", "test"))
     model, alpha = fit_tuned(baseline, texts.iloc[train], labels.iloc[train], texts.iloc[valid], labels.iloc[valid])
     return model.predict(texts.iloc[test]), alpha
 
 
-def evaluate_text_baselines(metadata: pd.DataFrame, splits: dict[int, dict[str, Sequence[str]]],
-                            protocol: str, baselines: Sequence[TextBaseline] | None = None) -> pd.DataFrame:
+def evaluate_text_baselines(
+    metadata: pd.DataFrame,
+    splits: dict[int, dict[str, Sequence[str]]],
+    protocol: str,
+    baselines: Sequence[TextBaseline] | None = None,
+) -> pd.DataFrame:
     """One row per (baseline, fold): the baseline's display name (``model``) and ``key``, SIMS test
     metrics, chosen ``alpha``, predictions.
 
@@ -216,9 +250,16 @@ def evaluate_text_baselines(metadata: pd.DataFrame, splits: dict[int, dict[str, 
                 raise CsmsasrError(f"fold {fold}: clip ids not in the metadata ({err})") from err
             prediction, alpha = _fit_predict(baseline, texts, labels, idx)
             metrics = sims_regression_metrics(prediction, labels.iloc[idx["test"]].to_numpy())
-            rows.append({"model": baseline.name, "key": baseline.key, "protocol": protocol, "fold": fold,
-                         "alpha": alpha,
-                         **{f"test_{k}": v for k, v in metrics.items()},
-                         "test_clip_ids": [str(c) for c in split["test"]],
-                         "test_predictions": [float(p) for p in prediction]})
+            rows.append(
+                {
+                    "model": baseline.name,
+                    "key": baseline.key,
+                    "protocol": protocol,
+                    "fold": fold,
+                    "alpha": alpha,
+                    **{f"test_{k}": v for k, v in metrics.items()},
+                    "test_clip_ids": [str(c) for c in split["test"]],
+                    "test_predictions": [float(p) for p in prediction],
+                }
+            )
     return pd.DataFrame(rows)

@@ -63,8 +63,9 @@ class FoldModels:
         return prediction
 
 
-def fit_fold_models(metadata: pd.DataFrame, splits: Sequence[Mapping[str, Sequence[str]]],
-                    baseline: TextBaseline) -> FoldModels:
+def fit_fold_models(
+    metadata: pd.DataFrame, splits: Sequence[Mapping[str, Sequence[str]]], baseline: TextBaseline
+) -> FoldModels:
     """Fit ``baseline`` on each fold's training transcripts (``alpha`` tuned on its validation clips).
 
     ``splits`` is a list of ``{'train', 'valid', 'test'}`` clip-id collections, e.g.
@@ -85,15 +86,21 @@ def fit_fold_models(metadata: pd.DataFrame, splits: Sequence[Mapping[str, Sequen
             if clip in test_fold:
                 raise CsmsasrError(f"clip {clip} is a test clip of folds {test_fold[clip]} and {fold}")
             test_fold[clip] = fold
-        model, alpha = fit_tuned(baseline, texts.loc[ids["train"]], labels.loc[ids["train"]],
-                                 texts.loc[ids["valid"]], labels.loc[ids["valid"]])
+        model, alpha = fit_tuned(
+            baseline,
+            texts.loc[ids["train"]],
+            labels.loc[ids["train"]],
+            texts.loc[ids["valid"]],
+            labels.loc[ids["valid"]],
+        )
         models.append(model)
         alphas.append(alpha)
     return FoldModels(baseline.name, tuple(models), tuple(alphas), test_fold)
 
 
-def variant_predictions(fold_models: FoldModels, clip_ids: Sequence[str],
-                        variants: Mapping[str, Sequence[str]]) -> pd.DataFrame:
+def variant_predictions(
+    fold_models: FoldModels, clip_ids: Sequence[str], variants: Mapping[str, Sequence[str]]
+) -> pd.DataFrame:
     """Out-of-fold predictions for several versions of the clips' text: one column per version.
 
     ``variants`` maps a name (``'gold'``, ``'Whisper greedy'`` …) to texts aligned with ``clip_ids``.
@@ -152,8 +159,9 @@ def character_distribution(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray
     return inventory["char"].to_numpy(dtype=object), counts / counts.sum()
 
 
-def simulate_recognition_errors(texts: Sequence[str], rate: float, alphabet: tuple[np.ndarray, np.ndarray],
-                                seed: int, mix: ErrorMix = ErrorMix()) -> list[str]:
+def simulate_recognition_errors(
+    texts: Sequence[str], rate: float, alphabet: tuple[np.ndarray, np.ndarray], seed: int, mix: ErrorMix = ErrorMix()
+) -> list[str]:
     """Corrupt each text with independent character edits, ``rate`` edits per character on average.
 
     Each non-space character is substituted with probability ``rate × mix.substitution`` (by a
@@ -190,9 +198,14 @@ def simulate_recognition_errors(texts: Sequence[str], rate: float, alphabet: tup
     return corrupted
 
 
-def noise_curve(fold_models: FoldModels, metadata: pd.DataFrame, rates: Sequence[float],
-                seeds: Sequence[int] = (0, 1, 2), mix: ErrorMix = ErrorMix(),
-                show_progress: bool = True) -> pd.DataFrame:
+def noise_curve(
+    fold_models: FoldModels,
+    metadata: pd.DataFrame,
+    rates: Sequence[float],
+    seeds: Sequence[int] = (0, 1, 2),
+    mix: ErrorMix = ErrorMix(),
+    show_progress: bool = True,
+) -> pd.DataFrame:
     """Score the fold models on every tested clip's transcript corrupted at each rate, with each seed.
 
     One row per (rate, seed): the nominal ``rate``, the ``realised_cer`` of the corrupted texts
@@ -228,16 +241,19 @@ def cost_at(curve: pd.DataFrame, cer_levels: Mapping[str, float], floor_mae: flo
     rows = {}
     for name, level in cer_levels.items():
         inside = mean["realised_cer"].iloc[0] <= level <= mean["realised_cer"].iloc[-1]
-        at = {m: float(np.interp(level, mean["realised_cer"], mean[m])) if inside else float("nan")
-              for m in ("MAE", "Corr")}
+        at = {
+            m: float(np.interp(level, mean["realised_cer"], mean[m])) if inside else float("nan")
+            for m in ("MAE", "Corr")
+        }
         rows[name] = {"CER": float(level), **at, "advantage_left": (floor_mae - at["MAE"]) / (floor_mae - clean_mae)}
     table = pd.DataFrame(rows).T
     table.index.name = "at the CER of"
     return table
 
 
-def deletion_ablation(fold_models: FoldModels, metadata: pd.DataFrame, characters: str,
-                      seeds: Sequence[int] = (0, 1, 2)) -> pd.DataFrame:
+def deletion_ablation(
+    fold_models: FoldModels, metadata: pd.DataFrame, characters: str, seeds: Sequence[int] = (0, 1, 2)
+) -> pd.DataFrame:
     """Delete ``characters`` from the clips that contain any, against random deletions as a control.
 
     Scores the out-of-fold predictions of the clips whose transcript holds at least one of
@@ -256,8 +272,9 @@ def deletion_ablation(fold_models: FoldModels, metadata: pd.DataFrame, character
     variants = {"transcript": texts, f"{characters} removed": removed}
     counts = [len(t) - len(r) for t, r in zip(texts, removed)]
     for seed in seeds:
-        variants[f"random characters removed (seed {seed})"] = remove_random_characters(texts, counts, seed,
-                                                                                         keep=characters)
+        variants[f"random characters removed (seed {seed})"] = remove_random_characters(
+            texts, counts, seed, keep=characters
+        )
     labels = subset.set_index(subset["clip_id"].astype(str))["label_m"]
     table = variant_metrics(variant_predictions(fold_models, subset["clip_id"], variants), labels)
     table["clips"] = len(subset)
@@ -270,8 +287,7 @@ def remove_characters(texts: Sequence[str], characters: str) -> list[str]:
     return [str(text).translate(table) for text in texts]
 
 
-def remove_random_characters(texts: Sequence[str], counts: Sequence[int], seed: int,
-                             keep: str = "") -> list[str]:
+def remove_random_characters(texts: Sequence[str], counts: Sequence[int], seed: int, keep: str = "") -> list[str]:
     """Delete ``counts[i]`` randomly chosen non-space characters from text ``i``, never one of ``keep``.
 
     The control for :func:`remove_characters`: the same number of deletions, elsewhere. Raises

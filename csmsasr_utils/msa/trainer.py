@@ -100,8 +100,9 @@ class _Batches:
         return tuple(t.index_select(0, index) for t in self.inputs), {k: v[index] for k, v in self.labels.items()}
 
 
-def _train_epoch(model: MSAModel, batches: _Batches, rows: np.ndarray, optimizer: torch.optim.Optimizer,
-                 generator: torch.Generator) -> float:
+def _train_epoch(
+    model: MSAModel, batches: _Batches, rows: np.ndarray, optimizer: torch.optim.Optimizer, generator: torch.Generator
+) -> float:
     model.train()
     trainable = model.trainable_parameters()
     losses: list[float] = []
@@ -139,9 +140,16 @@ def evaluate(model: MSAModel, batches: _Batches, rows: np.ndarray) -> tuple[floa
     return float(np.mean(losses)), np.concatenate(predictions)
 
 
-def fit(model: MSAModel, data: MSATensors, split_rows: Mapping[str, np.ndarray], *, seed: int,
-        device: str | torch.device | None = "cpu", max_epochs: int | None = None,
-        show_progress: bool = True) -> FitResult:
+def fit(
+    model: MSAModel,
+    data: MSATensors,
+    split_rows: Mapping[str, np.ndarray],
+    *,
+    seed: int,
+    device: str | torch.device | None = "cpu",
+    max_epochs: int | None = None,
+    show_progress: bool = True,
+) -> FitResult:
     """Train ``model`` on ``split_rows['train']`` with early stopping on ``'valid'``; test on ``'test'``.
 
     ``max_epochs`` caps the number of epochs below the model's own cap (a smoke or book budget);
@@ -150,8 +158,9 @@ def fit(model: MSAModel, data: MSATensors, split_rows: Mapping[str, np.ndarray],
     """
     for name in ("train", "valid", "test"):
         if len(split_rows.get(name, ())) == 0:
-            raise InvalidArgument(f"split_rows['{name}'] is empty: 'train', 'valid' and 'test' "
-                                  "each need at least one row")
+            raise InvalidArgument(
+                f"split_rows['{name}'] is empty: 'train', 'valid' and 'test' each need at least one row"
+            )
     start = time.perf_counter()
     device = resolve_device(device)
     model.to(device)
@@ -164,8 +173,12 @@ def fit(model: MSAModel, data: MSATensors, split_rows: Mapping[str, np.ndarray],
     best_loss, best_epoch, best_state = float("inf"), 0, None
     history: list[EpochLog] = []
     epoch, stopped_by = 0, "early stopping"
-    bar = progress(total=cap if cap < 10**9 else None, desc=f"{model.display_name} seed {seed}", unit="epoch",
-                   disable=None if show_progress else True)
+    bar = progress(
+        total=cap if cap < 10**9 else None,
+        desc=f"{model.display_name} seed {seed}",
+        unit="epoch",
+        disable=None if show_progress else True,
+    )
     while True:
         epoch += 1
         train_loss = _train_epoch(model, batches, split_rows["train"], optimizer, generator)
@@ -191,22 +204,34 @@ def fit(model: MSAModel, data: MSATensors, split_rows: Mapping[str, np.ndarray],
     _, test_pred = evaluate(model, batches, split_rows["test"])
     labels_m = data.labels["M"].numpy()
     return FitResult(
-        model=model.display_name, seed=seed, epochs=epoch, best_epoch=best_epoch, stopped_by=stopped_by,
+        model=model.display_name,
+        seed=seed,
+        epochs=epoch,
+        best_epoch=best_epoch,
+        stopped_by=stopped_by,
         history=history,
         valid_metrics=sims_regression_metrics(valid_pred, labels_m[split_rows["valid"]]),
         test_metrics=sims_regression_metrics(test_pred, labels_m[split_rows["test"]]),
         test_clip_ids=[str(c) for c in data.clip_ids[split_rows["test"]]],
         test_predictions=[float(p) for p in test_pred],
-        wall_seconds=time.perf_counter() - start, device=str(device),
+        wall_seconds=time.perf_counter() - start,
+        device=str(device),
         trainable_parameters=model.count_trainable_parameters(),
     )
 
 
-def train_baseline(name: str, data: MSATensors, split_rows: Mapping[str, np.ndarray], *, seed: int,
-                   device: str | torch.device | None = "cpu", max_epochs: int | None = None,
-                   show_progress: bool = True, **overrides: Any) -> FitResult:
+def train_baseline(
+    name: str,
+    data: MSATensors,
+    split_rows: Mapping[str, np.ndarray],
+    *,
+    seed: int,
+    device: str | torch.device | None = "cpu",
+    max_epochs: int | None = None,
+    show_progress: bool = True,
+    **overrides: Any,
+) -> FitResult:
     """Seed, build model ``name`` for ``data``'s shapes (MMSA's ``sims`` settings), :func:`fit` it."""
     seed_everything(seed)
     model = build_model(name, feature_dims=data.feature_dims, seq_lens=data.seq_lens, **overrides)
-    return fit(model, data, split_rows, seed=seed, device=device, max_epochs=max_epochs,
-               show_progress=show_progress)
+    return fit(model, data, split_rows, seed=seed, device=device, max_epochs=max_epochs, show_progress=show_progress)

@@ -30,8 +30,9 @@ import torch.nn.functional as F
 from torch import nn
 
 
-def future_mask(query_len: int, key_len: int, device: torch.device | None = None,
-                dtype: torch.dtype = torch.float32) -> torch.Tensor:
+def future_mask(
+    query_len: int, key_len: int, device: torch.device | None = None, dtype: torch.dtype = torch.float32
+) -> torch.Tensor:
     """Additive ``(query_len, key_len)`` mask: ``-inf`` where key ``j > i + |key_len - query_len|``.
 
     For self-attention this is the causal mask; for cross-modal attention query ``i`` may look
@@ -63,8 +64,9 @@ def sinusoidal_position_embedding(x: torch.Tensor) -> torch.Tensor:
     """
     _, length, dim = x.shape
     half = dim // 2
-    frequencies = torch.exp(torch.arange(half, device=x.device, dtype=torch.float32)
-                            * -(math.log(10000.0) / (half - 1)))
+    frequencies = torch.exp(
+        torch.arange(half, device=x.device, dtype=torch.float32) * -(math.log(10000.0) / (half - 1))
+    )
     positions = torch.arange(1, length + 1, device=x.device, dtype=torch.float32)
     angles = positions.unsqueeze(1) * frequencies.unsqueeze(0)
     table = torch.cat([torch.sin(angles), torch.cos(angles)], dim=1)
@@ -77,11 +79,16 @@ def sinusoidal_position_embedding(x: torch.Tensor) -> torch.Tensor:
 class TransformerEncoderLayer(nn.Module):
     """One pre-norm layer: (cross-modal) multi-head attention, then a ReLU feed-forward block."""
 
-    def __init__(self, embed_dim: int, num_heads: int, attn_dropout: float = 0.0,
-                 relu_dropout: float = 0.0, res_dropout: float = 0.0):
+    def __init__(
+        self,
+        embed_dim: int,
+        num_heads: int,
+        attn_dropout: float = 0.0,
+        relu_dropout: float = 0.0,
+        res_dropout: float = 0.0,
+    ):
         super().__init__()
-        self.attention = nn.MultiheadAttention(embed_dim, num_heads, dropout=attn_dropout,
-                                               batch_first=True)
+        self.attention = nn.MultiheadAttention(embed_dim, num_heads, dropout=attn_dropout, batch_first=True)
         # MMSA initialises every projection with Xavier-uniform weights and zero biases
         # (torch's attention already does so except for its output projection).
         nn.init.xavier_uniform_(self.attention.out_proj.weight)
@@ -95,9 +102,13 @@ class TransformerEncoderLayer(nn.Module):
         self.relu_dropout = relu_dropout
         self.res_dropout = res_dropout
 
-    def forward(self, x: torch.Tensor, keys: torch.Tensor | None = None,
-                values: torch.Tensor | None = None,
-                mask: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self,
+        x: torch.Tensor,
+        keys: torch.Tensor | None = None,
+        values: torch.Tensor | None = None,
+        mask: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """``x`` ``(batch, T, E)`` attends to itself, or to ``keys``/``values`` ``(batch, S, E)``."""
         query = self.attention_norm(x)
         if keys is None:
@@ -120,18 +131,29 @@ class TransformerEncoder(nn.Module):
     Both return ``(batch, len(x), embed_dim)``.
     """
 
-    def __init__(self, embed_dim: int, num_heads: int, layers: int, attn_dropout: float = 0.0,
-                 relu_dropout: float = 0.0, res_dropout: float = 0.0, embed_dropout: float = 0.0,
-                 attn_mask: bool = False, position_embedding: bool = False):
+    def __init__(
+        self,
+        embed_dim: int,
+        num_heads: int,
+        layers: int,
+        attn_dropout: float = 0.0,
+        relu_dropout: float = 0.0,
+        res_dropout: float = 0.0,
+        embed_dropout: float = 0.0,
+        attn_mask: bool = False,
+        position_embedding: bool = False,
+    ):
         super().__init__()
         self.embed_scale = math.sqrt(embed_dim)
         self.embed_dropout = embed_dropout
         self.attn_mask = attn_mask
         self.position_embedding = position_embedding
         self.layers = nn.ModuleList(
-            TransformerEncoderLayer(embed_dim, num_heads, attn_dropout=attn_dropout,
-                                    relu_dropout=relu_dropout, res_dropout=res_dropout)
-            for _ in range(layers))
+            TransformerEncoderLayer(
+                embed_dim, num_heads, attn_dropout=attn_dropout, relu_dropout=relu_dropout, res_dropout=res_dropout
+            )
+            for _ in range(layers)
+        )
         self.norm = nn.LayerNorm(embed_dim)
 
     def _embed(self, x: torch.Tensor) -> torch.Tensor:

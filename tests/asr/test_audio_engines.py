@@ -33,8 +33,9 @@ def test_audio_inventory_reports_missing_unreadable_and_wrong_durations(tmp_path
     _tone(tmp_path / "01_0001.wav", 16_000, 2.0)
     _tone(tmp_path / "01_0002.wav", 48_000, 1.0, channels=2)
     (tmp_path / "01_0003.wav").write_bytes(b"not audio at all")
-    table = audio.audio_inventory(["01_0001", "01_0002", "01_0003", "01_0004"], tmp_path,
-                                  durations=[2.0, 3.0, np.nan, 1.0]).set_index("clip_id")
+    table = audio.audio_inventory(
+        ["01_0001", "01_0002", "01_0003", "01_0004"], tmp_path, durations=[2.0, 3.0, np.nan, 1.0]
+    ).set_index("clip_id")
     assert table.loc["01_0001", "problem"] == "" and table.loc["01_0001", "sample_rate"] == 16_000
     assert table.loc["01_0002", "channels"] == 2 and "published 3.00 s" in table.loc["01_0002", "problem"]
     assert table.loc["01_0003", "problem"].startswith("unreadable")
@@ -81,8 +82,9 @@ class _FakeEngine:
 def test_transcription_is_cached_and_resumes(tmp_path):
     for clip in ("01_0001", "01_0002", "01_0003"):
         _tone(tmp_path / f"{clip}.wav", 16_000, 0.2)
-    clips = pd.DataFrame({"clip_id": ["01_0001", "01_0002"], "path": [str(tmp_path / "01_0001.wav"),
-                                                                      str(tmp_path / "01_0002.wav")]})
+    clips = pd.DataFrame(
+        {"clip_id": ["01_0001", "01_0002"], "path": [str(tmp_path / "01_0001.wav"), str(tmp_path / "01_0002.wav")]}
+    )
     refs = {"01_0001": "这是测试", "01_0002": "好", "01_0003": "嘞"}
     engine = _FakeEngine()
     first = transcribe_clips(engine, clips, refs, tmp_path / "out.tsv")
@@ -133,7 +135,7 @@ def test_video_and_compressed_audio_are_decoded(tmp_path):
         stream = container.add_stream("aac", rate=rate, layout="mono")
         frame_size = 1024
         for start in range(0, len(samples), frame_size):
-            frame = av.AudioFrame.from_ndarray(samples[None, start:start + frame_size], format="flt", layout="mono")
+            frame = av.AudioFrame.from_ndarray(samples[None, start : start + frame_size], format="flt", layout="mono")
             frame.sample_rate = rate
             for packet in stream.encode(frame):
                 container.mux(packet)
@@ -141,7 +143,7 @@ def test_video_and_compressed_audio_are_decoded(tmp_path):
             container.mux(packet)
     mono = audio.load_audio(path)
     assert abs(len(mono) / 16_000 - seconds) < 0.1
-    spectrum = np.abs(np.fft.rfft(mono[:16_000 // 2]))
+    spectrum = np.abs(np.fft.rfft(mono[: 16_000 // 2]))
     assert abs(np.argmax(spectrum) * 2 - 440) <= 4
     table = audio.audio_inventory(["01_0001"], tmp_path, durations=[1.0])
     assert table.loc[0, "readable"] and table.loc[0, "problem"] == "" and table.loc[0, "sample_rate"] == rate

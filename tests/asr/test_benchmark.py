@@ -19,15 +19,23 @@ needs_kokoro = pytest.mark.skipif(not tts.kokoro_available(), reason="Kokoro pac
 
 def _row(key: str, ids: list[str], hyps: list[str], texts: dict[str, str], train: list[str] = ()) -> dict:
     train = list(train)
-    return {"recogniser": key, "clip_ids": ids, "hypotheses_raw": hyps, "train_clip_ids": train,
-            "transcripts_fingerprint": benchmark.transcripts_fingerprint(train + ids, [texts[c] for c in train + ids]),
-            "rtf": 0.5, "train_seconds": 120.0 if train else None}
+    return {
+        "recogniser": key,
+        "clip_ids": ids,
+        "hypotheses_raw": hyps,
+        "train_clip_ids": train,
+        "transcripts_fingerprint": benchmark.transcripts_fingerprint(train + ids, [texts[c] for c in train + ids]),
+        "rtf": 0.5,
+        "train_seconds": 120.0 if train else None,
+    }
 
 
 def test_the_table_scores_each_row_as_worked_by_hand():
     texts = {"a": "长沙话", "b": "好", "t": "训练"}
-    rows = [_row("whisper-greedy", ["a", "b"], ["长花话", ""], texts),
-            _row("hmm-gmm", ["a", "b"], ["长沙话！", "好好"], texts, train=["t"])]
+    rows = [
+        _row("whisper-greedy", ["a", "b"], ["长花话", ""], texts),
+        _row("hmm-gmm", ["a", "b"], ["长沙话！", "好好"], texts, train=["t"]),
+    ]
     table = benchmark.benchmark_table(rows, texts).set_index("setting")
     whisper = table.loc["direct inference (greedy, as the authors)"]
     # 长沙话 → 长花话: 1 substitution; 好 → "": 1 deletion; 2 edits over 4 reference characters
@@ -45,7 +53,9 @@ def test_the_table_scores_each_row_as_worked_by_hand():
 def test_rows_made_on_other_transcripts_are_left_out():
     texts = {"a": "长沙话", "b": "好"}
     good, stale = _row("whisper-greedy", ["a"], ["长沙话"], texts), _row("ctc", ["b"], ["好"], {"b": "坏"})
-    kept, note = benchmark.rows_for_transcripts([good, stale], pd.DataFrame({"clip_id": ["a", "b"], "text": ["长沙话", "好"]}))
+    kept, note = benchmark.rows_for_transcripts(
+        [good, stale], pd.DataFrame({"clip_id": ["a", "b"], "text": ["长沙话", "好"]})
+    )
     assert kept == [good] and "ctc" in note
     kept, note = benchmark.rows_for_transcripts([good], pd.DataFrame({"clip_id": ["b"], "text": ["好"]}))
     assert kept == [] and "whisper-greedy" in note
@@ -69,15 +79,23 @@ class _Echo(TimedTranscription):
 
 
 def test_run_benchmark_writes_one_resumable_row_per_recogniser(tmp_path, monkeypatch):
-    meta = pd.DataFrame({"clip_id": ["x1", "x2", "t1"], "text": ["长沙", "好", "训练"],
-                         "asr_split_official": ["test", "test", "train"], "duration_s": [2.0, 0.5, 1.0]})
+    meta = pd.DataFrame(
+        {
+            "clip_id": ["x1", "x2", "t1"],
+            "text": ["长沙", "好", "训练"],
+            "asr_split_official": ["test", "test", "train"],
+            "duration_s": [2.0, 0.5, 1.0],
+        }
+    )
     files = {}
     for clip_id, seconds in (("x1", 2.0), ("x2", 0.5), ("t1", 1.0)):
         files[clip_id] = tmp_path / f"{clip_id}.wav"
         sf.write(files[clip_id], 0.1 * np.sin(np.arange(int(seconds * SAMPLE_RATE)) / 5.0), SAMPLE_RATE)
 
     def fake_audio(rows, cache, audio_dir=None, show_progress=True):
-        return pd.DataFrame({"clip_id": rows["clip_id"], "path": [str(files[c]) for c in rows["clip_id"]]}), "fake audio"
+        return pd.DataFrame(
+            {"clip_id": rows["clip_id"], "path": [str(files[c]) for c in rows["clip_id"]]}
+        ), "fake audio"
 
     monkeypatch.setattr("csmsasr_utils.asr.speech_source.audio_for_clips", fake_audio)
     monkeypatch.setattr(benchmark, "_whisper", lambda decoding, cache: _Echo())
@@ -93,7 +111,9 @@ def test_run_benchmark_writes_one_resumable_row_per_recogniser(tmp_path, monkeyp
     assert row["command"] == "csmsasr asr benchmark" and row["code"]["asr_sources"]
     assert benchmark.run_benchmark(["whisper-greedy"], results, meta, tmp_path) == []  # resumed: nothing to do
     assert len(benchmark.BenchmarkResults(results).rows()) == 1
-    table = benchmark.benchmark_table(benchmark.BenchmarkResults(results).rows(), dict(zip(meta["clip_id"], meta["text"])))
+    table = benchmark.benchmark_table(
+        benchmark.BenchmarkResults(results).rows(), dict(zip(meta["clip_id"], meta["text"]))
+    )
     assert table.loc[0, "CER"] == 0.0
     with pytest.raises(benchmark.CsmsasrError, match="unknown recogniser"):
         benchmark.run_benchmark(["whisper-large"], results, meta, tmp_path)
@@ -151,7 +171,10 @@ def test_the_committed_hmm_gmm_decodes_its_clips_as_recorded(public_dir, tmp_pat
     if not folder.exists():
         pytest.skip(f"{folder} is not in this checkout")
     model = HmmGmmRecognizer.load(folder)
-    assert (model.lm_weight, model.insertion_penalty) == (row["decoder"]["lm_weight"], row["decoder"]["insertion_penalty"])
+    assert (model.lm_weight, model.insertion_penalty) == (
+        row["decoder"]["lm_weight"],
+        row["decoder"]["insertion_penalty"],
+    )
     texts = dict(zip(load_metadata(public_dir)["clip_id"], load_metadata(public_dir)["text"]))
     picks = [0, 1, len(row["clip_ids"]) - 1]
     ids = [row["clip_ids"][i] for i in picks]
@@ -182,7 +205,7 @@ def test_the_committed_fine_tuning_starts_as_recorded(public_dir, tmp_path):
     texts = dict(zip(load_metadata(public_dir)["clip_id"], load_metadata(public_dir)["text"]))
     train_ids = row["train_clip_ids"]
     order = torch.randperm(len(train_ids), generator=torch.Generator().manual_seed(config.seed * 1000 + 1)).tolist()
-    first = [train_ids[i] for i in order[:config.batch_size]]
+    first = [train_ids[i] for i in order[: config.batch_size]]
     clips = tts.synthesize_speech(first, [texts[c] for c in first], tmp_path, engine="kokoro", show_progress=False)
     base = whisper_base_hf(tmp_path)
     processor = transformers.WhisperProcessor.from_pretrained(base)

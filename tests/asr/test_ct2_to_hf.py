@@ -36,16 +36,27 @@ def _string(text: str) -> bytes:
     return struct.pack("<H", len(raw)) + raw
 
 
-def write_model_bin(path: Path, variables: dict, aliases: dict | None = None, version: int = 6,
-                    spec: str = "TestSpec", revision: int = 1) -> Path:
+def write_model_bin(
+    path: Path,
+    variables: dict,
+    aliases: dict | None = None,
+    version: int = 6,
+    spec: str = "TestSpec",
+    revision: int = 1,
+) -> Path:
     """Write ``variables`` (name → array, or (array, "bfloat16") for raw bfloat16 bits) and ``aliases``."""
-    out = [struct.pack("<I", version), _string(spec), struct.pack("<I", revision),
-           struct.pack("<I", len(variables))]
+    out = [struct.pack("<I", version), _string(spec), struct.pack("<I", revision), struct.pack("<I", len(variables))]
     for name, value in variables.items():
         array, type_name = value if isinstance(value, tuple) else (value, value.dtype.name)
         array = np.asarray(array)  # 0-d stays 0-d; tobytes() below is C order
-        out += [_string(name), struct.pack("<B", array.ndim), *(struct.pack("<I", d) for d in array.shape),
-                struct.pack("<B", _TYPE_IDS[type_name]), struct.pack("<I", array.nbytes), array.tobytes()]
+        out += [
+            _string(name),
+            struct.pack("<B", array.ndim),
+            *(struct.pack("<I", d) for d in array.shape),
+            struct.pack("<B", _TYPE_IDS[type_name]),
+            struct.pack("<I", array.nbytes),
+            array.tobytes(),
+        ]
     out.append(struct.pack("<I", len(aliases or {})))
     for alias, target in (aliases or {}).items():
         out += [_string(alias), _string(target)]
@@ -70,8 +81,9 @@ def small_bin(tmp_path) -> tuple[Path, dict]:
         "num_heads": np.int16(8).reshape(()),
         "conv/weight": rng.normal(size=(2, 3, 3)).astype(np.float32),
     }
-    path = write_model_bin(tmp_path / "model.bin", variables, {"tied/weight": "layer/weight"},
-                           spec="WhisperSpec", revision=3)
+    path = write_model_bin(
+        tmp_path / "model.bin", variables, {"tied/weight": "layer/weight"}, spec="WhisperSpec", revision=3
+    )
     return path, variables
 
 
@@ -109,14 +121,17 @@ def test_every_truncation_of_a_model_bin_is_refused(small_bin):
         read_ct2_model(cut)
 
 
-@pytest.mark.parametrize("content,message", [
-    (b"PK\x03\x04" + bytes(60), "not a CTranslate2 model.bin"),
-    (b'{"alignment_heads": [[3, 1]]}\n', "not a CTranslate2 model.bin"),
-    (b"", "0 bytes"),
-    (struct.pack("<I", 3) + _string("WhisperSpec"), "old layout"),
-    (struct.pack("<I", 7) + _string("WhisperSpec"), "newer than this reader"),
-    (struct.pack("<I", 6) + _string("not a spec!") + bytes(8), "is not a class name"),
-])
+@pytest.mark.parametrize(
+    "content,message",
+    [
+        (b"PK\x03\x04" + bytes(60), "not a CTranslate2 model.bin"),
+        (b'{"alignment_heads": [[3, 1]]}\n', "not a CTranslate2 model.bin"),
+        (b"", "0 bytes"),
+        (struct.pack("<I", 3) + _string("WhisperSpec"), "old layout"),
+        (struct.pack("<I", 7) + _string("WhisperSpec"), "newer than this reader"),
+        (struct.pack("<I", 6) + _string("not a spec!") + bytes(8), "is not a class name"),
+    ],
+)
 def test_files_that_are_not_ct2_models_are_refused(tmp_path, content, message):
     (tmp_path / "model.bin").write_bytes(content)
     with pytest.raises(CT2FormatError, match=message):
@@ -126,11 +141,11 @@ def test_files_that_are_not_ct2_models_are_refused(tmp_path, content, message):
 def test_corrupt_headers_unknown_dtypes_and_bad_aliases_are_refused(tmp_path):
     good = write_model_bin(tmp_path / "good.bin", {"w": np.zeros(2, np.float32)}).read_bytes()
     offset = good.index(b"w\0") + 2  # after the name: rank, dims, dtype, n_bytes
-    bad_dtype = good[:offset + 5] + bytes([9]) + good[offset + 6:]
+    bad_dtype = good[: offset + 5] + bytes([9]) + good[offset + 6 :]
     (tmp_path / "dtype.bin").write_bytes(bad_dtype)
     with pytest.raises(CT2FormatError, match="dtype id 9"):
         read_ct2_model(tmp_path / "dtype.bin")
-    bad_size = good[:offset + 6] + struct.pack("<I", 12) + good[offset + 10:]
+    bad_size = good[: offset + 6] + struct.pack("<I", 12) + good[offset + 10 :]
     (tmp_path / "size.bin").write_bytes(bad_size)
     with pytest.raises(CT2FormatError, match="declares 12 bytes"):
         read_ct2_model(tmp_path / "size.bin")
@@ -209,15 +224,21 @@ def models(converted, speech) -> dict:
     tf = import_transformers()
     processor = tf.WhisperProcessor.from_pretrained(converted["hf"])
     hf = tf.WhisperForConditionalGeneration.from_pretrained(converted["hf"]).eval()
-    ct2 = ctranslate2.models.Whisper(str(converted["ct2"]), device="cpu", compute_type="float32",
-                                     intra_threads=1)
+    ct2 = ctranslate2.models.Whisper(str(converted["ct2"]), device="cpu", compute_type="float32", intra_threads=1)
     # one feature extractor for both models
-    features = processor.feature_extractor(speech[0], sampling_rate=audio.SAMPLE_RATE,
-                                           return_tensors="np").input_features.astype(np.float32)
+    features = processor.feature_extractor(
+        speech[0], sampling_rate=audio.SAMPLE_RATE, return_tensors="np"
+    ).input_features.astype(np.float32)
     prompt = processor.tokenizer.convert_tokens_to_ids(PROMPT)
-    return {"processor": processor, "hf": hf, "ct2": ct2, "features": features, "prompt": prompt,
-            "torch_features": torch.from_numpy(features),
-            "ct2_features": ctranslate2.StorageView.from_array(np.ascontiguousarray(features))}
+    return {
+        "processor": processor,
+        "hf": hf,
+        "ct2": ct2,
+        "features": features,
+        "prompt": prompt,
+        "torch_features": torch.from_numpy(features),
+        "ct2_features": ctranslate2.StorageView.from_array(np.ascontiguousarray(features)),
+    }
 
 
 def test_converted_folder_is_complete_and_not_redone(converted):
@@ -229,12 +250,32 @@ def test_converted_folder_is_complete_and_not_redone(converted):
     assert marker["weight_dtypes"] == ["float16"] and marker["tie_word_embeddings"]
     assert marker["dropped_key_bias_max_abs"] == 0.0  # CT2 fused Whisper's bias-free keys with zeros
     config = json.loads((hf_dir / "config.json").read_text())
-    assert {key: config[key] for key in ("d_model", "encoder_layers", "decoder_layers", "encoder_attention_heads",
-                                         "decoder_attention_heads", "encoder_ffn_dim", "vocab_size", "num_mel_bins",
-                                         "max_source_positions", "max_target_positions")} == {
-        "d_model": 512, "encoder_layers": 6, "decoder_layers": 6, "encoder_attention_heads": 8,
-        "decoder_attention_heads": 8, "encoder_ffn_dim": 2048, "vocab_size": 51865, "num_mel_bins": 80,
-        "max_source_positions": 1500, "max_target_positions": 448}
+    assert {
+        key: config[key]
+        for key in (
+            "d_model",
+            "encoder_layers",
+            "decoder_layers",
+            "encoder_attention_heads",
+            "decoder_attention_heads",
+            "encoder_ffn_dim",
+            "vocab_size",
+            "num_mel_bins",
+            "max_source_positions",
+            "max_target_positions",
+        )
+    } == {
+        "d_model": 512,
+        "encoder_layers": 6,
+        "decoder_layers": 6,
+        "encoder_attention_heads": 8,
+        "decoder_attention_heads": 8,
+        "encoder_ffn_dim": 2048,
+        "vocab_size": 51865,
+        "num_mel_bins": 80,
+        "max_source_positions": 1500,
+        "max_target_positions": 448,
+    }
     stamps = {path.name: path.stat().st_mtime_ns for path in hf_dir.iterdir()}
     assert convert_ct2_whisper(converted["ct2"], hf_dir) == hf_dir  # same SHA-256 sources: nothing redone
     assert {path.name: path.stat().st_mtime_ns for path in hf_dir.iterdir()} == stamps
@@ -269,25 +310,33 @@ def test_encoder_outputs_match_ctranslate2(models):
 def _text_ids(ids, prompt: list[int], eot: int = 50257) -> list[int]:
     """Token ids after the prompt and before the end-of-text token (engines differ in what they echo)."""
     ids = [int(i) for i in ids]
-    if ids[:len(prompt)] == prompt:
-        ids = ids[len(prompt):]
-    return ids[:ids.index(eot)] if eot in ids else ids
+    if ids[: len(prompt)] == prompt:
+        ids = ids[len(prompt) :]
+    return ids[: ids.index(eot)] if eot in ids else ids
 
 
 def test_greedy_decoding_gives_the_same_tokens_and_logits(models, speech):
     import torch
 
     max_new = 96 if speech[1] else 48
-    result = models["ct2"].generate(models["ct2_features"], [models["prompt"]], beam_size=1, max_length=max_new,
-                                    return_logits_vocab=True)[0]
+    result = models["ct2"].generate(
+        models["ct2_features"], [models["prompt"]], beam_size=1, max_length=max_new, return_logits_vocab=True
+    )[0]
     ct2_ids = result.sequences_ids[0]
     ct2_logits = np.stack([np.asarray(step) for step in result.logits[0]])
     with torch.no_grad():
-        out = models["hf"].generate(models["torch_features"], decoder_input_ids=torch.tensor([models["prompt"]]),
-                                    num_beams=1, do_sample=False, max_new_tokens=max_new,
-                                    return_dict_in_generate=True, output_scores=True)
-        from_config = models["hf"].generate(models["torch_features"], num_beams=1, do_sample=False,
-                                            max_new_tokens=max_new)
+        out = models["hf"].generate(
+            models["torch_features"],
+            decoder_input_ids=torch.tensor([models["prompt"]]),
+            num_beams=1,
+            do_sample=False,
+            max_new_tokens=max_new,
+            return_dict_in_generate=True,
+            output_scores=True,
+        )
+        from_config = models["hf"].generate(
+            models["torch_features"], num_beams=1, do_sample=False, max_new_tokens=max_new
+        )
     hf_ids = _text_ids(out.sequences[0], models["prompt"])
     config_ids = _text_ids(from_config[0], models["prompt"])  # the generation config alone gives the prompt
     if speech[1]:  # speech ends with end-of-text well before the limit: whole transcripts are equal
@@ -336,10 +385,22 @@ def tiny(converted, tmp_path_factory) -> dict:
     processor = tf.WhisperProcessor.from_pretrained(converted["hf"])
     folder = tmp_path_factory.mktemp("tiny-hf")
     config = tf.WhisperConfig(
-        vocab_size=51865, d_model=16, encoder_layers=2, decoder_layers=2, encoder_attention_heads=2,
-        decoder_attention_heads=4, encoder_ffn_dim=24, decoder_ffn_dim=40, max_target_positions=32,
-        max_source_positions=1500, num_mel_bins=80, decoder_start_token_id=50258, pad_token_id=50257,
-        eos_token_id=50257, bos_token_id=50257)
+        vocab_size=51865,
+        d_model=16,
+        encoder_layers=2,
+        decoder_layers=2,
+        encoder_attention_heads=2,
+        decoder_attention_heads=4,
+        encoder_ffn_dim=24,
+        decoder_ffn_dim=40,
+        max_target_positions=32,
+        max_source_positions=1500,
+        num_mel_bins=80,
+        decoder_start_token_id=50258,
+        pad_token_id=50257,
+        eos_token_id=50257,
+        bos_token_id=50257,
+    )
     tf.set_seed(0)
     model = tf.WhisperForConditionalGeneration(config)
     generator = torch.Generator().manual_seed(0)
@@ -403,12 +464,22 @@ def test_unknown_variables_and_unsupported_attributes_are_refused(tiny, tmp_path
     for name in ("tokenizer.json", "config.json", "vocabulary.json"):
         (folder / name).write_bytes((ct2_dir / name).read_bytes())
 
-    write_model_bin(folder / "model.bin", {**variables, "decoder/extra/weight": np.ones(3, np.float32)},
-                    original.aliases, spec="WhisperSpec", revision=3)
+    write_model_bin(
+        folder / "model.bin",
+        {**variables, "decoder/extra/weight": np.ones(3, np.float32)},
+        original.aliases,
+        spec="WhisperSpec",
+        revision=3,
+    )
     with pytest.raises(CT2ConversionError, match="no transformers counterpart: decoder/extra/weight"):
         convert_ct2_whisper(folder, tmp_path / "a")
-    write_model_bin(folder / "model.bin", {**variables, "decoder/activation": np.int8(1).reshape(())},
-                    original.aliases, spec="WhisperSpec", revision=3)
+    write_model_bin(
+        folder / "model.bin",
+        {**variables, "decoder/activation": np.int8(1).reshape(())},
+        original.aliases,
+        spec="WhisperSpec",
+        revision=3,
+    )
     with pytest.raises(CT2ConversionError, match="decoder/activation = 1"):
         convert_ct2_whisper(folder, tmp_path / "b")
     without_ffn = {name: value for name, value in variables.items() if name != "encoder/layer_1/ffn/linear_1/bias"}

@@ -68,8 +68,11 @@ def test_max_steps_stops_training(tmp_path):
     import soundfile as sf
 
     sf.write(str(tmp_path / "x.wav"), np.random.default_rng(0).normal(0, 0.1, 8000), 16_000)
-    trained = ctc.train_ctc([str(tmp_path / "x.wav")] * 3, ["好", "好的", "要得"],
-                            ctc.TrainConfig(epochs=50, max_steps=4, batch_size=1, hidden=8, channels=4))
+    trained = ctc.train_ctc(
+        [str(tmp_path / "x.wav")] * 3,
+        ["好", "好的", "要得"],
+        ctc.TrainConfig(epochs=50, max_steps=4, batch_size=1, hidden=8, channels=4),
+    )
     assert trained.history[-1]["steps"] == 4 and len(trained.history) == 2
 
 
@@ -77,7 +80,10 @@ def test_step_losses_are_recorded(tmp_path):
     import soundfile as sf
 
     sf.write(str(tmp_path / "x.wav"), np.random.default_rng(1).normal(0, 0.1, 8000), 16_000)
-    trained = ctc.train_ctc([str(tmp_path / "x.wav")] * 4, ["好", "好的", "要得", "嘞"],
-                            ctc.TrainConfig(epochs=2, batch_size=2, hidden=8, channels=4))
+    trained = ctc.train_ctc(
+        [str(tmp_path / "x.wav")] * 4,
+        ["好", "好的", "要得", "嘞"],
+        ctc.TrainConfig(epochs=2, batch_size=2, hidden=8, channels=4),
+    )
     assert len(trained.step_losses) == 4
     assert trained.history[0]["loss"] == pytest.approx(np.mean(trained.step_losses[:2]))

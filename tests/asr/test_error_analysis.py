@@ -27,12 +27,15 @@ def test_character_recall_of_groups():
     assert table.loc["other", "recall"] == pytest.approx(3 / 3)
 
 
-@pytest.mark.parametrize("hyp,ref,expected", [
-    ("天天天天天天天天天天天天天", "今天天气很好", True),
-    ("我们去长沙", "我们去长沙", False),
-    ("哈哈哈哈", "哈哈", False),  # repeats but not longer than twice the reference... exactly 2×
-    ("谢谢谢谢谢谢谢谢谢谢谢谢", "谢谢", True),
-])
+@pytest.mark.parametrize(
+    "hyp,ref,expected",
+    [
+        ("天天天天天天天天天天天天天", "今天天气很好", True),
+        ("我们去长沙", "我们去长沙", False),
+        ("哈哈哈哈", "哈哈", False),  # repeats but not longer than twice the reference... exactly 2×
+        ("谢谢谢谢谢谢谢谢谢谢谢谢", "谢谢", True),
+    ],
+)
 def test_loops(hyp, ref, expected):
     assert errors.is_looping(hyp, ref) is expected
 
@@ -65,8 +68,10 @@ def test_dialect_character_groups_are_the_markers():
 def test_recall_by_run_stacks_runs():
     import pandas as pd
 
-    runs = {"greedy": pd.DataFrame({"reference": ["好啰", "要得啰"], "hypothesis": ["好了", "要得啰"]}),
-            "beam": pd.DataFrame({"reference": ["好啰", "要得啰"], "hypothesis": ["好啰", "要的"]})}
+    runs = {
+        "greedy": pd.DataFrame({"reference": ["好啰", "要得啰"], "hypothesis": ["好了", "要得啰"]}),
+        "beam": pd.DataFrame({"reference": ["好啰", "要得啰"], "hypothesis": ["好啰", "要的"]}),
+    }
     table = errors.recall_by_run(runs, {"particles": "啰"})
     assert table.index.names == ["decoding", None]
     # greedy: 啰 recalled once of twice, 好要得 all three; beam: 啰 once, 好要 of 好要得

@@ -24,9 +24,11 @@ TEXTS = ["长沙话", "好得很", "冇得事", "你咯伢子"]
 
 def clips(n: int, seed: int) -> Clips:
     rng = np.random.default_rng(seed)
-    return Clips([f"c{seed}_{i}" for i in range(n)],
-                 [rng.normal(0, 0.1, 8_000 + 1_000 * i).astype(np.float32) for i in range(n)],
-                 [TEXTS[i % len(TEXTS)] for i in range(n)])
+    return Clips(
+        [f"c{seed}_{i}" for i in range(n)],
+        [rng.normal(0, 0.1, 8_000 + 1_000 * i).astype(np.float32) for i in range(n)],
+        [TEXTS[i % len(TEXTS)] for i in range(n)],
+    )
 
 
 FAST = {"batch_size": 2, "gradient_checkpointing": False, "eval_batch_size": 4, "max_new_tokens": 6}
@@ -45,8 +47,16 @@ def test_labels_carry_the_chinese_prompt_or_the_authors_prefix(tiny_whisper):
 def test_a_short_run_learns_and_writes_its_results(tiny_whisper, tmp_path):
     train = clips(2, 0)
     config = FinetuneConfig(epochs=6, learning_rate=3e-2, **FAST)
-    row = finetune_whisper(tiny_whisper, train, clips(2, 1), clips(2, 2), tmp_path / "run", config,
-                           data_source="noise (test)", show_progress=False)
+    row = finetune_whisper(
+        tiny_whisper,
+        train,
+        clips(2, 1),
+        clips(2, 2),
+        tmp_path / "run",
+        config,
+        data_source="noise (test)",
+        show_progress=False,
+    )
     losses = [h["train_loss"] for h in row["history"]]
     assert len(losses) == 6 and losses[-1] < 0.85 * losses[0]  # it learns the two clips
     assert all(later < earlier for earlier, later in itertools.pairwise(losses))
@@ -98,8 +108,15 @@ def test_bad_configuration_and_input_are_refused(tmp_path):
     with pytest.raises(CsmsasrError, match="same length"):
         Clips(["a"], [], ["x"])
     with pytest.raises(CsmsasrError, match="no transformers Whisper"):
-        finetune_whisper(tmp_path / "missing", clips(2, 0), clips(2, 1), None, tmp_path / "out",
-                         FinetuneConfig(**FAST), show_progress=False)
+        finetune_whisper(
+            tmp_path / "missing",
+            clips(2, 0),
+            clips(2, 1),
+            None,
+            tmp_path / "out",
+            FinetuneConfig(**FAST),
+            show_progress=False,
+        )
 
 
 @pytest.mark.slow
@@ -112,8 +129,22 @@ def test_cli_finetunes_on_synthetic_audio_of_the_official_splits(tiny_whisper, p
         pytest.skip("no speech synthesis installed (CI installs Kokoro and espeak-ng)")
     expected_label = SYNTHETIC_SPEECH_LABEL if kokoro_available() else SYNTHETIC_LABEL
     out = tmp_path / "tuned"
-    argv = ["asr", "finetune", "--model", str(tiny_whisper), "--public-dir", str(public_dir), "--limit", "2",
-            "--epochs", "1", "--batch-size", "2", "--output", str(out)]
+    argv = [
+        "asr",
+        "finetune",
+        "--model",
+        str(tiny_whisper),
+        "--public-dir",
+        str(public_dir),
+        "--limit",
+        "2",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "2",
+        "--output",
+        str(out),
+    ]
     assert main(argv) == 0
     assert "test CER" in capsys.readouterr().out
     final = [json.loads(x) for x in (out / "results.jsonl").read_text().splitlines()][-1]
@@ -168,5 +199,12 @@ def test_decoder_only_refuses_spec_augment(tiny_whisper, tmp_path):
     model.save_pretrained(config_path)
     transformers.WhisperProcessor.from_pretrained(tiny_whisper).save_pretrained(config_path)
     with pytest.raises(CsmsasrError, match="SpecAugment"):
-        finetune_whisper(config_path, clips(2, 0), clips(2, 1), None, tmp_path / "run",
-                         FinetuneConfig(train_encoder=False, **FAST), show_progress=False)
+        finetune_whisper(
+            config_path,
+            clips(2, 0),
+            clips(2, 1),
+            None,
+            tmp_path / "run",
+            FinetuneConfig(train_encoder=False, **FAST),
+            show_progress=False,
+        )

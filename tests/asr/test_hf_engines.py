@@ -32,9 +32,18 @@ def test_wav2vec2_adapter_runs_offline(tmp_path):
     extractor = transformers.Wav2Vec2FeatureExtractor(sampling_rate=16_000)
     transformers.Wav2Vec2Processor(feature_extractor=extractor, tokenizer=tokenizer).save_pretrained(tmp_path)
     config = transformers.Wav2Vec2Config(
-        vocab_size=len(vocab), hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32,
-        conv_dim=(8, 8), conv_stride=(5, 2), conv_kernel=(10, 3), num_conv_pos_embeddings=16,
-        num_conv_pos_embedding_groups=2, pad_token_id=0)
+        vocab_size=len(vocab),
+        hidden_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=32,
+        conv_dim=(8, 8),
+        conv_stride=(5, 2),
+        conv_kernel=(10, 3),
+        num_conv_pos_embeddings=16,
+        num_conv_pos_embedding_groups=2,
+        pad_token_id=0,
+    )
     transformers.set_seed(0)
     transformers.Wav2Vec2ForCTC(config).save_pretrained(tmp_path)
     engine = Wav2Vec2Engine(tmp_path)

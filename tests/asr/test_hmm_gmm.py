@@ -96,12 +96,15 @@ def test_mfcc_is_the_dct_of_the_log_mel_with_htk_deltas_and_cmvn():
     np.testing.assert_allclose(features.std(0), 1, atol=1e-4)
 
 
-@pytest.mark.parametrize("audio, message", [
-    (np.zeros(0, np.float32), "empty"),
-    (np.full(1600, 5e-5, np.float32), "silent"),
-    (np.array([0.1, np.nan] * 800, np.float32), "NaN"),
-    (np.ones((2, 1600), np.float32), "1-D"),
-])
+@pytest.mark.parametrize(
+    "audio, message",
+    [
+        (np.zeros(0, np.float32), "empty"),
+        (np.full(1600, 5e-5, np.float32), "silent"),
+        (np.array([0.1, np.nan] * 800, np.float32), "NaN"),
+        (np.ones((2, 1600), np.float32), "1-D"),
+    ],
+)
 def test_mfcc_refuses_bad_audio(audio, message):
     with pytest.raises(AudioError, match=message):
         mfcc(audio)
@@ -113,7 +116,14 @@ def test_lexicon_reads_known_characters():
     assert [u for _, u in read_characters("长大")] == [("zh", "ang"), ("d", "a")]  # reading in context
     # strict pinyin: y / w are not initials; ü is one unit; apical and retroflex i; syllabic nasal
     assert [u for _, u in read_characters("一我鱼句资吃嗯")] == [
-        ("i",), ("uo",), ("v",), ("j", "v"), ("z", "ii"), ("ch", "iii"), ("n",)]
+        ("i",),
+        ("uo",),
+        ("v",),
+        ("j", "v"),
+        ("z", "ii"),
+        ("ch", "iii"),
+        ("n",),
+    ]
     lexicon = Lexicon.from_texts(["长沙话啰", "长沙12好"])
     assert lexicon.units[0] == SILENCE and lexicon.pronunciations["长"] == ("ch", "ang")
     transcription = lexicon.transcribe("长沙 abc 话！嘞")  # abc unreadable, 嘞 unseen, ！ normalised away
@@ -150,13 +160,18 @@ def test_bigram_tables_agree_with_the_model():
     tables = lm.tables()
     size = len(lm)
     for h in range(size + 1):
-        seen = dict(zip(tables.successors[tables.indptr[h]:tables.indptr[h + 1]],
-                        tables.logprob[tables.indptr[h]:tables.indptr[h + 1]]))
+        seen = dict(
+            zip(
+                tables.successors[tables.indptr[h] : tables.indptr[h + 1]],
+                tables.logprob[tables.indptr[h] : tables.indptr[h + 1]],
+            )
+        )
         for w in range(size + 1):
             value = seen.get(w, tables.backoff[h] + tables.unigram[w])
             assert value == pytest.approx(np.log(lm.prob_ids(h, w)))
     assert lm.sentence_logprob("ab") == pytest.approx(
-        np.log(lm.prob("a", "<s>") * lm.prob("b", "a") * lm.prob("</s>", "b")))
+        np.log(lm.prob("a", "<s>") * lm.prob("b", "a") * lm.prob("</s>", "b"))
+    )
     assert BigramLM.from_json(lm.to_json()).tables().logprob.tolist() == tables.logprob.tolist()
     with pytest.raises(LanguageModelError, match="found 'z'"):
         lm.prob("z", "a")
@@ -171,8 +186,20 @@ def test_gmm_log_likelihood_matches_scipy():
     means = rng.standard_normal((2, 3, 4))
     variances = rng.uniform(0.3, 2.0, (2, 3, 4))
     x = rng.standard_normal((5, 4))
-    expected = np.array([[logsumexp([np.log(weights[s, m]) + multivariate_normal(means[s, m], np.diag(variances[s, m]))
-                                     .logpdf(frame) for m in range(3)]) for s in range(2)] for frame in x])
+    expected = np.array(
+        [
+            [
+                logsumexp(
+                    [
+                        np.log(weights[s, m]) + multivariate_normal(means[s, m], np.diag(variances[s, m])).logpdf(frame)
+                        for m in range(3)
+                    ]
+                )
+                for s in range(2)
+            ]
+            for frame in x
+        ]
+    )
     np.testing.assert_allclose(gmm_log_likelihoods(x, weights, means, variances), expected, rtol=1e-10)
 
 

@@ -21,15 +21,18 @@ def levenshtein_counts(ref: str, hyp: str) -> tuple[int, int]:
     return int(d[-1, -1]), len(ref)
 
 
-@pytest.mark.parametrize("raw,book,cs_mage", [
-    ("這是長沙話。", "这是长沙话", "這是長沙話"),  # Traditional: only the book's protocol converts
-    ("好 的 ， 要得！", "好的要得", "好的要得"),  # spaces and punctuation
-    ("ＡＢＣ１２３abc", "abc123abc", "abc123abc"),  # full-width → ASCII, lowercase
-    ("2025年😀《长沙》", "2025年长沙", "2025年长沙"),  # digits kept, emoji and brackets dropped
-    ("", "", ""),
-    (None, "", ""),
-    ("㐀", "㐀", "㐀"),  # CJK extension A is kept (U+3400)
-])
+@pytest.mark.parametrize(
+    "raw,book,cs_mage",
+    [
+        ("這是長沙話。", "这是长沙话", "這是長沙話"),  # Traditional: only the book's protocol converts
+        ("好 的 ， 要得！", "好的要得", "好的要得"),  # spaces and punctuation
+        ("ＡＢＣ１２３abc", "abc123abc", "abc123abc"),  # full-width → ASCII, lowercase
+        ("2025年😀《长沙》", "2025年长沙", "2025年长沙"),  # digits kept, emoji and brackets dropped
+        ("", "", ""),
+        (None, "", ""),
+        ("㐀", "㐀", "㐀"),  # CJK extension A is kept (U+3400)
+    ],
+)
 def test_normalizers(raw, book, cs_mage):
     assert normalize.normalize_text(raw) == book
     assert normalize.normalize_cs_mage(raw) == cs_mage
@@ -44,14 +47,17 @@ def test_steps_go_from_raw_to_the_book_protocol():
     assert outputs[3] == "这是长沙话ok"
 
 
-@pytest.mark.parametrize("ref,hyp,s,d,i", [
-    ("长沙话", "长沙话", 0, 0, 0),
-    ("长沙话", "长沙花", 1, 0, 0),
-    ("长沙话", "长话", 0, 1, 0),
-    ("长沙话", "长沙话啊", 0, 0, 1),
-    ("长沙话", "", 0, 3, 0),
-    ("嘞", "咧咧", 1, 0, 1),
-])
+@pytest.mark.parametrize(
+    "ref,hyp,s,d,i",
+    [
+        ("长沙话", "长沙话", 0, 0, 0),
+        ("长沙话", "长沙花", 1, 0, 0),
+        ("长沙话", "长话", 0, 1, 0),
+        ("长沙话", "长沙话啊", 0, 0, 1),
+        ("长沙话", "", 0, 3, 0),
+        ("嘞", "咧咧", 1, 0, 1),
+    ],
+)
 def test_hand_worked_counts(ref, hyp, s, d, i):
     counts = metrics.character_counts(ref, hyp)
     assert (counts.substitutions, counts.deletions, counts.insertions) == (s, d, i)

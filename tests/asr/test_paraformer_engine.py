@@ -20,8 +20,9 @@ import pytest
 from csmsasr_utils.asr.engines.paraformer import ParaformerEngine, join_tokens
 from csmsasr_utils.errors import CsmsasrError
 
-needs_funasr = pytest.mark.skipif(importlib.util.find_spec("funasr") is None,
-                                  reason="funasr is not installed (extra 'paraformer')")
+needs_funasr = pytest.mark.skipif(
+    importlib.util.find_spec("funasr") is None, reason="funasr is not installed (extra 'paraformer')"
+)
 
 TOKENS = ["<blank>", "<s>", "</s>", "长", "沙", "话", "<unk>"]  # FunASR's layout: blank, sos, eos ... unk
 N_MELS, LFR_M, LFR_N = 8, 7, 6
@@ -29,19 +30,46 @@ CONFIG = {
     "model": "Paraformer",
     "model_conf": {"ctc_weight": 0.0, "predictor_weight": 1.0, "predictor_bias": 1, "sampling_ratio": 0.75},
     "encoder": "SANMEncoder",
-    "encoder_conf": {"output_size": 16, "attention_heads": 2, "linear_units": 32, "num_blocks": 2,
-                     "dropout_rate": 0.0, "positional_dropout_rate": 0.0, "attention_dropout_rate": 0.0,
-                     "input_layer": "pe", "pos_enc_class": "SinusoidalPositionEncoder", "normalize_before": True,
-                     "kernel_size": 3, "sanm_shfit": 0, "selfattention_layer_type": "sanm"},
+    "encoder_conf": {
+        "output_size": 16,
+        "attention_heads": 2,
+        "linear_units": 32,
+        "num_blocks": 2,
+        "dropout_rate": 0.0,
+        "positional_dropout_rate": 0.0,
+        "attention_dropout_rate": 0.0,
+        "input_layer": "pe",
+        "pos_enc_class": "SinusoidalPositionEncoder",
+        "normalize_before": True,
+        "kernel_size": 3,
+        "sanm_shfit": 0,
+        "selfattention_layer_type": "sanm",
+    },
     "decoder": "ParaformerSANMDecoder",
-    "decoder_conf": {"attention_heads": 2, "linear_units": 32, "num_blocks": 1, "att_layer_num": 1,
-                     "dropout_rate": 0.0, "positional_dropout_rate": 0.0, "self_attention_dropout_rate": 0.0,
-                     "src_attention_dropout_rate": 0.0, "kernel_size": 3, "sanm_shfit": 0},
+    "decoder_conf": {
+        "attention_heads": 2,
+        "linear_units": 32,
+        "num_blocks": 1,
+        "att_layer_num": 1,
+        "dropout_rate": 0.0,
+        "positional_dropout_rate": 0.0,
+        "self_attention_dropout_rate": 0.0,
+        "src_attention_dropout_rate": 0.0,
+        "kernel_size": 3,
+        "sanm_shfit": 0,
+    },
     "predictor": "CifPredictorV2",
     "predictor_conf": {"idim": 16, "threshold": 1.0, "l_order": 1, "r_order": 1, "tail_threshold": 0.45},
     "frontend": "WavFrontend",
-    "frontend_conf": {"fs": 16000, "window": "hamming", "n_mels": N_MELS, "frame_length": 25, "frame_shift": 10,
-                      "lfr_m": LFR_M, "lfr_n": LFR_N},  # dither left at FunASR's default (1.0)
+    "frontend_conf": {
+        "fs": 16000,
+        "window": "hamming",
+        "n_mels": N_MELS,
+        "frame_length": 25,
+        "frame_shift": 10,
+        "lfr_m": LFR_M,
+        "lfr_n": LFR_N,
+    },  # dither left at FunASR's default (1.0)
     "specaug": None,
     "normalize": None,
     "tokenizer": "CharTokenizer",
@@ -52,9 +80,12 @@ CONFIG = {
 def _write_cmvn(path, dim: int) -> None:
     """A Kaldi-nnet ``am.mvn`` as FunASR reads it: shift then scale of each feature."""
     shift, scale = " ".join(["-8.0"] * dim), " ".join(["0.3"] * dim)
-    path.write_text(f"<Nnet>\n<Splice> {dim} {dim}\n[ 0 ]\n"
-                    f"<AddShift> {dim} {dim}\n<LearnRateCoef> 0 [ {shift} ]\n"
-                    f"<Rescale> {dim} {dim}\n<LearnRateCoef> 0 [ {scale} ]\n</Nnet>\n", encoding="utf-8")
+    path.write_text(
+        f"<Nnet>\n<Splice> {dim} {dim}\n[ 0 ]\n"
+        f"<AddShift> {dim} {dim}\n<LearnRateCoef> 0 [ {shift} ]\n"
+        f"<Rescale> {dim} {dim}\n<LearnRateCoef> 0 [ {scale} ]\n</Nnet>\n",
+        encoding="utf-8",
+    )
 
 
 @pytest.fixture(scope="module")
@@ -71,8 +102,19 @@ def tiny_paraformer(tmp_path_factory):
     (folder / "config.yaml").write_text(yaml.safe_dump(CONFIG, allow_unicode=True), encoding="utf-8")
     (folder / "tokens.json").write_text(json.dumps(TOKENS, ensure_ascii=False), encoding="utf-8")
     _write_cmvn(folder / "am.mvn", N_MELS * LFR_M)
-    parts = {k: CONFIG[k] for k in ("encoder", "encoder_conf", "decoder", "decoder_conf", "predictor",
-                                    "predictor_conf", "specaug", "normalize")}
+    parts = {
+        k: CONFIG[k]
+        for k in (
+            "encoder",
+            "encoder_conf",
+            "decoder",
+            "decoder_conf",
+            "predictor",
+            "predictor_conf",
+            "specaug",
+            "normalize",
+        )
+    }
     with torch.random.fork_rng():
         torch.manual_seed(1)  # not FunASR's load seed (0), so a model that ignored model.pt would differ
         model = Paraformer(**parts, **CONFIG["model_conf"], input_size=N_MELS * LFR_M, vocab_size=len(TOKENS))
@@ -134,10 +176,16 @@ def test_paraformer_modelscope_layout(tiny_paraformer, tmp_path, no_network):
     folder, state = tiny_paraformer
     for name in ("config.yaml", "model.pt", "tokens.json", "am.mvn"):
         shutil.copy(folder / name, tmp_path / name)
-    metas = {"init_param": "model.pt", "config": "config.yaml", "tokenizer_conf": {"token_list": "tokens.json"},
-             "frontend_conf": {"cmvn_file": "am.mvn"}}
-    (tmp_path / "configuration.json").write_text(json.dumps({"framework": "pytorch", "task": "auto-speech-recognition",
-                                                             "file_path_metas": metas}), encoding="utf-8")
+    metas = {
+        "init_param": "model.pt",
+        "config": "config.yaml",
+        "tokenizer_conf": {"token_list": "tokens.json"},
+        "frontend_conf": {"cmvn_file": "am.mvn"},
+    }
+    (tmp_path / "configuration.json").write_text(
+        json.dumps({"framework": "pytorch", "task": "auto-speech-recognition", "file_path_metas": metas}),
+        encoding="utf-8",
+    )
     audio = np.random.default_rng(0).normal(0, 0.1, 16_000).astype(np.float32)
     engine = ParaformerEngine(tmp_path)
     assert engine.transcribe(audio) == ParaformerEngine(folder).transcribe(audio)

@@ -12,9 +12,14 @@ from csmsasr_utils.errors import CsmsasrError
 
 
 def _metadata() -> pd.DataFrame:
-    return pd.DataFrame({"clip_id": ["c1", "c2", "c3", "c4"], "text": ["好啰", "要得", "冇得", "蛮好"],
-                         "duration_s": [1.0, 1.0, 1.0, 1.0],
-                         "asr_split_official": ["train", "test", "test", "test"]})
+    return pd.DataFrame(
+        {
+            "clip_id": ["c1", "c2", "c3", "c4"],
+            "text": ["好啰", "要得", "冇得", "蛮好"],
+            "duration_s": [1.0, 1.0, 1.0, 1.0],
+            "asr_split_official": ["train", "test", "test", "test"],
+        }
+    )
 
 
 def test_transcripts_file(tmp_path):

@@ -37,8 +37,9 @@ def test_our_posteriors_equal_scikit_learns(n_classes):
     svc = model.calibrated_classifiers_[0].estimator
     test = rng.standard_normal((30, 4))
     if n_classes > 2:
-        np.testing.assert_allclose(one_vs_rest(svm_decision_values(arrays, test), n_classes),
-                                   svc.decision_function(test), atol=1e-10)
+        np.testing.assert_allclose(
+            one_vs_rest(svm_decision_values(arrays, test), n_classes), svc.decision_function(test), atol=1e-10
+        )
     else:  # libsvm's sign: positive favours the first class
         np.testing.assert_allclose(svm_decision_values(arrays, test)[:, 0], -svc.decision_function(test), atol=1e-10)
     np.testing.assert_allclose(svm_posteriors(arrays, test), model.predict_proba(test), atol=1e-10)
@@ -55,10 +56,12 @@ def test_splice_stacks_neighbours_with_repeated_edges():
 def test_decoding_a_hand_made_posterior_sequence():
     lexicon = Lexicon.from_texts(["阿一乌", "乌阿"])  # units sil, a, i, u — one per character
     lm = BigramLM.from_texts(["阿一乌", "乌阿"], vocabulary=lexicon.chars)
-    arrays = SvmArrays(np.zeros((4, 1)), np.zeros((3, 4)), np.zeros(6), np.ones(4, np.int64), np.zeros(4),
-                       np.zeros(4), 1.0)
-    recognizer = SvmRecognizer(lexicon, lm, np.log(np.full(12, 0.6)), arrays, np.arange(4), np.log(np.full(4, 0.25)),
-                               SvmConfig(lm_weight=1.0))
+    arrays = SvmArrays(
+        np.zeros((4, 1)), np.zeros((3, 4)), np.zeros(6), np.ones(4, np.int64), np.zeros(4), np.zeros(4), 1.0
+    )
+    recognizer = SvmRecognizer(
+        lexicon, lm, np.log(np.full(12, 0.6)), arrays, np.arange(4), np.log(np.full(4, 0.25)), SvmConfig(lm_weight=1.0)
+    )
     frames = [0] * 4 + [3] * 5 + [1] * 5 + [2] * 5 + [0] * 4  # sil 乌 阿 一 sil
     posteriors = np.full((len(frames), 4), 0.1)
     posteriors[np.arange(len(frames)), frames] = 0.7

@@ -21,8 +21,9 @@ def _byte_string(char: str) -> str:
 
 def _bytes_to_unicode() -> dict[int, str]:
     """GPT-2's byte → printable character table (as published with GPT-2 and used by Whisper)."""
-    printable = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + \
-        list(range(ord("®"), ord("ÿ") + 1))
+    printable = (
+        list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
+    )
     codes, extra = printable[:], 0
     for b in range(256):
         if b not in printable:
@@ -57,8 +58,12 @@ def test_tokens_per_character_by_hand(tiny_bpe):
 def test_token_cost_table_by_hand(tiny_bpe):
     texts = ["好好啰", "好 a"]
     table = token_cost.token_cost_table(texts, tiny_bpe, {"particles": "啰嘞"})
-    assert table.loc["particles"].to_dict() == {"distinct": 1, "occurrences": 1, "tokens_per_occurrence": 3.0,
-                                                "share_multi_token": 1.0}
+    assert table.loc["particles"].to_dict() == {
+        "distinct": 1,
+        "occurrences": 1,
+        "tokens_per_occurrence": 3.0,
+        "share_multi_token": 1.0,
+    }
     # the others: 好 ×3 (1 token), a ×1 (1 token); the space is not a character of the inventory
     others = table.loc["all other characters"]
     assert (others["distinct"], others["occurrences"]) == (2, 4)

@@ -47,7 +47,7 @@ def test_the_room_decays_by_60_db_in_rt60():
     assert len(tail) == int(rt60 * SAMPLE_RATE) and tail[0] == 0.0
     assert np.isclose(np.sum(tail**2), 1.0)
     energy = tail**2
-    early, late = energy[: len(tail) // 10].mean(), energy[-len(tail) // 10:].mean()
+    early, late = energy[: len(tail) // 10].mean(), energy[-len(tail) // 10 :].mean()
     # the envelope exp(-6.9 t / rt60) squared: 60 dB over rt60, so ≈ 48 dB between the first and last tenth
     assert 40 < 10 * np.log10(early / late) < 56
 
@@ -55,7 +55,9 @@ def test_the_room_decays_by_60_db_in_rt60():
 def test_reverberation_keeps_the_power_and_mixes_in_the_share_asked():
     rng = np.random.default_rng(2)
     speech = rng.standard_normal(SAMPLE_RATE) * 0.1
-    out = augment.apply_variation(speech, SAMPLE_RATE, SAMPLE_RATE, augment.Variation(rt60_s=0.2, reverb_mix=0.25, seed=4))
+    out = augment.apply_variation(
+        speech, SAMPLE_RATE, SAMPLE_RATE, augment.Variation(rt60_s=0.2, reverb_mix=0.25, seed=4)
+    )
     assert out.shape == speech.shape
     assert abs(np.mean(out**2) / np.mean(speech**2) - 1.0) < 0.1  # dry and wet are uncorrelated, powers add
     dry_share = np.dot(out, speech) ** 2 / (np.dot(speech, speech) * np.dot(out, out))

@@ -34,14 +34,20 @@ def test_downloads_disabled_gives_demo():
 def test_public_metadata_with_demo_features(public_dir, monkeypatch):
     monkeypatch.setenv("CSMSASR_PUBLIC_DIR", str(public_dir))
     dataset = load_dataset(demo_seq_lens=LENS)
-    assert dataset.provenance == {"text": "public", "label_m": "public", "labels_tav": "demo",
-                                  "features": "demo", "durations": "public"}
+    assert dataset.provenance == {
+        "text": "public",
+        "label_m": "public",
+        "labels_tav": "demo",
+        "features": "demo",
+        "durations": "public",
+    }
     meta = dataset.metadata
     assert meta["has_features"].all() and list(dataset.features.clip_ids) == list(meta["clip_id"])
     # the demo keeps the real multimodal labels
     assert np.array_equal(dataset.features.labels["M"], meta["label_m"].to_numpy(np.float32))
     assert dataset.source_of("text", "labels_tav") == (
-        "text: public metadata (real); labels_tav: synthetic demo data (not results)")
+        "text: public metadata (real); labels_tav: synthetic demo data (not results)"
+    )
     with pytest.raises(KeyError):
         dataset.source_of("nonsense")
 
@@ -61,8 +67,13 @@ def test_real_feature_file_via_environment(public_dir, tmp_path, monkeypatch):
     raw["regression_labels"][0] = -raw["regression_labels"][0] if raw["regression_labels"][0] else 1.0
     monkeypatch.setenv("CSMSASR_FEATURES", str(_write(raw, tmp_path / "CS-MSASR_fulldata.pkl")))
     dataset = load_dataset(public_dir=public_dir)
-    assert dataset.provenance == {"text": "public", "label_m": "real", "labels_tav": "real",
-                                  "features": "real", "durations": "public"}
+    assert dataset.provenance == {
+        "text": "public",
+        "label_m": "real",
+        "labels_tav": "real",
+        "features": "real",
+        "durations": "public",
+    }
     assert len(dataset.features) == 50 and dataset.metadata["has_features"].sum() == 50
     assert any("1 clip(s) have a different M label" in n for n in dataset.notes)
     first = dataset.metadata.iloc[0]

@@ -44,8 +44,11 @@ def test_deterministic():
 
 def test_padding_is_zero_and_valid_frames_are_not(small_demo):
     text_lengths = np.clip([len(t) + 2 for t in small_demo["raw_text"]], 3, 12)
-    for modality, lengths in (("text", text_lengths), ("audio", small_demo["audio_lengths"]),
-                              ("vision", small_demo["vision_lengths"])):
+    for modality, lengths in (
+        ("text", text_lengths),
+        ("audio", small_demo["audio_lengths"]),
+        ("vision", small_demo["vision_lengths"]),
+    ):
         array = small_demo[modality]
         for i, length in enumerate(lengths):
             assert not array[i, length:].any(), (modality, i)
@@ -84,12 +87,17 @@ def test_unimodal_labels_disagree_realistically():
         assert np.corrcoef(raw[key], m)[0, 1] > 0.6
 
 
-@pytest.mark.parametrize("modality,key", [("text", "regression_labels_T"), ("audio", "regression_labels_A"),
-                                          ("vision", "regression_labels_V")])
+@pytest.mark.parametrize(
+    "modality,key",
+    [("text", "regression_labels_T"), ("audio", "regression_labels_A"), ("vision", "regression_labels_V")],
+)
 def test_features_carry_their_modality_label(modality, key):
     raw = make_demo(n_clips=400, seq_lens={"text": 39, "audio": 64, "vision": 48})
-    lengths = {"text": np.clip([len(t) + 2 for t in raw["raw_text"]], 3, 39),
-               "audio": raw["audio_lengths"], "vision": raw["vision_lengths"]}[modality]
+    lengths = {
+        "text": np.clip([len(t) + 2 for t in raw["raw_text"]], 3, 39),
+        "audio": raw["audio_lengths"],
+        "vision": raw["vision_lengths"],
+    }[modality]
     array = np.where(np.isneginf(raw[modality]), 0, raw[modality])
     pooled = array.sum(axis=1) / np.asarray(lengths)[:, None]
     predicted = cross_val_predict(RidgeCV(alphas=np.logspace(-1, 4, 12)), pooled, raw[key], cv=5)

@@ -107,11 +107,14 @@ def test_mmsa_split_missing_key(demo):
     _problem(parts, r"\[valid\]: missing key\(s\) \['id'\]")
 
 
-@pytest.mark.parametrize("modality,shape,match", [
-    ("text", (60, 12, 700), r"'text' has shape \(60, 12, 700\); expected \(N, padded_length, 768\)"),
-    ("audio", (60, 20), r"'audio' has shape \(60, 20\)"),
-    ("vision", (60, 16, 13), r"'vision' has shape"),
-])
+@pytest.mark.parametrize(
+    "modality,shape,match",
+    [
+        ("text", (60, 12, 700), r"'text' has shape \(60, 12, 700\); expected \(N, padded_length, 768\)"),
+        ("audio", (60, 20), r"'audio' has shape \(60, 20\)"),
+        ("vision", (60, 16, 13), r"'vision' has shape"),
+    ],
+)
 def test_wrong_shapes(demo, modality, shape, match):
     demo[modality] = np.zeros(shape, dtype=np.float32)
     _problem(demo, match)
@@ -190,8 +193,17 @@ def test_every_problem_is_listed_at_once(demo):
 
 def test_required_keys_are_mmsa_names():
     assert set(REQUIRED_KEYS) == {
-        "raw_text", "id", "text", "audio", "vision", "audio_lengths", "vision_lengths",
-        "regression_labels", "regression_labels_T", "regression_labels_A", "regression_labels_V",
+        "raw_text",
+        "id",
+        "text",
+        "audio",
+        "vision",
+        "audio_lengths",
+        "vision_lengths",
+        "regression_labels",
+        "regression_labels_T",
+        "regression_labels_A",
+        "regression_labels_V",
     }
 
 

@@ -4,10 +4,17 @@ from csmsasr_utils.data.ids import canonical_clip_id, check_known, cs_mage_clip_
 from csmsasr_utils.errors import UnknownClipError
 
 
-@pytest.mark.parametrize("raw,expected", [
-    ("01_0007", "01_0007"), ("video_1_7", "01_0007"), ("video_27_54", "27_0054"),
-    ("video_0012$_$0040", "12_0040"), (b"video_3_105", "03_0105"), (" 05_0019 ", "05_0019"),
-])
+@pytest.mark.parametrize(
+    "raw,expected",
+    [
+        ("01_0007", "01_0007"),
+        ("video_1_7", "01_0007"),
+        ("video_27_54", "27_0054"),
+        ("video_0012$_$0040", "12_0040"),
+        (b"video_3_105", "03_0105"),
+        (" 05_0019 ", "05_0019"),
+    ],
+)
 def test_canonical_forms(raw, expected):
     assert canonical_clip_id(raw) == expected
 

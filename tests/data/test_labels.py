@@ -23,8 +23,9 @@ def test_hand_worked_bins():
     assert mmsa_bins(values, 5).tolist() == [0, 0, 1, 1, 2, 2, 2, 3, 3, 4, 4]
 
 
-@pytest.mark.parametrize("k,edges", [(2, [-1.01, 0.0, 1.01]), (3, [-1.01, -0.1, 0.1, 1.01]),
-                                     (5, [-1.01, -0.7, -0.1, 0.1, 0.7, 1.01])])
+@pytest.mark.parametrize(
+    "k,edges", [(2, [-1.01, 0.0, 1.01]), (3, [-1.01, -0.1, 0.1, 1.01]), (5, [-1.01, -0.7, -0.1, 0.1, 0.7, 1.01])]
+)
 def test_bins_match_mmsa_loop(k, edges):
     rng = np.random.default_rng(0)
     values = np.concatenate([rng.uniform(-1.5, 1.5, 2000), np.array(edges[1:-1]), [-1.2, 1.3]])

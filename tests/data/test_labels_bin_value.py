@@ -7,9 +7,11 @@ from csmsasr_utils.data.labels import mmsa_bin_value, mmsa_bins
 from csmsasr_utils.errors import CsmsasrError
 
 #: MMSA's intervals (lo, hi], written out by hand from MMSA/utils/metricsTop.py.
-INTERVALS = {2: [(-1.01, 0.0), (0.0, 1.01)],
-             3: [(-1.01, -0.1), (-0.1, 0.1), (0.1, 1.01)],
-             5: [(-1.01, -0.7), (-0.7, -0.1), (-0.1, 0.1), (0.1, 0.7), (0.7, 1.01)]}
+INTERVALS = {
+    2: [(-1.01, 0.0), (0.0, 1.01)],
+    3: [(-1.01, -0.1), (-0.1, 0.1), (0.1, 1.01)],
+    5: [(-1.01, -0.7), (-0.7, -0.1), (-0.1, 0.1), (0.1, 0.7), (0.7, 1.01)],
+}
 
 
 @pytest.mark.parametrize("k", [2, 3, 5])

@@ -121,8 +121,9 @@ def test_truncated_file(tmp_path, protocol):
         safe_load_pickle(path)
 
 
-@pytest.mark.parametrize("content", [b"id,text\n01_0001,hello\n", b"\x89PNG\r\n\x1a\n" + bytes(range(50)),
-                                     "长沙话".encode()])
+@pytest.mark.parametrize(
+    "content", [b"id,text\n01_0001,hello\n", b"\x89PNG\r\n\x1a\n" + bytes(range(50)), "长沙话".encode()]
+)
 def test_not_a_pickle(tmp_path, content):
     path = tmp_path / "foreign.pkl"
     path.write_bytes(content)

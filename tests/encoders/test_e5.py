@@ -22,8 +22,11 @@ def test_dequantize_q4_0_against_the_definition():
     rows, cols = 3, 64
     nibbles = rng.integers(0, 16, size=(rows, cols))
     scales = rng.uniform(-0.1, 0.1, size=(rows, cols // 32)).astype(np.float16)
-    raw = b"".join(_q4_block(float(scales[r, b]), nibbles[r, 32 * b:32 * b + 32].tolist())
-                   for r in range(rows) for b in range(cols // 32))
+    raw = b"".join(
+        _q4_block(float(scales[r, b]), nibbles[r, 32 * b : 32 * b + 32].tolist())
+        for r in range(rows)
+        for b in range(cols // 32)
+    )
     expected = np.array([[(nibbles[r, c] - 8) * float(scales[r, c // 32]) for c in range(cols)] for r in range(rows)])
     np.testing.assert_allclose(e5.dequantize_q4_0(raw, rows, cols), expected, rtol=0, atol=1e-7)
 

@@ -20,7 +20,9 @@ class _CountingEncoder:
 
     def embed(self, texts):
         self.calls.append(list(texts))
-        return np.stack([np.random.default_rng(sum(map(ord, t)) + len(t)).normal(size=4) for t in texts]).astype(np.float32)
+        return np.stack([np.random.default_rng(sum(map(ord, t)) + len(t)).normal(size=4) for t in texts]).astype(
+            np.float32
+        )
 
 
 @pytest.fixture
@@ -58,10 +60,18 @@ def test_embedding_ridge_baseline_is_scaler_and_ridge_on_the_vectors(counting, t
     monkeypatch.setenv("CSMSASR_CACHE_DIR", str(tmp_path))
     rng = np.random.default_rng(1)
     texts = [f"句子{i}" + "好" * (i % 5) for i in range(60)]
-    meta = pd.DataFrame({"clip_id": [f"c{i}" for i in range(60)], "text": texts,
-                         "label_m": rng.choice([-1.0, -0.5, 0.0, 0.5, 1.0], size=60)})
-    split = {"train": meta["clip_id"][:40].to_numpy(), "valid": meta["clip_id"][40:50].to_numpy(),
-             "test": meta["clip_id"][50:].to_numpy()}
+    meta = pd.DataFrame(
+        {
+            "clip_id": [f"c{i}" for i in range(60)],
+            "text": texts,
+            "label_m": rng.choice([-1.0, -0.5, 0.0, 0.5, 1.0], size=60),
+        }
+    )
+    split = {
+        "train": meta["clip_id"][:40].to_numpy(),
+        "valid": meta["clip_id"][40:50].to_numpy(),
+        "test": meta["clip_id"][50:].to_numpy(),
+    }
     row = evaluate_text_baselines(meta, {0: split}, "paper", [embedding_ridge("fake", "fake + ridge")]).iloc[0]
 
     vectors = counting.embed(texts)
@@ -74,7 +84,9 @@ def test_embedding_ridge_baseline_is_scaler_and_ridge_on_the_vectors(counting, t
     maes = {}
     for alpha in embeddings_alphas():
         fit = Ridge(alpha=alpha).fit(scaler.transform(vectors[:40]), meta["label_m"][:40])
-        maes[alpha] = np.mean(np.abs(np.clip(fit.predict(scaler.transform(vectors[40:50])), -1, 1) - meta["label_m"][40:50]))
+        maes[alpha] = np.mean(
+            np.abs(np.clip(fit.predict(scaler.transform(vectors[40:50])), -1, 1) - meta["label_m"][40:50])
+        )
     assert maes[row["alpha"]] == pytest.approx(min(maes.values()))
 
 

@@ -29,7 +29,9 @@ def test_the_committed_metrics_are_those_of_its_predictions(public_dir):
     assert sorted(r["fold"] for r in rows if r["protocol"] == "official") == [1, 2, 3, 4, 5]
     for row in rows:
         assert sorted(row["test_clip_ids"]) == sorted(folds[row["fold"] - 1]["test"])
-        again = sims_regression_metrics(np.asarray(row["test_predictions"]), labels.loc[row["test_clip_ids"]].to_numpy())
+        again = sims_regression_metrics(
+            np.asarray(row["test_predictions"]), labels.loc[row["test_clip_ids"]].to_numpy()
+        )
         for name, value in again.items():
             assert row[f"test_{name}"] == pytest.approx(value, abs=1e-9, nan_ok=True), name
         assert row["best_epoch"] == 1 + int(np.argmin(row["valid_MAE"]))
@@ -48,9 +50,14 @@ def test_the_committed_fine_tuning_starts_as_recorded(use_e5_cache, public_dir):
     config = dataclasses.replace(finetune.TextFinetuneConfig(**row["config"]), epochs=1, max_steps=2)
     ids, texts, labels = meta["clip_id"].to_numpy(), meta["text"].to_numpy(), meta["label_m"].to_numpy()
     split = {k: row_positions(ids, v) for k, v in official_folds(meta)[0].items()}
-    fit = finetune.finetune_fold(e5_model_dir(), (texts[split["train"]], labels[split["train"]]),
-                                 (texts[split["valid"]], labels[split["valid"]]), texts[split["test"]][:4],
-                                 config, show_progress=False)
+    fit = finetune.finetune_fold(
+        e5_model_dir(),
+        (texts[split["train"]], labels[split["train"]]),
+        (texts[split["valid"]], labels[split["valid"]]),
+        texts[split["test"]][:4],
+        config,
+        show_progress=False,
+    )
     np.testing.assert_allclose(fit["step_losses"], row["step_losses"][:2], rtol=1e-4)
     assert fit["steps"] == 2 and len(fit["test_predictions"]) == 4
 

@@ -18,7 +18,9 @@ def test_unknown_text_encoder_is_refused():
 
 
 def test_results_say_what_the_features_are():
-    assert text_feature_label("demo", "public", "e5") == "e5 features of the real transcripts; audio and vision synthetic"
+    assert (
+        text_feature_label("demo", "public", "e5") == "e5 features of the real transcripts; audio and vision synthetic"
+    )
     assert text_feature_label("real", "public", "e5").endswith("audio and vision real (feature file)")
     assert text_feature_label("demo", "demo", None) == "demo"
 
@@ -54,8 +56,29 @@ def test_almt_with_the_e5_encoder_trains_from_the_command_line(use_e5_cache, pub
     from csmsasr_utils.cli import main
 
     results = tmp_path / "almt.jsonl"
-    assert main(["msa", "run", "--models", "ALMT", "--seeds", "1111", "--text-encoder", "e5", "--budget", "smoke",
-                 "--max-clips", "8", "--public-dir", str(public_dir), "--results", str(results)]) == 0
+    assert (
+        main(
+            [
+                "msa",
+                "run",
+                "--models",
+                "ALMT",
+                "--seeds",
+                "1111",
+                "--text-encoder",
+                "e5",
+                "--budget",
+                "smoke",
+                "--max-clips",
+                "8",
+                "--public-dir",
+                str(public_dir),
+                "--results",
+                str(results),
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "skipping" not in out and "1 unit(s) of 1" in out
     row = json.loads(results.read_text().splitlines()[0])

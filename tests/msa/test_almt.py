@@ -17,12 +17,25 @@ from csmsasr_utils.msa.registry import build_model
 BERT_DIR = "CSMSASR_BERT_DIR"
 
 #: A small BERT, so that the tests need no download and run in seconds.
-TINY_BERT = {"vocab_size": 21128, "hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2,
-             "intermediate_size": 64, "max_position_embeddings": 64, "type_vocab_size": 2}
+TINY_BERT = {
+    "vocab_size": 21128,
+    "hidden_size": 32,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 2,
+    "intermediate_size": 64,
+    "max_position_embeddings": 64,
+    "type_vocab_size": 2,
+}
 #: bert-base-chinese's architecture (its config.json), built here with random weights.
-BERT_BASE_CHINESE = {"vocab_size": 21128, "hidden_size": 768, "num_hidden_layers": 12,
-                     "num_attention_heads": 12, "intermediate_size": 3072,
-                     "max_position_embeddings": 512, "type_vocab_size": 2}
+BERT_BASE_CHINESE = {
+    "vocab_size": 21128,
+    "hidden_size": 768,
+    "num_hidden_layers": 12,
+    "num_attention_heads": 12,
+    "intermediate_size": 3072,
+    "max_position_embeddings": 512,
+    "type_vocab_size": 2,
+}
 
 # Counted from MMSA's ALMT (models/singleTask/ALMT.py) at commit a94e65d via
 # /tmp/mmsa_check/almt_check.py. MMSA's BertTextEncoder was stubbed to build BertModel(config)
@@ -59,8 +72,11 @@ def _tokens(batch: int, length: int = 39, generator: torch.Generator | None = No
 
 def _inputs(batch: int = 2, lengths: tuple[int, int, int] = (39, 553, 321), seed: int = 0):
     generator = torch.Generator().manual_seed(seed)
-    return (_tokens(batch, lengths[0], generator), torch.randn(batch, lengths[1], 13, generator=generator),
-            torch.randn(batch, lengths[2], 347, generator=generator))
+    return (
+        _tokens(batch, lengths[0], generator),
+        torch.randn(batch, lengths[1], 13, generator=generator),
+        torch.randn(batch, lengths[2], 347, generator=generator),
+    )
 
 
 @pytest.fixture(scope="module")
@@ -98,8 +114,7 @@ def test_outputs_equal_mmsa_from_the_same_seed(model):
     weights in MMSA's order, so the same seed gives the same network."""
     with torch.no_grad():
         out = model(*_inputs(batch=3, lengths=DEMO_LENGTHS, seed=4))["M"].flatten()
-    assert out.tolist() == pytest.approx([0.5305194854736328, 0.5287333130836487, 0.5334312915802002],
-                                         abs=1e-6)
+    assert out.tolist() == pytest.approx([0.5305194854736328, 0.5287333130836487, 0.5334312915802002], abs=1e-6)
 
 
 def test_text_is_bert_ids_mask_segments(model):
@@ -109,8 +124,9 @@ def test_text_is_bert_ids_mask_segments(model):
     text[1, 2, :4] = 1.0  # non-zero segment ids must reach BERT
     with torch.no_grad():
         ours = model.encode_text(text)
-        direct = model.bert(input_ids=text[:, 0].long(), attention_mask=text[:, 1],
-                            token_type_ids=text[:, 2].long()).last_hidden_state
+        direct = model.bert(
+            input_ids=text[:, 0].long(), attention_mask=text[:, 1], token_type_ids=text[:, 2].long()
+        ).last_hidden_state
     assert torch.equal(ours, direct)
     with pytest.raises(ValueError, match=r"\(batch, 3, length\)"):
         model(torch.randn(2, 39, 768), *_inputs()[1:])
@@ -189,7 +205,7 @@ def test_learning_rate_schedule_matches_mmsa(max_epochs):
 def test_losses_are_mse_on_m(model):
     outputs = {"M": torch.tensor([[0.5], [-0.2], [0.0]])}
     labels = {"M": torch.tensor([1.0, -0.2, -0.6]), "T": torch.zeros(3)}
-    expected = (0.5 ** 2 + 0.0 + 0.6 ** 2) / 3
+    expected = (0.5**2 + 0.0 + 0.6**2) / 3
     assert model.training_loss(outputs, labels).item() == pytest.approx(expected)
     assert model.validation_loss(outputs, labels).item() == pytest.approx(expected)
 
@@ -256,8 +272,7 @@ def test_almt_runs_on_demo_transcripts(public_dir, small_demo, model):
 
     clips = slice(0, 4)
     length = small_demo["text"].shape[1]
-    text = torch.from_numpy(encode_transcripts(small_demo["raw_text"][clips], length=length,
-                                               public_dir=public_dir))
+    text = torch.from_numpy(encode_transcripts(small_demo["raw_text"][clips], length=length, public_dir=public_dir))
     audio = torch.from_numpy(np.nan_to_num(small_demo["audio"][clips], neginf=0.0)).float()
     vision = torch.from_numpy(small_demo["vision"][clips]).float()
     with torch.no_grad():

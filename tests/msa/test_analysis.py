@@ -17,13 +17,26 @@ from csmsasr_utils.msa.analysis import (
 
 @pytest.fixture
 def frame():
-    metadata = pd.DataFrame({
-        "clip_id": ["a", "b", "c", "d"], "video_id": ["01", "01", "02", "02"], "n_chars": [3, 10, 20, 5],
-        "label_m": [-1.0, 0.0, 0.5, 1.0], "label_t": [-1.0, 0.5, 0.5, 1.0],
-        "label_a": [-0.5, 0.0, 0.5, -1.0], "label_v": [-1.0, 0.0, -0.5, 0.0],
-    })
-    results = pd.DataFrame({"model": ["X"], "seed": [1], "fold": [0], "test_clip_ids": [["a", "b", "c", "d"]],
-                            "test_predictions": [[-0.8, 0.3, 0.6, 1.4]]})
+    metadata = pd.DataFrame(
+        {
+            "clip_id": ["a", "b", "c", "d"],
+            "video_id": ["01", "01", "02", "02"],
+            "n_chars": [3, 10, 20, 5],
+            "label_m": [-1.0, 0.0, 0.5, 1.0],
+            "label_t": [-1.0, 0.5, 0.5, 1.0],
+            "label_a": [-0.5, 0.0, 0.5, -1.0],
+            "label_v": [-1.0, 0.0, -0.5, 0.0],
+        }
+    )
+    results = pd.DataFrame(
+        {
+            "model": ["X"],
+            "seed": [1],
+            "fold": [0],
+            "test_clip_ids": [["a", "b", "c", "d"]],
+            "test_predictions": [[-0.8, 0.3, 0.6, 1.4]],
+        }
+    )
     return prediction_frame(results, metadata)
 
 
@@ -76,8 +89,9 @@ def test_unimodal_agreement_by_hand(frame):
 
 def test_clip_difficulty_by_hand(frame):
     metadata = frame[["clip_id", "label_m"]]
-    second = pd.DataFrame({"model": ["Y"], "test_clip_ids": [["a", "b", "c", "d"]],
-                           "test_predictions": [[0.0, 0.5, -0.5, 0.2]]})
+    second = pd.DataFrame(
+        {"model": ["Y"], "test_clip_ids": [["a", "b", "c", "d"]], "test_predictions": [[0.0, 0.5, -0.5, 0.2]]}
+    )
     both = pd.concat([frame, prediction_frame(second, metadata)], ignore_index=True)
     table = clip_difficulty(both)
     # X: only b in the wrong class (Neutral → Weakly positive); Y: all four in the wrong class
@@ -92,8 +106,9 @@ def test_wrong_class_shares_by_hand(frame):
 
     # Five clips, two of them Neutral: one missed by 0 models, one by 2; the Negative clip by 1,
     # the two Positive clips by 0 and 2. No Weakly negative or Weakly positive clip.
-    difficulty = pd.DataFrame({"label_m_class": ["Neutral", "Neutral", "Negative", "Positive", "Positive"],
-                               "wrong_class": [0, 2, 1, 0, 2]})
+    difficulty = pd.DataFrame(
+        {"label_m_class": ["Neutral", "Neutral", "Negative", "Positive", "Positive"], "wrong_class": [0, 2, 1, 0, 2]}
+    )
     shares = wrong_class_shares(difficulty)
     assert list(shares.index) == list(CLASS_LABELS) and list(shares.columns) == [0, 1, 2]
     np.testing.assert_allclose(shares.loc["Neutral"], [0.5, 0.0, 0.5])
@@ -106,10 +121,12 @@ def test_wrong_class_shares_by_hand(frame):
 def test_wrong_side_for_all_by_hand(frame):
     from csmsasr_utils.msa.analysis import wrong_side_for_all
 
-    second = pd.DataFrame({"model": ["Y"], "test_clip_ids": [["a", "b", "c", "d"]],
-                           "test_predictions": [[0.2, 0.5, -0.5, -0.4]]})
-    third = pd.DataFrame({"model": ["Z"], "test_clip_ids": [["a", "b", "c", "d"]],
-                          "test_predictions": [[0.4, 0.1, 0.3, -0.6]]})
+    second = pd.DataFrame(
+        {"model": ["Y"], "test_clip_ids": [["a", "b", "c", "d"]], "test_predictions": [[0.2, 0.5, -0.5, -0.4]]}
+    )
+    third = pd.DataFrame(
+        {"model": ["Z"], "test_clip_ids": [["a", "b", "c", "d"]], "test_predictions": [[0.4, 0.1, 0.3, -0.6]]}
+    )
     metadata = frame[["clip_id", "label_m"]]
     both = pd.concat([prediction_frame(r, metadata) for r in (second, third)], ignore_index=True)
     table = wrong_side_for_all(clip_difficulty(both), both)
@@ -136,9 +153,14 @@ def test_mae_by_protocol_by_hand(frame):
     from csmsasr_utils.msa.analysis import mae_by_protocol
 
     metadata = frame[["clip_id", "video_id", "label_m"]]
-    rows = pd.DataFrame({"model": ["X", "X"], "protocol": ["unseen", "seen"],
-                         "test_clip_ids": [["a", "b", "c", "d"], ["a", "b", "c", "d"]],
-                         "test_predictions": [[-1.0, 0.0, 0.5, 0.0], [-0.8, 0.3, 0.6, 1.4]]})
+    rows = pd.DataFrame(
+        {
+            "model": ["X", "X"],
+            "protocol": ["unseen", "seen"],
+            "test_clip_ids": [["a", "b", "c", "d"], ["a", "b", "c", "d"]],
+            "test_predictions": [[-1.0, 0.0, 0.5, 0.0], [-0.8, 0.3, 0.6, 1.4]],
+        }
+    )
     table = mae_by_protocol(rows, metadata, "video_id")
     assert list(table.columns) == ["seen", "unseen"]  # sorted
     # seen: video 01 errors 0.2, 0.3; video 02 errors 0.1, 0 (1.4 clipped to 1); unseen: 0, 0 and 0, 1
@@ -151,12 +173,14 @@ def test_mae_by_protocol_by_hand(frame):
 def test_edge_over_floor_by_hand():
     from csmsasr_utils.msa.analysis import edge_over_floor
 
-    rows = pd.DataFrame({
-        "protocol": ["seen"] * 4 + ["unseen"] * 4,
-        "key": ["majority", "majority", "ridge", "ridge"] * 2,
-        "test_MAE": [0.6, 0.8, 0.4, 0.5, 0.7, 0.7, 0.6, 0.7],
-        "test_Mult_acc_2": [0.5, 0.5, 0.7, 0.8, 0.6, 0.6, 0.6, 0.5],
-    })
+    rows = pd.DataFrame(
+        {
+            "protocol": ["seen"] * 4 + ["unseen"] * 4,
+            "key": ["majority", "majority", "ridge", "ridge"] * 2,
+            "test_MAE": [0.6, 0.8, 0.4, 0.5, 0.7, 0.7, 0.6, 0.7],
+            "test_Mult_acc_2": [0.5, 0.5, 0.7, 0.8, 0.6, 0.6, 0.6, 0.5],
+        }
+    )
     edge = edge_over_floor(rows, "ridge")
     # seen: MAE 0.7 vs 0.45, accuracy 0.5 vs 0.75; unseen: MAE 0.7 vs 0.65, accuracy 0.6 vs 0.55
     np.testing.assert_allclose(edge.loc[["seen", "unseen"], "MAE below the floor"], [0.25, 0.05])
@@ -169,11 +193,14 @@ def test_evaluate_by_protocol_stacks_protocols():
     from csmsasr_utils.msa.analysis import evaluate_by_protocol
     from csmsasr_utils.msa.text_baselines import by_key, text_baselines
 
-    metadata = pd.DataFrame({"clip_id": list("abcdefgh"), "text": ["好"] * 8,
-                             "label_m": [0.5, 0.5, 0.5, -1.0, 1.0, 1.0, 0.0, -0.5]})
+    metadata = pd.DataFrame(
+        {"clip_id": list("abcdefgh"), "text": ["好"] * 8, "label_m": [0.5, 0.5, 0.5, -1.0, 1.0, 1.0, 0.0, -0.5]}
+    )
     one = {1: {"train": ["a", "b", "c", "d"], "valid": ["e"], "test": ["f", "g", "h"]}}
-    two = {1: {"train": ["d", "e", "f", "g"], "valid": ["h"], "test": ["a", "b"]},
-           2: {"train": ["a", "e", "f", "h"], "valid": ["b"], "test": ["c", "d"]}}
+    two = {
+        1: {"train": ["d", "e", "f", "g"], "valid": ["h"], "test": ["a", "b"]},
+        2: {"train": ["a", "e", "f", "h"], "valid": ["b"], "test": ["c", "d"]},
+    }
     majority = [by_key(text_baselines())["majority"]]
     rows = evaluate_by_protocol(metadata, {"one": one, "two": two}, majority)
     assert rows["protocol"].tolist() == ["one", "two", "two"] and rows["fold"].tolist() == [1, 1, 2]

@@ -26,14 +26,21 @@ def _fold_models(test_fold: dict[str, int]) -> FoldModels:
 
 @pytest.fixture
 def metadata() -> pd.DataFrame:
-    return pd.DataFrame({"clip_id": list("abcdef"), "text": ["好啰", "要得啰", "冇得", "蛮好的", "好", "长沙话"],
-                         "label_m": [0.5, 0.5, -1.0, 1.0, 1.0, 0.5]})
+    return pd.DataFrame(
+        {
+            "clip_id": list("abcdef"),
+            "text": ["好啰", "要得啰", "冇得", "蛮好的", "好", "长沙话"],
+            "label_m": [0.5, 0.5, -1.0, 1.0, 1.0, 0.5],
+        }
+    )
 
 
 @pytest.fixture
 def folds() -> list[dict[str, list[str]]]:
-    return [{"train": ["a", "b", "c"], "valid": ["d"], "test": ["e", "f"]},
-            {"train": ["d", "e", "f"], "valid": ["a"], "test": ["b", "c"]}]
+    return [
+        {"train": ["a", "b", "c"], "valid": ["d"], "test": ["e", "f"]},
+        {"train": ["d", "e", "f"], "valid": ["a"], "test": ["b", "c"]},
+    ]
 
 
 def test_majority_floor_mae_by_hand(metadata, folds):
@@ -54,22 +61,32 @@ def test_noise_experiment_of_the_majority_baseline(metadata, folds):
 
 def test_published_cer_levels_from_the_readme():
     levels = cascade.published_cer_levels()
-    assert levels == pytest.approx({"Whisper-base (direct inference)": 0.7762,
-                                    "Whisper-small (fine-tuned on CS-MSASR)": 0.4836,
-                                    "Paraformer (fine-tuned on CS-MSASR)": 0.3424})
+    assert levels == pytest.approx(
+        {
+            "Whisper-base (direct inference)": 0.7762,
+            "Whisper-small (fine-tuned on CS-MSASR)": 0.4836,
+            "Paraformer (fine-tuned on CS-MSASR)": 0.3424,
+        }
+    )
     assert cascade.published_cer_levels(1.4)["HMM-GMM (trained on CS-MSASR)"] == pytest.approx(1.3344)
     assert len(cascade.published_cer_levels(1.4)) == 6
 
 
 def _curve(realised, mae, corr, seeds=(0,)) -> pd.DataFrame:
-    rates = [0.0, 0.5, 1.0][:len(realised)]
-    return pd.DataFrame([{"rate": r, "seed": s, "realised_cer": c, "MAE": m, "Corr": k, "Mult_acc_2": 0.5}
-                         for s in seeds for r, c, m, k in zip(rates, realised, mae, corr)])
+    rates = [0.0, 0.5, 1.0][: len(realised)]
+    return pd.DataFrame(
+        [
+            {"rate": r, "seed": s, "realised_cer": c, "MAE": m, "Corr": k, "Mult_acc_2": 0.5}
+            for s in seeds
+            for r, c, m, k in zip(rates, realised, mae, corr)
+        ]
+    )
 
 
 def test_seed_means_by_hand():
-    curve = pd.concat([_curve([0.0, 0.4], [0.4, 0.6], [0.6, 0.2], seeds=(0,)),
-                       _curve([0.0, 0.6], [0.4, 0.8], [0.6, 0.0], seeds=(1,))])
+    curve = pd.concat(
+        [_curve([0.0, 0.4], [0.4, 0.6], [0.6, 0.2], seeds=(0,)), _curve([0.0, 0.6], [0.4, 0.8], [0.6, 0.0], seeds=(1,))]
+    )
     table = cascade.seed_means(curve)
     assert list(table.index) == ["0.00", "0.50"] and table.index.name == "nominal rate"
     np.testing.assert_allclose(table.loc["0.50", ["realised_cer", "MAE", "Corr"]], [0.5, 0.7, 0.1])
@@ -86,8 +103,12 @@ def test_costs_at_by_hand():
 
 
 def test_metric_at_cer_and_curves_side_by_side():
-    curve = pd.concat([_curve([0.0, 0.4, 0.8], [0.4, 0.6, 0.7], [0.6, 0.2, 0.0], seeds=(0,)),
-                       _curve([0.0, 0.6, 1.0], [0.4, 0.8, 0.9], [0.6, 0.0, 0.0], seeds=(1,))])
+    curve = pd.concat(
+        [
+            _curve([0.0, 0.4, 0.8], [0.4, 0.6, 0.7], [0.6, 0.2, 0.0], seeds=(0,)),
+            _curve([0.0, 0.6, 1.0], [0.4, 0.8, 0.9], [0.6, 0.0, 0.0], seeds=(1,)),
+        ]
+    )
     # seed means: realised 0, 0.5, 0.9; Corr 0.6, 0.1, 0 → at 0.25 halfway between 0.6 and 0.1
     assert cascade.metric_at_cer(curve, 0.25, "Corr") == pytest.approx(0.35)
     assert cascade.metric_at_cer(curve, 2.0, "MAE") == pytest.approx(0.8)  # beyond the curve: its last value
@@ -98,18 +119,33 @@ def test_metric_at_cer_and_curves_side_by_side():
 
 
 def _runs() -> dict[str, pd.DataFrame]:
-    first = pd.DataFrame({"clip_id": ["a", "b"], "reference": ["好啰", "要得啰"],
-                          "hypothesis_raw": ["好了", "要得啰啰啰"], "hypothesis": ["好了", "要得啰啰啰"]})
-    second = pd.DataFrame({"clip_id": ["b", "a"], "reference": ["要得啰", "好啰"],
-                           "hypothesis_raw": ["要的", "好啰"], "hypothesis": ["要的", "好啰"]})
+    first = pd.DataFrame(
+        {
+            "clip_id": ["a", "b"],
+            "reference": ["好啰", "要得啰"],
+            "hypothesis_raw": ["好了", "要得啰啰啰"],
+            "hypothesis": ["好了", "要得啰啰啰"],
+        }
+    )
+    second = pd.DataFrame(
+        {
+            "clip_id": ["b", "a"],
+            "reference": ["要得啰", "好啰"],
+            "hypothesis_raw": ["要的", "好啰"],
+            "hypothesis": ["要的", "好啰"],
+        }
+    )
     return {"greedy": first, "beam": second}
 
 
 def test_hypothesis_variants_follow_the_first_run():
     clip_ids, variants = cascade.hypothesis_variants(_runs())
     assert clip_ids == ["a", "b"]
-    assert variants == {"manual transcript": ["好啰", "要得啰"], "hypothesis (greedy)": ["好了", "要得啰啰啰"],
-                        "hypothesis (beam)": ["好啰", "要的"]}  # beam's rows reordered to a, b
+    assert variants == {
+        "manual transcript": ["好啰", "要得啰"],
+        "hypothesis (greedy)": ["好了", "要得啰啰啰"],
+        "hypothesis (beam)": ["好啰", "要的"],
+    }  # beam's rows reordered to a, b
     runs = _runs()
     runs["beam"] = runs["beam"].iloc[:1]
     with pytest.raises(CsmsasrError, match="lacks 1 clip"):
@@ -151,8 +187,9 @@ def test_with_mae_change_by_hand():
 def test_score_readings_pairs_models_and_texts():
     labels = pd.Series({"a": 0.0, "b": 0.5})
     models = _fold_models({"a": 0, "b": 0})
-    table = cascade.score_readings(["a", "b"], {"short": (models, ["好啰", "要得"]),
-                                                "long": (models, ["好啰啰啰", "要得啰啰"])}, labels)
+    table = cascade.score_readings(
+        ["a", "b"], {"short": (models, ["好啰", "要得"]), "long": (models, ["好啰啰啰", "要得啰啰"])}, labels
+    )
     # short: 0, 0 → errors 0, 0.5; long: 0.5, 0.5 → errors 0.5, 0
     assert table.loc["short", "MAE"] == pytest.approx(0.25) and table.loc["long", "MAE"] == pytest.approx(0.25)
     assert table.loc["long", "mean prediction"] == pytest.approx(0.5)

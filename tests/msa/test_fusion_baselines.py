@@ -24,10 +24,10 @@ from csmsasr_utils.msa.registry import FEATURE_DIMS, SEQ_LENS, build_model
 # diff 0.0, eval mode) and, after one Adam step with the same dropout draws, parameters equal
 # within 1.1e-6 (TFN) / 0.0 (the others).
 MMSA_TRAINABLE_PARAMETERS = {
-    "lf_dnn": 588_081,      # LF_DNN: Adam(model.parameters()) – everything
-    "tfn": 35_584_337,      # TFN: Adam(parameters()[2:]) – all but output_range/output_shift
-    "lmf": 248_124,         # LMF: parameters()[:3] and [5:] – all but fusion_weights/bias
-    "ef_lstm": 166_799,     # EF_LSTM: Adam(model.parameters()) – everything
+    "lf_dnn": 588_081,  # LF_DNN: Adam(model.parameters()) – everything
+    "tfn": 35_584_337,  # TFN: Adam(parameters()[2:]) – all but output_range/output_shift
+    "lmf": 248_124,  # LMF: parameters()[:3] and [5:] – all but fusion_weights/bias
+    "ef_lstm": 166_799,  # EF_LSTM: Adam(model.parameters()) – everything
 }
 CLASSES = {"lf_dnn": LFDNN, "tfn": TFN, "lmf": LMF, "ef_lstm": EFLSTM}
 NORMALIZED = ("lf_dnn", "tfn", "lmf")
@@ -42,8 +42,9 @@ def models() -> dict[str, MSAModel]:
 def raw_inputs(batch: int = 3, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Full-length padded text, audio and vision (zeros after a random-looking cut)."""
     generator = torch.Generator().manual_seed(seed)
-    text, audio, vision = (torch.randn(batch, length, dim, generator=generator)
-                           for length, dim in zip(SEQ_LENS, FEATURE_DIMS))
+    text, audio, vision = (
+        torch.randn(batch, length, dim, generator=generator) for length, dim in zip(SEQ_LENS, FEATURE_DIMS)
+    )
     audio[:, 400:] = 0.0
     vision[:, 250:] = 0.0
     return text, audio, vision
@@ -64,8 +65,7 @@ def fresh(key: str, seed: int = 0, **overrides) -> MSAModel:
 
 def _with_options(key: str, **options) -> MSAModel:
     """The model with option keys that are not in MMSA's table (build_model refuses those)."""
-    hp = {**hyperparameters(key), **options, "feature_dims": list(FEATURE_DIMS),
-          "seq_lens": list(SEQ_LENS)}
+    hp = {**hyperparameters(key), **options, "feature_dims": list(FEATURE_DIMS), "seq_lens": list(SEQ_LENS)}
     return CLASSES[key](hp)
 
 
@@ -79,10 +79,13 @@ def test_trainable_parameters_match_mmsa(models, key):
 
 
 def test_frozen_parameters_are_exactly_those_mmsa_never_optimises(models):
-    frozen = {key: sorted(n for n, p in m.named_parameters() if not p.requires_grad)
-              for key, m in models.items()}
-    assert frozen == {"lf_dnn": [], "tfn": ["output_range", "output_shift"],
-                      "lmf": ["fusion_bias", "fusion_weights"], "ef_lstm": []}
+    frozen = {key: sorted(n for n, p in m.named_parameters() if not p.requires_grad) for key, m in models.items()}
+    assert frozen == {
+        "lf_dnn": [],
+        "tfn": ["output_range", "output_shift"],
+        "lmf": ["fusion_bias", "fusion_weights"],
+        "ef_lstm": [],
+    }
 
 
 def test_input_treatment_flags(models):
@@ -107,11 +110,14 @@ def test_feature_sizes(models):
         tfn = models["tfn"](*model_inputs("tfn"))
         lmf = models["lmf"](*model_inputs("lmf"))
     # hidden_dims are (text, audio, vision); LF_DNN/TFN text_out 256, LMF text_out 64 // 2.
-    assert [lf[k].shape[1] for k in ("Feature_a", "Feature_v", "Feature_t", "Feature_f")] == \
-        [32, 128, 256, 32 + 128 + 256]
+    assert [lf[k].shape[1] for k in ("Feature_a", "Feature_v", "Feature_t", "Feature_f")] == [
+        32,
+        128,
+        256,
+        32 + 128 + 256,
+    ]
     assert tfn["Feature_f"].shape == (3, 33 * 129 * 257)
-    assert [lmf[k].shape[1] for k in ("Feature_a", "Feature_v", "Feature_t", "Feature_f")] == \
-        [16, 64, 32, 4]
+    assert [lmf[k].shape[1] for k in ("Feature_a", "Feature_v", "Feature_t", "Feature_f")] == [16, 64, 32, 4]
 
 
 # -- input treatment ----------------------------------------------------------------------------
@@ -187,9 +193,11 @@ def test_lmf_equals_its_rank_sum_by_hand(models):
             total = model.fusion_bias[0, 0].clone()
             for r in range(4):
                 product = torch.tensor(1.0)
-                for name, factor in (("Feature_a", model.audio_factor),
-                                     ("Feature_v", model.vision_factor),
-                                     ("Feature_t", model.text_factor)):
+                for name, factor in (
+                    ("Feature_a", model.audio_factor),
+                    ("Feature_v", model.vision_factor),
+                    ("Feature_t", model.text_factor),
+                ):
                     code = torch.cat([torch.ones(1), out[name][b]])
                     product = product * (code @ factor[r, :, 0])
                 total = total + model.fusion_weights[0, r] * product
@@ -202,16 +210,18 @@ def test_lmf_equals_its_rank_sum_by_hand(models):
 # -- optimiser groups ---------------------------------------------------------------------------
 def _groups(model: MSAModel) -> list[tuple[set[str], float, float]]:
     names = {id(p): n for n, p in model.named_parameters()}
-    return [({names[id(p)] for p in g["params"]}, g["lr"], g["weight_decay"])
-            for g in model.configure_optimizer().param_groups]
+    return [
+        ({names[id(p)] for p in g["params"]}, g["lr"], g["weight_decay"])
+        for g in model.configure_optimizer().param_groups
+    ]
 
 
-@pytest.mark.parametrize("key, lr, weight_decay", [("lf_dnn", 0.005, 0.005),
-                                                   ("tfn", 0.0005, 0.0),
-                                                   ("ef_lstm", 0.0005, 0.001)])
+@pytest.mark.parametrize(
+    "key, lr, weight_decay", [("lf_dnn", 0.005, 0.005), ("tfn", 0.0005, 0.0), ("ef_lstm", 0.0005, 0.001)]
+)
 def test_single_group_optimisers(models, key, lr, weight_decay):
     model = models[key]
-    (names, got_lr, got_wd), = _groups(model)
+    ((names, got_lr, got_wd),) = _groups(model)
     assert names == {n for n, p in model.named_parameters() if p.requires_grad}
     assert (got_lr, got_wd) == (lr, weight_decay)
     assert model.configure_scheduler(model.configure_optimizer()) is None

@@ -33,8 +33,7 @@ GRAPH_MFN_FROZEN = 253_712
 def _raw_inputs(batch: int = 2, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Padded sequences at CS-MSASR's full lengths (what Graph_MFN and MFM receive)."""
     generator = torch.Generator().manual_seed(seed)
-    return tuple(torch.randn(batch, length, dim, generator=generator)
-                 for length, dim in zip(SEQ_LENS, FEATURE_DIMS))
+    return tuple(torch.randn(batch, length, dim, generator=generator) for length, dim in zip(SEQ_LENS, FEATURE_DIMS))
 
 
 def _normalized_inputs(batch: int = 2, seed: int = 0) -> tuple[torch.Tensor, ...]:
@@ -221,15 +220,23 @@ def test_mfn_and_graph_mfn_use_l1_on_m(models):
 @pytest.mark.parametrize("label_shape", [(3,), (3, 1)])
 def test_mfm_training_loss_is_l1_plus_gen_plus_weighted_mmd(models, label_shape):
     model = models["mfm"]
-    outputs = {"M": torch.tensor([[0.5], [-0.2], [0.1]]), "gen_loss": torch.tensor(0.3),
-               "mmd_loss": torch.tensor(0.01), "missing_loss": torch.tensor(0.0)}
+    outputs = {
+        "M": torch.tensor([[0.5], [-0.2], [0.1]]),
+        "gen_loss": torch.tensor(0.3),
+        "mmd_loss": torch.tensor(0.01),
+        "missing_loss": torch.tensor(0.0),
+    }
     labels = {"M": torch.tensor([1.0, 0.0, -0.4]).reshape(label_shape)}
     l1 = (0.5 + 0.2 + 0.5) / 3  # per-sample, no (B, B) broadcasting
     assert model.hp["lda_mmd"] == 200
     assert model.training_loss(outputs, labels).item() == pytest.approx(l1 + 0.3 + 200 * 0.01)
     assert model.validation_loss(outputs, labels).item() == pytest.approx(l1)
-    single = {"M": torch.tensor([[0.25]]), "gen_loss": torch.tensor(0.0),
-              "mmd_loss": torch.tensor(0.0), "missing_loss": torch.tensor(0.0)}
+    single = {
+        "M": torch.tensor([[0.25]]),
+        "gen_loss": torch.tensor(0.0),
+        "mmd_loss": torch.tensor(0.0),
+        "missing_loss": torch.tensor(0.0),
+    }
     assert model.validation_loss(single, {"M": torch.tensor([-0.5])}).item() == pytest.approx(0.75)
 
 
@@ -245,8 +252,9 @@ def test_mfm_auxiliary_losses_by_hand(models):
     mmd = mmd_to_standard_normal(z)
     torch.manual_seed(11)
     prior = torch.randn(5, 3)
-    by_hand = (_gaussian_kernel(prior, prior).mean() + _gaussian_kernel(z, z).mean()
-               - 2 * _gaussian_kernel(prior, z).mean())
+    by_hand = (
+        _gaussian_kernel(prior, prior).mean() + _gaussian_kernel(z, z).mean() - 2 * _gaussian_kernel(prior, z).mean()
+    )
     torch.testing.assert_close(mmd, by_hand)
     # gen_loss: the weighted MSE of each decoder's reconstruction of the aligned inputs
     text, audio, vision = _raw_inputs(batch=2, seed=4)
@@ -255,8 +263,7 @@ def test_mfm_auxiliary_losses_by_hand(models):
         out = model(text, audio, vision)
         z_modal = [enc(x) for enc, x in zip(model.encoders, inputs)]
         fy = model.factor_y(model.to_zy(model.mfn_encoder(*inputs)))
-        recon = [dec(torch.cat([fy, fac(z)], dim=1), 39)
-                 for dec, fac, z in zip(model.decoders, model.factors, z_modal)]
+        recon = [dec(torch.cat([fy, fac(z)], dim=1), 39) for dec, fac, z in zip(model.decoders, model.factors, z_modal)]
     by_hand = sum(w * ((r - x) ** 2).mean() for w, r, x in zip((0.5, 0.01, 0.01), recon, inputs))
     torch.testing.assert_close(out["gen_loss"], by_hand)
     torch.testing.assert_close(out["M"], model.predictor(fy))

@@ -41,7 +41,9 @@ def test_metrics_against_sklearn_and_scipy():
     got = sims_regression_metrics(pred, true, decimals=None)
     pc, tc = np.clip(pred, -1, 1), np.clip(true, -1, 1)
     for k in (2, 3, 5):
-        assert got[f"Mult_acc_{k}"] == pytest.approx(accuracy_score(_bins_by_masks(tc, EDGES[k]), _bins_by_masks(pc, EDGES[k])))
+        assert got[f"Mult_acc_{k}"] == pytest.approx(
+            accuracy_score(_bins_by_masks(tc, EDGES[k]), _bins_by_masks(pc, EDGES[k]))
+        )
     assert got["F1_score"] == pytest.approx(f1_score(tc > 0, pc > 0, average="weighted"))
     assert got["MAE"] == pytest.approx(np.abs(pc - tc).mean())
     assert got["Corr"] == pytest.approx(pearsonr(pc, tc)[0])
@@ -62,12 +64,15 @@ def test_neutral_zero_counts_as_negative_in_two_classes():
     assert sims_regression_metrics([-0.05], [0.0], decimals=None)["Mult_acc_2"] == 1.0
 
 
-@pytest.mark.parametrize("pred, true, message", [
-    ([0.1, np.nan], [0.0, 0.5], "NaN"),
-    ([], [], "empty"),
-    ([0.1, 0.2], [0.0], "values"),
-    ([0.1, np.inf], [0.0, 0.5], "infinite"),
-])
+@pytest.mark.parametrize(
+    "pred, true, message",
+    [
+        ([0.1, np.nan], [0.0, 0.5], "NaN"),
+        ([], [], "empty"),
+        ([0.1, 0.2], [0.0], "values"),
+        ([0.1, np.inf], [0.0, 0.5], "infinite"),
+    ],
+)
 def test_metrics_reject_bad_input(pred, true, message):
     with pytest.raises(ValueError, match=message):
         sims_regression_metrics(pred, true)
@@ -78,7 +83,7 @@ def _align_by_loop(x: np.ndarray, target: int) -> np.ndarray:
     length = x.shape[1]
     pool = -(-length // target)
     padded = np.concatenate([x, np.repeat(x[:, -1:], pool * target - length, axis=1)], axis=1)
-    return np.stack([padded[:, i * pool:(i + 1) * pool].mean(axis=1) for i in range(target)], axis=1)
+    return np.stack([padded[:, i * pool : (i + 1) * pool].mean(axis=1) for i in range(target)], axis=1)
 
 
 @pytest.mark.parametrize("length, padded", [(553, 585), (321, 351), (78, 78), (1, 39), (39, 39)])
@@ -150,8 +155,9 @@ def _mmsa_float32_bins(values: np.ndarray, edges: list[float]) -> np.ndarray:
 @pytest.mark.parametrize("k", [2, 3, 5])
 def test_float32_values_on_every_edge_fall_in_mmsas_bins(k):
     edges32 = np.float32(EDGES[k])
-    values = np.concatenate([edges32, np.nextafter(edges32, np.float32(2)), np.nextafter(edges32, np.float32(-2)),
-                             np.float32([-1.0, 1.0])]).astype(np.float32)
+    values = np.concatenate(
+        [edges32, np.nextafter(edges32, np.float32(2)), np.nextafter(edges32, np.float32(-2)), np.float32([-1.0, 1.0])]
+    ).astype(np.float32)
     assert values.dtype == np.float32
     expected = _mmsa_float32_bins(values, EDGES[k])
     assert np.array_equal(sims_bins(values, k), expected)

@@ -25,12 +25,14 @@ from csmsasr_utils.msa.transformer import (
 MMSA_TRAINABLE_PARAMETERS = 1_851_601
 
 
-def _inputs(batch: int = 2, seed: int = 0, seq_lens: tuple[int, ...] = SEQ_LENS,
-            ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def _inputs(
+    batch: int = 2,
+    seed: int = 0,
+    seq_lens: tuple[int, ...] = SEQ_LENS,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Random text, audio and vision features, by default at CS-MSASR's padded lengths."""
     generator = torch.Generator().manual_seed(seed)
-    return tuple(torch.randn(batch, length, dim, generator=generator)
-                 for length, dim in zip(seq_lens, FEATURE_DIMS))
+    return tuple(torch.randn(batch, length, dim, generator=generator) for length, dim in zip(seq_lens, FEATURE_DIMS))
 
 
 def _project(conv: nn.Module, x: torch.Tensor) -> torch.Tensor:
@@ -84,8 +86,14 @@ def test_text_projection_is_an_unpadded_width5_convolution(model):
 
 
 def test_encoder_depths_widths_and_dropouts(model):
-    cross = {"text_from_audio": 0.1, "text_from_vision": 0.0, "audio_from_text": 0.2,
-             "audio_from_vision": 0.0, "vision_from_text": 0.2, "vision_from_audio": 0.1}
+    cross = {
+        "text_from_audio": 0.1,
+        "text_from_vision": 0.0,
+        "audio_from_text": 0.2,
+        "audio_from_vision": 0.0,
+        "vision_from_text": 0.2,
+        "vision_from_audio": 0.1,
+    }
     for name, attn_dropout in cross.items():
         encoder = getattr(model, name)
         assert len(encoder.layers) == 2
@@ -101,7 +109,8 @@ def test_encoder_depths_widths_and_dropouts(model):
         if isinstance(encoder, TransformerEncoder):
             assert encoder.attn_mask and not encoder.position_embedding
             assert encoder.embed_dropout == 0.1 and encoder.embed_scale == math.sqrt(
-                encoder.layers[0].attention.embed_dim)
+                encoder.layers[0].attention.embed_dim
+            )
 
 
 def test_future_mask_shifted_by_length_difference():
@@ -110,8 +119,7 @@ def test_future_mask_shifted_by_length_difference():
     assert torch.isinf(mask[0, 519:]).all() and (mask[0, :519] == 0).all()
     assert (mask[34] == 0).all()
     assert (future_mask(553, 35) == 0).all()  # a longer query sequence is never masked
-    assert torch.equal(torch.isinf(future_mask(4, 4)),
-                       torch.triu(torch.ones(4, 4, dtype=torch.bool), diagonal=1))
+    assert torch.equal(torch.isinf(future_mask(4, 4)), torch.triu(torch.ones(4, 4, dtype=torch.bool), diagonal=1))
 
 
 def test_cross_modal_attention_is_masked(model):
@@ -138,14 +146,17 @@ def test_attn_mask_can_be_switched_off():
 
 
 def test_position_embedding_option():
-    hp = {**hyperparameters("mult"), "feature_dims": list(FEATURE_DIMS),
-          "seq_lens": list(SEQ_LENS), "position_embedding": True}
+    hp = {
+        **hyperparameters("mult"),
+        "feature_dims": list(FEATURE_DIMS),
+        "seq_lens": list(SEQ_LENS),
+        "position_embedding": True,
+    }
     torch.manual_seed(0)
     with_positions = MulT(hp).eval()
     torch.manual_seed(0)
     without = build_model("mult").eval()
-    assert all(m.position_embedding for m in with_positions.modules()
-               if isinstance(m, TransformerEncoder))
+    assert all(m.position_embedding for m in with_positions.modules() if isinstance(m, TransformerEncoder))
     inputs = _inputs()
     with torch.no_grad():
         assert not torch.allclose(with_positions(*inputs)["M"], without(*inputs)["M"])

@@ -29,8 +29,11 @@ def full_models() -> dict:
 
 def _inputs(batch: int = 3, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     g = torch.Generator().manual_seed(seed)
-    return (torch.randn(batch, 39, 768, generator=g), torch.randn(batch, 1, 13, generator=g),
-            torch.randn(batch, 1, 347, generator=g))
+    return (
+        torch.randn(batch, 39, 768, generator=g),
+        torch.randn(batch, 1, 13, generator=g),
+        torch.randn(batch, 1, 347, generator=g),
+    )
 
 
 def _group_of(optimizer: torch.optim.Optimizer) -> dict[int, int]:
@@ -86,9 +89,9 @@ def test_mtfn_squashes_only_m_into_minus3_plus3(full_models):
     text, audio, vision = _inputs(batch=4)
     with torch.no_grad():
         out = model(text, audio, vision)
-        score = model.fusion_head(tensor_fusion(model.audio_subnet(audio[:, 0]),
-                                                model.video_subnet(vision[:, 0]),
-                                                model.text_subnet(text)))
+        score = model.fusion_head(
+            tensor_fusion(model.audio_subnet(audio[:, 0]), model.video_subnet(vision[:, 0]), model.text_subnet(text))
+        )
     assert torch.allclose(out["M"], 6 * torch.sigmoid(score) - 3)
     assert not model.output_range.requires_grad and not model.output_shift.requires_grad
 
@@ -100,9 +103,13 @@ def test_mlmf_equals_a_rank_r_weight_on_the_full_fusion_tensor():
     with torch.no_grad():
         model.fusion_bias.fill_(0.25)
         fused = model.fuse(text_h, audio_h, video_h)
-        weight = sum(model.fusion_weights[0, r]
-                     * torch.kron(torch.kron(model.audio_factor[r, :, 0], model.video_factor[r, :, 0]),
-                                  model.text_factor[r, :, 0]) for r in range(2))
+        weight = sum(
+            model.fusion_weights[0, r]
+            * torch.kron(
+                torch.kron(model.audio_factor[r, :, 0], model.video_factor[r, :, 0]), model.text_factor[r, :, 0]
+            )
+            for r in range(2)
+        )
         expected = tensor_fusion(audio_h, video_h, text_h) @ weight + 0.25
     assert fused.shape == (2, 1)
     assert torch.allclose(fused[:, 0], expected, atol=1e-6)
@@ -112,7 +119,11 @@ def test_optimizer_groups_mtfn(full_models):
     model = full_models["mtfn"]
     optimizer = model.configure_optimizer()
     assert [(g["lr"], g["weight_decay"]) for g in optimizer.param_groups] == [
-        (0.005, 0.001), (0.005, 0.0001), (0.005, 1e-05), (0.005, 0.0)]  # MMSA forgets weight_decay
+        (0.005, 0.001),
+        (0.005, 0.0001),
+        (0.005, 1e-05),
+        (0.005, 0.0),
+    ]  # MMSA forgets weight_decay
     where = _group_of(optimizer)
     assert {where[id(p)] for p in model.text_subnet.parameters()} == {0}
     assert {where[id(p)] for p in model.audio_subnet.parameters()} == {1}
@@ -132,13 +143,21 @@ def test_optimizer_groups_mlf_dnn():
     model = build_model("mlf_dnn", weight_decay=0.02)  # sims has 0: make the group visible
     optimizer = model.configure_optimizer()
     assert [(g["lr"], g["weight_decay"]) for g in optimizer.param_groups] == [
-        (0.002, 0.0001), (0.002, 0.001), (0.002, 0.0001), (0.002, 0.02)]
+        (0.002, 0.0001),
+        (0.002, 0.001),
+        (0.002, 0.0001),
+        (0.002, 0.02),
+    ]
     where = _group_of(optimizer)
     assert {where[id(p)] for p in model.text_subnet.parameters()} == {0}
     assert {where[id(p)] for p in model.audio_subnet.parameters()} == {1}
     assert {where[id(p)] for p in model.video_subnet.parameters()} == {2}
-    heads = [*model.fusion_head.parameters(), *model.text_head.parameters(),
-             *model.audio_head.parameters(), *model.video_head.parameters()]
+    heads = [
+        *model.fusion_head.parameters(),
+        *model.text_head.parameters(),
+        *model.audio_head.parameters(),
+        *model.video_head.parameters(),
+    ]
     assert {where[id(p)] for p in heads} == {3}
     assert len(where) == len(list(model.parameters()))  # nothing frozen
 
@@ -147,7 +166,12 @@ def test_optimizer_groups_mlmf():
     model = build_model("mlmf", factor_lr=0.0003)  # sims has factor_lr == learning_rate
     optimizer = model.configure_optimizer()
     assert [(g["lr"], g["weight_decay"]) for g in optimizer.param_groups] == [
-        (0.001, 0.0001), (0.001, 0.0), (0.001, 0.0001), (0.0003, 0.005), (0.001, 0.005)]
+        (0.001, 0.0001),
+        (0.001, 0.0),
+        (0.001, 0.0001),
+        (0.0003, 0.005),
+        (0.001, 0.005),
+    ]
     where = _group_of(optimizer)
     assert [where[id(f)] for f in (model.audio_factor, model.video_factor, model.text_factor)] == [3] * 3
     assert {where[id(p)] for p in model.text_head.parameters()} == {4}
@@ -164,9 +188,15 @@ def test_mlmf_option_trains_fusion_weights():
     assert len(where) == len(list(model.parameters()))
 
 
-@pytest.mark.parametrize("key, expected", [
-    # outputs 0; labels M=1, T=-1, A=0.5, V=0 → M·1 + T·1 + A·0.5 + V·0 with each table's weights
-    ("mtfn", 0.6 + 0.4 + 0.0 * 0.5), ("mlf_dnn", 0.6 + 0.2 + 0.8 * 0.5), ("mlmf", 0.2 + 1.0 + 0.4 * 0.5)])
+@pytest.mark.parametrize(
+    "key, expected",
+    [
+        # outputs 0; labels M=1, T=-1, A=0.5, V=0 → M·1 + T·1 + A·0.5 + V·0 with each table's weights
+        ("mtfn", 0.6 + 0.4 + 0.0 * 0.5),
+        ("mlf_dnn", 0.6 + 0.2 + 0.8 * 0.5),
+        ("mlmf", 0.2 + 1.0 + 0.4 * 0.5),
+    ],
+)
 def test_multitask_loss_by_hand(full_models, key, expected):
     model = full_models[key]
     outputs = {h: torch.zeros(4, 1) for h in "MTAV"}
@@ -177,10 +207,13 @@ def test_multitask_loss_by_hand(full_models, key, expected):
 
 def test_multitask_loss_weights_each_head():
     model = build_model("mlf_dnn", M=1.0, T=0.0, A=0.0, V=2.0)
-    outputs = {"M": torch.tensor([[0.5], [-0.5]]), "T": torch.ones(2, 1), "A": torch.ones(2, 1),
-               "V": torch.tensor([[0.0], [1.0]])}
-    labels = {"M": torch.tensor([0.0, 0.0]), "T": torch.zeros(2), "A": torch.zeros(2),
-              "V": torch.tensor([0.0, 0.0])}
+    outputs = {
+        "M": torch.tensor([[0.5], [-0.5]]),
+        "T": torch.ones(2, 1),
+        "A": torch.ones(2, 1),
+        "V": torch.tensor([[0.0], [1.0]]),
+    }
+    labels = {"M": torch.tensor([0.0, 0.0]), "T": torch.zeros(2), "A": torch.zeros(2), "V": torch.tensor([0.0, 0.0])}
     assert model.training_loss(outputs, labels).item() == pytest.approx(1.0 * 0.5 + 2.0 * 0.5)
 
 
@@ -202,8 +235,10 @@ def test_one_step_updates_trainable_and_keeps_frozen(key):
     changed = {n for n, p in model.named_parameters() if not torch.equal(p, before[n])}
     frozen = {n for n, p in model.named_parameters() if not p.requires_grad}
     with_grad = {n for n, p in model.named_parameters() if p.grad is not None and p.grad.any()}
-    assert frozen == {"mtfn": {"output_range", "output_shift"}, "mlf_dnn": set(),
-                      "mlmf": {"fusion_weights", "fusion_bias"}}[key]
+    assert (
+        frozen
+        == {"mtfn": {"output_range", "output_shift"}, "mlf_dnn": set(), "mlmf": {"fusion_weights", "fusion_bias"}}[key]
+    )
     assert not changed & frozen
     assert with_grad <= changed  # Adam moves every parameter that got a gradient
     fusion = {"mtfn": "fusion_head.", "mlf_dnn": "fusion_head.", "mlmf": "text_factor"}[key]

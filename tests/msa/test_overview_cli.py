@@ -41,8 +41,22 @@ def test_almt_needs_its_weights(monkeypatch, tmp_path):
 
 def test_cli_run_summary_and_skip(tmp_path, capsys):
     results = tmp_path / "r.jsonl"
-    argv = ["msa", "run", "--models", "LF_DNN", "ALMT", "--seeds", "1", "2", "--budget", "smoke",
-            "--max-clips", "16", "--results", str(results)]
+    argv = [
+        "msa",
+        "run",
+        "--models",
+        "LF_DNN",
+        "ALMT",
+        "--seeds",
+        "1",
+        "2",
+        "--budget",
+        "smoke",
+        "--max-clips",
+        "16",
+        "--results",
+        str(results),
+    ]
     assert main(argv) == 0
     out = capsys.readouterr().out
     assert "skipping ALMT" in out and "2 unit(s) of 2" in out
@@ -55,11 +69,29 @@ def test_cli_run_summary_and_skip(tmp_path, capsys):
 @pytest.mark.slow
 def test_cli_text_baselines_on_the_real_transcripts(public_dir, tmp_path, capsys):
     out_file = tmp_path / "text.jsonl"
-    assert main(["msa", "text-baselines", "--protocol", "paper", "--public-dir", str(public_dir),
-                 "--encoders", "--output", str(out_file)]) == 0
+    assert (
+        main(
+            [
+                "msa",
+                "text-baselines",
+                "--protocol",
+                "paper",
+                "--public-dir",
+                str(public_dir),
+                "--encoders",
+                "--output",
+                str(out_file),
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "real transcripts" in out and "WordPiece bag + ridge" in out
     rows = [json.loads(line) for line in out_file.read_text().splitlines()]
-    assert {r["model"] for r in rows} == {"Majority", "Char n-gram TF-IDF + ridge", "Char n-gram TF-IDF + logistic",
-                                          "WordPiece bag + ridge"}
+    assert {r["model"] for r in rows} == {
+        "Majority",
+        "Char n-gram TF-IDF + ridge",
+        "Char n-gram TF-IDF + logistic",
+        "WordPiece bag + ridge",
+    }
     assert all(len(r["test_predictions"]) == 109 for r in rows)

@@ -85,10 +85,18 @@ def test_local_processes_and_dask_give_the_same_rows(tmp_path):
     units = plan_units(["LF_DNN"], [1111, 1112])
     serial = run_units(units, tmp_path / "serial.jsonl", SPEC, budget="smoke", show_progress=False)
     pooled = run_units(units, tmp_path / "pool.jsonl", SPEC, budget="smoke", workers=2, show_progress=False)
-    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
-                                  dashboard_address=None) as cluster:
-        dasked = run_units(units, tmp_path / "dask.jsonl", SPEC, budget="smoke",
-                           dask_address=cluster.scheduler_address, show_progress=False)
+    with distributed.LocalCluster(
+        n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None
+    ) as cluster:
+        dasked = run_units(
+            units,
+            tmp_path / "dask.jsonl",
+            SPEC,
+            budget="smoke",
+            dask_address=cluster.scheduler_address,
+            show_progress=False,
+        )
+
     def key(frame):
         return frame.sort_values("key").reset_index(drop=True)
 

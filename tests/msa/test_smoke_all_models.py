@@ -12,8 +12,14 @@ from csmsasr_utils.msa.registry import available_models
 from csmsasr_utils.msa.tensors import MSATensors
 from csmsasr_utils.msa.trainer import train_baseline
 
-TINY_BERT = BertConfig(vocab_size=200, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
-                       intermediate_size=64, max_position_embeddings=64)
+TINY_BERT = BertConfig(
+    vocab_size=200,
+    hidden_size=32,
+    num_hidden_layers=1,
+    num_attention_heads=2,
+    intermediate_size=64,
+    max_position_embeddings=64,
+)
 
 
 @pytest.fixture(scope="module")

@@ -87,8 +87,12 @@ def test_baselines_have_stable_unique_keys_and_by_key_picks_them():
 
     baselines = text_baselines(wordpiece_tokenizer=str.split)
     assert [b.key for b in baselines] == ["majority", "char_tfidf_ridge", "char_tfidf_logistic", "wordpiece_ridge"]
-    assert [b.name for b in baselines] == ["Majority", "Char n-gram TF-IDF + ridge", "Char n-gram TF-IDF + logistic",
-                                           "WordPiece bag + ridge"]
+    assert [b.name for b in baselines] == [
+        "Majority",
+        "Char n-gram TF-IDF + ridge",
+        "Char n-gram TF-IDF + logistic",
+        "WordPiece bag + ridge",
+    ]
     keyed = by_key(baselines)
     assert list(keyed) == [b.key for b in baselines]
     assert keyed["char_tfidf_logistic"] is baselines[2]
@@ -113,8 +117,10 @@ def test_result_rows_carry_the_key_and_majority_predicts_the_training_mode(toy):
 
     metadata, split = toy
     rows = evaluate_text_baselines(metadata, {0: split}, "paper", text_baselines()[:2])
-    assert rows[["model", "key"]].values.tolist() == [["Majority", "majority"],
-                                                     ["Char n-gram TF-IDF + ridge", "char_tfidf_ridge"]]
+    assert rows[["model", "key"]].values.tolist() == [
+        ["Majority", "majority"],
+        ["Char n-gram TF-IDF + ridge", "char_tfidf_ridge"],
+    ]
     train = metadata.set_index("clip_id").loc[split["train"], "label_m"].tolist()
     mode = min(statistics.multimode(train))
     assert set(rows.loc[0, "test_predictions"]) == {mode}

@@ -27,8 +27,10 @@ def _two_fold_frame():
     labels = [0.0] * 10 + [1.0] * 6 + [0.0] * 2 + [-1.0] * 2
     labels[:6] = [-1.0] * 6  # fold 1 trains on clips 0–7: mostly -1
     frame = pd.DataFrame({"clip_id": ids, "text": ["好"] * 20, "label_m": labels})
-    folds = [{"train": ids[10:18], "valid": ids[18:], "test": ids[:10]},
-             {"train": ids[:8], "valid": ids[8:10], "test": ids[10:]}]
+    folds = [
+        {"train": ids[10:18], "valid": ids[18:], "test": ids[:10]},
+        {"train": ids[:8], "valid": ids[8:10], "test": ids[10:]},
+    ]
     return frame, folds
 
 
@@ -124,8 +126,10 @@ def test_noise_curve_starts_at_the_gold_scores_and_realised_cer_grows(meta):
     models = tr.fit_fold_models(meta, official_folds(meta), RIDGE)
     curve = tr.noise_curve(models, meta, rates=[0.0, 0.3, 0.9], seeds=[0, 1], show_progress=False)
     assert len(curve) == 6
-    gold = tr.variant_metrics(tr.variant_predictions(models, meta["clip_id"], {"gold": meta["text"].tolist()}),
-                              meta.set_index("clip_id")["label_m"]).loc["gold"]
+    gold = tr.variant_metrics(
+        tr.variant_predictions(models, meta["clip_id"], {"gold": meta["text"].tolist()}),
+        meta.set_index("clip_id")["label_m"],
+    ).loc["gold"]
     at_zero = curve[curve["rate"] == 0.0]
     assert (at_zero["realised_cer"] == 0).all()
     assert at_zero["MAE"].tolist() == pytest.approx([gold["MAE"]] * 2)
@@ -158,9 +162,15 @@ def test_removing_characters_and_the_random_control():
 
 def test_cost_at_interpolates_the_mean_curve_by_hand():
     # two seeds per rate; means: CER 0 → MAE 0.40, CER 0.5 → MAE 0.50, CER 1.0 → MAE 0.60
-    curve = pd.DataFrame({"rate": [0, 0, 0.5, 0.5, 1, 1], "seed": [0, 1] * 3,
-                          "realised_cer": [0, 0, 0.4, 0.6, 1.0, 1.0],
-                          "MAE": [0.4, 0.4, 0.45, 0.55, 0.6, 0.6], "Corr": [0.4, 0.4, 0.2, 0.2, 0.0, 0.0]})
+    curve = pd.DataFrame(
+        {
+            "rate": [0, 0, 0.5, 0.5, 1, 1],
+            "seed": [0, 1] * 3,
+            "realised_cer": [0, 0, 0.4, 0.6, 1.0, 1.0],
+            "MAE": [0.4, 0.4, 0.45, 0.55, 0.6, 0.6],
+            "Corr": [0.4, 0.4, 0.2, 0.2, 0.0, 0.0],
+        }
+    )
     table = tr.cost_at(curve, {"A": 0.25, "B": 0.75, "beyond": 1.2}, floor_mae=0.6)
     assert table.loc["A", "MAE"] == pytest.approx(0.45) and table.loc["A", "Corr"] == pytest.approx(0.3)
     assert table.loc["A", "advantage_left"] == pytest.approx(0.75)  # (0.6 − 0.45) / (0.6 − 0.4)
@@ -174,13 +184,16 @@ def test_deletion_ablation_scores_the_three_kinds_of_text(meta):
     models = tr.fit_fold_models(meta, official_folds(meta), RIDGE)
     table = tr.deletion_ablation(models, meta, "啰嘞", seeds=(0, 1))
     has = meta[meta["text"].str.contains("[啰嘞]")]
-    assert list(table.index) == ["transcript", "啰嘞 removed", "random characters removed (seed 0)",
-                                 "random characters removed (seed 1)"]
+    assert list(table.index) == [
+        "transcript",
+        "啰嘞 removed",
+        "random characters removed (seed 0)",
+        "random characters removed (seed 1)",
+    ]
     assert (table["clips"] == len(has)).all()
     # by hand for the removal row: the same models on the texts without the two characters
     labels = has["label_m"].to_numpy()
     direct = models.predict(has["clip_id"], [t.replace("啰", "").replace("嘞", "") for t in has["text"]])
-    assert table.loc["啰嘞 removed", "MAE"] == pytest.approx(
-        sims_regression_metrics(direct, labels)["MAE"])
+    assert table.loc["啰嘞 removed", "MAE"] == pytest.approx(sims_regression_metrics(direct, labels)["MAE"])
     with pytest.raises(CsmsasrError, match="no transcript"):
         tr.deletion_ablation(models, meta, "𠀀")

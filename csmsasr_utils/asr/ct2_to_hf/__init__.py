@@ -45,7 +45,15 @@ from csmsasr_utils.asr.ct2_to_hf.folder import CONVERTER_VERSION, MARKER_NAME, c
 from csmsasr_utils.asr.ct2_to_hf.weights import SUPPORTED_WHISPER_REVISIONS, whisper_state_dict
 
 __all__ = [
-    "CONVERTER_VERSION", "MARKER_NAME", "SUPPORTED_BINARY_VERSIONS", "SUPPORTED_WHISPER_REVISIONS",
-    "CT2ConversionError", "CT2FormatError", "CT2Model", "convert_ct2_whisper", "read_ct2_model",
-    "whisper_base_hf", "whisper_state_dict",
+    "CONVERTER_VERSION",
+    "MARKER_NAME",
+    "SUPPORTED_BINARY_VERSIONS",
+    "SUPPORTED_WHISPER_REVISIONS",
+    "CT2ConversionError",
+    "CT2FormatError",
+    "CT2Model",
+    "convert_ct2_whisper",
+    "read_ct2_model",
+    "whisper_base_hf",
+    "whisper_state_dict",
 ]

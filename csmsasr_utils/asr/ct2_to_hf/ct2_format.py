@@ -106,8 +106,9 @@ class _Cursor:
             raise CT2FormatError(
                 f"{self.path} is truncated: reading {what} needs {n_bytes} bytes at offset {self.pos}, "
                 f"only {len(self.data) - self.pos} are left (file size {len(self.data)}). Re-copy or "
-                "re-join the model file.")
-        view = memoryview(self.data)[self.pos:end]
+                "re-join the model file."
+            )
+        view = memoryview(self.data)[self.pos : end]
         self.pos = end
         return view
 
@@ -118,13 +119,16 @@ class _Cursor:
         length = self.uint("H", f"the length of {what}")
         raw = bytes(self.take(length, what))
         if length == 0 or raw[-1] != 0:
-            raise CT2FormatError(f"{self.path}: {what} at offset {self.pos - length} is not a NUL-terminated "
-                                 "string: this is not a CTranslate2 model.bin, or it is corrupt")
+            raise CT2FormatError(
+                f"{self.path}: {what} at offset {self.pos - length} is not a NUL-terminated "
+                "string: this is not a CTranslate2 model.bin, or it is corrupt"
+            )
         try:
             return raw[:-1].decode("utf-8")
         except UnicodeDecodeError as err:
-            raise CT2FormatError(f"{self.path}: {what} is not UTF-8 text: not a CTranslate2 model.bin, "
-                                 "or corrupt") from err
+            raise CT2FormatError(
+                f"{self.path}: {what} is not UTF-8 text: not a CTranslate2 model.bin, or corrupt"
+            ) from err
 
 
 def read_ct2_model(path: str | Path) -> CT2Model:
@@ -150,14 +154,17 @@ def read_ct2_model(path: str | Path) -> CT2Model:
         elif SUPPORTED_BINARY_VERSIONS[-1] < version <= 255:
             problem = "newer than this reader; check the format against CTranslate2's model_spec.py"
         else:
-            raise CT2FormatError(f"{path} is not a CTranslate2 model.bin: its first 4 bytes read as binary "
-                                 f"version {version} (CTranslate2 writes 1–{SUPPORTED_BINARY_VERSIONS[-1]})")
-        raise CT2FormatError(f"{path} has CTranslate2 binary version {version}, {problem} "
-                             f"(supported: {', '.join(map(str, SUPPORTED_BINARY_VERSIONS))})")
+            raise CT2FormatError(
+                f"{path} is not a CTranslate2 model.bin: its first 4 bytes read as binary "
+                f"version {version} (CTranslate2 writes 1–{SUPPORTED_BINARY_VERSIONS[-1]})"
+            )
+        raise CT2FormatError(
+            f"{path} has CTranslate2 binary version {version}, {problem} "
+            f"(supported: {', '.join(map(str, SUPPORTED_BINARY_VERSIONS))})"
+        )
     spec_name = cursor.string("the model spec name")
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,127}", spec_name):
-        raise CT2FormatError(f"{path} is not a CTranslate2 model.bin: spec name {spec_name[:40]!r} is not a "
-                             "class name")
+        raise CT2FormatError(f"{path} is not a CTranslate2 model.bin: spec name {spec_name[:40]!r} is not a class name")
     spec_revision = cursor.uint("I", "the spec revision")
     n_variables = cursor.uint("I", "the number of variables")
     variables: dict[str, np.ndarray] = {}
@@ -170,14 +177,18 @@ def read_ct2_model(path: str | Path) -> CT2Model:
         shape = tuple(cursor.uint("I", f"the shape of {name}") for _ in range(rank))
         type_id = cursor.uint("B", f"the dtype of {name}")
         if type_id not in _DTYPES:
-            raise CT2FormatError(f"{path}: variable {name!r} has dtype id {type_id}, which this reader does not "
-                                 f"know (known: {', '.join(f'{k} {v[0]}' for k, v in _DTYPES.items())})")
+            raise CT2FormatError(
+                f"{path}: variable {name!r} has dtype id {type_id}, which this reader does not "
+                f"know (known: {', '.join(f'{k} {v[0]}' for k, v in _DTYPES.items())})"
+            )
         dtype_name, dtype = _DTYPES[type_id]
         n_bytes = cursor.uint("I", f"the byte size of {name}")
         expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
         if n_bytes != expected:
-            raise CT2FormatError(f"{path}: variable {name!r} declares {n_bytes} bytes but shape {shape} of "
-                                 f"{dtype_name} needs {expected}: corrupt or not a CTranslate2 model")
+            raise CT2FormatError(
+                f"{path}: variable {name!r} declares {n_bytes} bytes but shape {shape} of "
+                f"{dtype_name} needs {expected}: corrupt or not a CTranslate2 model"
+            )
         array = np.frombuffer(cursor.take(n_bytes, f"the data of {name}"), dtype=dtype).reshape(shape)
         if dtype_name == "bfloat16":  # the upper half of a float32: widen exactly
             array = (array.astype(np.uint32) << 16).view(np.float32)
@@ -195,6 +206,8 @@ def read_ct2_model(path: str | Path) -> CT2Model:
             raise CT2FormatError(f"{path}: alias {alias!r} is also a variable or a second alias: corrupt model")
         aliases[alias] = target
     if cursor.pos != len(cursor.data):
-        raise CT2FormatError(f"{path} has {len(cursor.data) - cursor.pos} unexpected bytes after the aliases "
-                             "(a concatenated or corrupt file)")
+        raise CT2FormatError(
+            f"{path} has {len(cursor.data) - cursor.pos} unexpected bytes after the aliases "
+            "(a concatenated or corrupt file)"
+        )
     return CT2Model(path, version, spec_name, spec_revision, variables, stored, aliases)

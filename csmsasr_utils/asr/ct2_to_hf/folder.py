@@ -35,8 +35,14 @@ def _sources(ct2_dir: Path) -> dict[str, str]:
     return {name: sha256_of(ct2_dir / name) for name in names if (ct2_dir / name).is_file()}
 
 
-def convert_ct2_whisper(ct2_dir: str | Path, out_dir: str | Path, *, language: str | None = "zh",
-                        task: str | None = "transcribe", dequantize: bool = False) -> Path:
+def convert_ct2_whisper(
+    ct2_dir: str | Path,
+    out_dir: str | Path,
+    *,
+    language: str | None = "zh",
+    task: str | None = "transcribe",
+    dequantize: bool = False,
+) -> Path:
     """Convert the CTranslate2 Whisper model in ``ct2_dir`` into a transformers folder ``out_dir``.
 
     ``out_dir`` receives ``model.safetensors`` (float32), ``config.json``,
@@ -53,31 +59,55 @@ def convert_ct2_whisper(ct2_dir: str | Path, out_dir: str | Path, *, language: s
     ct2_dir, out_dir = Path(ct2_dir), Path(out_dir)
     if not (ct2_dir / "model.bin").is_file():
         raise CT2FormatError(f"{ct2_dir} has no model.bin: not a CTranslate2 model folder")
-    wanted = {"converter_version": CONVERTER_VERSION, "sources": _sources(ct2_dir),
-              "options": {"language": language, "task": task, "dequantize": dequantize}}
+    wanted = {
+        "converter_version": CONVERTER_VERSION,
+        "sources": _sources(ct2_dir),
+        "options": {"language": language, "task": task, "dequantize": dequantize},
+    }
     if up_to_date(out_dir, MARKER_NAME, wanted):
         return out_dir
     refuse_foreign(out_dir, MARKER_NAME)
 
     model_bin = read_ct2_model(ct2_dir / "model.bin")
     tensors, info = whisper_state_dict(model_bin, dequantize=dequantize)
-    ct2_config = json.loads((ct2_dir / "config.json").read_text(encoding="utf-8")) \
-        if (ct2_dir / "config.json").is_file() else {}
+    ct2_config = (
+        json.loads((ct2_dir / "config.json").read_text(encoding="utf-8")) if (ct2_dir / "config.json").is_file() else {}
+    )
     vocabulary = _read_vocabulary(ct2_dir)
     if len(vocabulary) != info["vocab_size"]:
-        raise CT2ConversionError(f"CT2's vocabulary has {len(vocabulary)} tokens, the embeddings "
-                                 f"{info['vocab_size']} rows")
+        raise CT2ConversionError(
+            f"CT2's vocabulary has {len(vocabulary)} tokens, the embeddings {info['vocab_size']} rows"
+        )
     tokenizer = _build_tokenizer(ct2_dir, vocabulary, language, task, info["max_target_positions"])
     generation = _generation_config(tf, tokenizer, ct2_config, vocabulary, info, language, task)
-    dims = {key: info[key] for key in ("d_model", "num_mel_bins", "encoder_layers", "decoder_layers",
-                                       "encoder_attention_heads", "decoder_attention_heads", "encoder_ffn_dim",
-                                       "decoder_ffn_dim", "vocab_size", "max_source_positions",
-                                       "max_target_positions", "tie_word_embeddings")}
+    dims = {
+        key: info[key]
+        for key in (
+            "d_model",
+            "num_mel_bins",
+            "encoder_layers",
+            "decoder_layers",
+            "encoder_attention_heads",
+            "decoder_attention_heads",
+            "encoder_ffn_dim",
+            "decoder_ffn_dim",
+            "vocab_size",
+            "max_source_positions",
+            "max_target_positions",
+            "tie_word_embeddings",
+        )
+    }
     config = tf.WhisperConfig(
-        **dims, activation_function="gelu", scale_embedding=False,
-        decoder_start_token_id=generation.decoder_start_token_id, bos_token_id=generation.bos_token_id,
-        eos_token_id=generation.eos_token_id, pad_token_id=generation.pad_token_id,
-        suppress_tokens=generation.suppress_tokens, begin_suppress_tokens=generation.begin_suppress_tokens)
+        **dims,
+        activation_function="gelu",
+        scale_embedding=False,
+        decoder_start_token_id=generation.decoder_start_token_id,
+        bos_token_id=generation.bos_token_id,
+        eos_token_id=generation.eos_token_id,
+        pad_token_id=generation.pad_token_id,
+        suppress_tokens=generation.suppress_tokens,
+        begin_suppress_tokens=generation.begin_suppress_tokens,
+    )
 
     with torch.device("meta"):  # no random initialisation: every parameter is assigned below
         model = tf.WhisperForConditionalGeneration(config)
@@ -87,8 +117,9 @@ def convert_ct2_whisper(ct2_dir: str | Path, out_dir: str | Path, *, language: s
         expected.discard("proj_out.weight")
     missing, unexpected = sorted(expected - set(state)), sorted(set(state) - expected)
     if missing or unexpected:
-        raise CT2ConversionError(f"the mapped weights do not fill transformers' Whisper: missing {missing[:5]}, "
-                                 f"unexpected {unexpected[:5]}")
+        raise CT2ConversionError(
+            f"the mapped weights do not fill transformers' Whisper: missing {missing[:5]}, unexpected {unexpected[:5]}"
+        )
     try:
         model.load_state_dict(state, strict=False, assign=True)
     except RuntimeError as err:  # shape mismatches
@@ -110,13 +141,19 @@ def convert_ct2_whisper(ct2_dir: str | Path, out_dir: str | Path, *, language: s
         model.save_pretrained(staging)
         processor.save_pretrained(staging)
 
-    marker = {**wanted, "source_dir": str(ct2_dir), "binary_version": model_bin.binary_version,
-              "spec": f"{model_bin.spec_name} rev {model_bin.spec_revision}",
-              "weight_dtypes": sorted({model_bin.stored_dtypes[name] for name, value in
-                                       model_bin.variables.items() if value.ndim}),
-              "tie_word_embeddings": info["tie_word_embeddings"],
-              "dropped_key_bias_max_abs": info["dropped_key_bias_max_abs"],
-              "dequantized_variables": len(info["dequantized"]), "transformers": tf.__version__}
+    marker = {
+        **wanted,
+        "source_dir": str(ct2_dir),
+        "binary_version": model_bin.binary_version,
+        "spec": f"{model_bin.spec_name} rev {model_bin.spec_revision}",
+        "weight_dtypes": sorted(
+            {model_bin.stored_dtypes[name] for name, value in model_bin.variables.items() if value.ndim}
+        ),
+        "tie_word_embeddings": info["tie_word_embeddings"],
+        "dropped_key_bias_max_abs": info["dropped_key_bias_max_abs"],
+        "dequantized_variables": len(info["dequantized"]),
+        "transformers": tf.__version__,
+    }
     write_folder(out_dir, MARKER_NAME, marker, write)
     return out_dir
 

@@ -22,8 +22,7 @@ from pathlib import Path
 from csmsasr_utils.asr.ct2_to_hf.ct2_format import CT2ConversionError
 from csmsasr_utils.optional import import_transformers
 
-_SPECIAL_REQUIRED = ("<|endoftext|>", "<|startoftranscript|>", "<|translate|>", "<|transcribe|>",
-                     "<|notimestamps|>")
+_SPECIAL_REQUIRED = ("<|endoftext|>", "<|startoftranscript|>", "<|translate|>", "<|transcribe|>", "<|notimestamps|>")
 _TIMESTAMP = re.compile(r"^<\|\d+\.\d\d\|>$")
 
 
@@ -37,8 +36,7 @@ def _read_vocabulary(ct2_dir: Path) -> list[str]:
     raise CT2ConversionError(f"{ct2_dir} has no vocabulary.txt or vocabulary.json")
 
 
-def _build_tokenizer(ct2_dir: Path, vocabulary: list[str], language: str | None, task: str | None,
-                     max_length: int):
+def _build_tokenizer(ct2_dir: Path, vocabulary: list[str], language: str | None, task: str | None, max_length: int):
     """transformers' Whisper tokenizer from ``tokenizer.json``, matched id for id to CT2's vocabulary."""
     tf = import_transformers()
     from tokenizers import AddedToken
@@ -52,24 +50,35 @@ def _build_tokenizer(ct2_dir: Path, vocabulary: list[str], language: str | None,
     if missing:
         raise CT2ConversionError(f"{source} is not a Whisper tokenizer: special tokens {missing} are missing")
     tokenizer = tf.WhisperTokenizer(
-        tokenizer_file=str(source), extra_special_tokens=specials, pad_token="<|endoftext|>", language=language,
-        task=task, predict_timestamps=False, model_max_length=max_length)
-    extra = vocabulary[len(tokenizer):]
+        tokenizer_file=str(source),
+        extra_special_tokens=specials,
+        pad_token="<|endoftext|>",
+        language=language,
+        task=task,
+        predict_timestamps=False,
+        model_max_length=max_length,
+    )
+    extra = vocabulary[len(tokenizer) :]
     if any(not _TIMESTAMP.match(token) for token in extra):
-        raise CT2ConversionError(f"CT2's vocabulary has {len(extra)} tokens beyond tokenizer.json that are not all "
-                                 "timestamp tokens <|t.tt|>: tokenizer.json does not belong to this model")
+        raise CT2ConversionError(
+            f"CT2's vocabulary has {len(extra)} tokens beyond tokenizer.json that are not all "
+            "timestamp tokens <|t.tt|>: tokenizer.json does not belong to this model"
+        )
     tokenizer.add_tokens([AddedToken(token, normalized=False, special=False) for token in extra])
     ids = tokenizer.convert_tokens_to_ids(vocabulary)
     wrong = [(i, token, got) for i, (token, got) in enumerate(zip(vocabulary, ids)) if got != i]
     if len(tokenizer) != len(vocabulary) or wrong:
-        raise CT2ConversionError(f"tokenizer.json and CT2's vocabulary disagree ({len(tokenizer)} vs "
-                                 f"{len(vocabulary)} tokens; first mismatches (id, token, tokenizer id): "
-                                 f"{wrong[:3]})")
+        raise CT2ConversionError(
+            f"tokenizer.json and CT2's vocabulary disagree ({len(tokenizer)} vs "
+            f"{len(vocabulary)} tokens; first mismatches (id, token, tokenizer id): "
+            f"{wrong[:3]})"
+        )
     return tokenizer
 
 
-def _generation_config(tf, tokenizer, ct2_config: dict, vocabulary: list[str], info: dict,
-                       language: str | None, task: str | None):
+def _generation_config(
+    tf, tokenizer, ct2_config: dict, vocabulary: list[str], info: dict, language: str | None, task: str | None
+):
     """A multilingual Whisper generation config, with CT2's token suppression and alignment heads."""
     ids = dict(zip(_SPECIAL_REQUIRED, tokenizer.convert_tokens_to_ids(list(_SPECIAL_REQUIRED))))
     lang_ids = ct2_config.get("lang_ids") or []
@@ -77,17 +86,23 @@ def _generation_config(tf, tokenizer, ct2_config: dict, vocabulary: list[str], i
     if not lang_to_id:  # CT2 found no language tokens (e.g. a tokenizer without additional special tokens)
         from transformers.models.whisper.tokenization_whisper import LANGUAGES
 
-        lang_to_id = {token: tokenizer.convert_tokens_to_ids(token) for token in tokenizer.all_special_tokens
-                      if token[2:-2] in LANGUAGES and token.startswith("<|") and token.endswith("|>")}
+        lang_to_id = {
+            token: tokenizer.convert_tokens_to_ids(token)
+            for token in tokenizer.all_special_tokens
+            if token[2:-2] in LANGUAGES and token.startswith("<|") and token.endswith("|>")
+        }
     settings = {
-        "decoder_start_token_id": ids["<|startoftranscript|>"], "bos_token_id": ids["<|endoftext|>"],
-        "eos_token_id": ids["<|endoftext|>"], "pad_token_id": ids["<|endoftext|>"],
+        "decoder_start_token_id": ids["<|startoftranscript|>"],
+        "bos_token_id": ids["<|endoftext|>"],
+        "eos_token_id": ids["<|endoftext|>"],
+        "pad_token_id": ids["<|endoftext|>"],
         "max_length": info["max_target_positions"],
         "suppress_tokens": ct2_config.get("suppress_ids") or None,
         "begin_suppress_tokens": ct2_config.get("suppress_ids_begin") or None,
         "no_timestamps_token_id": ids["<|notimestamps|>"],
         "task_to_id": {"transcribe": ids["<|transcribe|>"], "translate": ids["<|translate|>"]},
-        "is_multilingual": bool(lang_to_id), "return_timestamps": False,
+        "is_multilingual": bool(lang_to_id),
+        "return_timestamps": False,
         "max_initial_timestamp_index": 50,  # 1 s, CT2's and faster-whisper's default
     }
     if "<|startofprev|>" in tokenizer.get_vocab():

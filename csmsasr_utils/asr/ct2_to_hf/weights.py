@@ -76,13 +76,16 @@ def _float32(model: CT2Model, name: str, dequantize: bool, mapped: _Mapped) -> n
         return value.astype(np.float32)
     scale_name = f"{target}_scale"
     if stored not in ("int8", "int16") or scale_name not in model:
-        raise CT2ConversionError(f"{model.path}: {name} is stored as {stored} without a {scale_name}: "
-                                 "not a CTranslate2 weight this converter understands")
+        raise CT2ConversionError(
+            f"{model.path}: {name} is stored as {stored} without a {scale_name}: "
+            "not a CTranslate2 weight this converter understands"
+        )
     if not dequantize:
         raise CT2ConversionError(
             f"{model.path} holds quantised weights ({name} is {stored}): only float16/float32/bfloat16 CT2 "
             "models convert exactly. Convert from a float16 model, or pass dequantize=True to rebuild "
-            "weight / scale (each weight within half a quantisation step of the original).")
+            "weight / scale (each weight within half a quantisation step of the original)."
+        )
     mapped.used.add(scale_name)
     mapped.dequantized.append(name)
     scale = model[scale_name].astype(np.float32)
@@ -100,8 +103,9 @@ def _split(model, mapped, dequantize, ct2: str, targets: tuple[str | None, ...])
     """Split a fused CT2 variable into equal row blocks; a ``None`` target is a dropped key bias."""
     value = _float32(model, ct2, dequantize, mapped)
     if value.shape[0] % len(targets):
-        raise CT2ConversionError(f"{model.path}: {ct2} has {value.shape[0]} rows, not divisible into "
-                                 f"{len(targets)} fused projections")
+        raise CT2ConversionError(
+            f"{model.path}: {ct2} has {value.shape[0]} rows, not divisible into {len(targets)} fused projections"
+        )
     for target, block in zip(targets, np.split(value, len(targets))):
         if target is None:
             mapped.dropped_key_bias_max_abs = max(mapped.dropped_key_bias_max_abs, float(np.abs(block).max()))
@@ -156,7 +160,8 @@ def whisper_state_dict(model: CT2Model, dequantize: bool = False) -> tuple[dict[
     if model.spec_revision not in SUPPORTED_WHISPER_REVISIONS:
         raise CT2ConversionError(
             f"{model.path} is WhisperSpec revision {model.spec_revision}; only revision(s) "
-            f"{SUPPORTED_WHISPER_REVISIONS} have been verified (re-convert it with a recent CTranslate2)")
+            f"{SUPPORTED_WHISPER_REVISIONS} have been verified (re-convert it with a recent CTranslate2)"
+        )
     mapped = _Mapped()
     for name, (required, reason) in _SCALARS.items():
         if name not in model:
@@ -178,16 +183,18 @@ def whisper_state_dict(model: CT2Model, dequantize: bool = False) -> tuple[dict[
         for i in range(count):
             ct2, hf = f"{side}/layer_{i}", f"{hf_side}.layers.{i}"
             attn = f"{hf}.self_attn"
-            _split(*args, f"{ct2}/self_attention/linear_0/weight",
-                   (f"{attn}.q_proj.weight", f"{attn}.k_proj.weight", f"{attn}.v_proj.weight"))
+            _split(
+                *args,
+                f"{ct2}/self_attention/linear_0/weight",
+                (f"{attn}.q_proj.weight", f"{attn}.k_proj.weight", f"{attn}.v_proj.weight"),
+            )
             _split(*args, f"{ct2}/self_attention/linear_0/bias", (f"{attn}.q_proj.bias", None, f"{attn}.v_proj.bias"))
             _linear(*args, f"{ct2}/self_attention/linear_1", f"{attn}.out_proj")
             _norm(*args, f"{ct2}/self_attention/layer_norm", f"{hf}.self_attn_layer_norm")
             if side == "decoder":
                 cross = f"{hf}.encoder_attn"
                 _linear(*args, f"{ct2}/attention/linear_0", f"{cross}.q_proj")
-                _split(*args, f"{ct2}/attention/linear_1/weight",
-                       (f"{cross}.k_proj.weight", f"{cross}.v_proj.weight"))
+                _split(*args, f"{ct2}/attention/linear_1/weight", (f"{cross}.k_proj.weight", f"{cross}.v_proj.weight"))
                 _split(*args, f"{ct2}/attention/linear_1/bias", (None, f"{cross}.v_proj.bias"))
                 _linear(*args, f"{ct2}/attention/linear_2", f"{cross}.out_proj")
                 _norm(*args, f"{ct2}/attention/layer_norm", f"{hf}.encoder_attn_layer_norm")
@@ -203,16 +210,22 @@ def whisper_state_dict(model: CT2Model, dequantize: bool = False) -> tuple[dict[
     if tied:
         del mapped.tensors["proj_out.weight"]  # transformers ties it to the token embeddings
     if "decoder/projection/bias" in model and np.any(_float32(model, "decoder/projection/bias", dequantize, mapped)):
-        raise CT2ConversionError(f"{model.path}: the output projection has a non-zero bias, which "
-                                 "transformers' Whisper (proj_out without bias) cannot hold")
+        raise CT2ConversionError(
+            f"{model.path}: the output projection has a non-zero bias, which "
+            "transformers' Whisper (proj_out without bias) cannot hold"
+        )
     unused = [name for name in model if name not in mapped.used]
     if unused:
-        raise CT2ConversionError(f"{model.path}: {len(unused)} CT2 variable(s) have no transformers counterpart: "
-                                 f"{', '.join(unused[:8])}{' …' if len(unused) > 8 else ''}")
+        raise CT2ConversionError(
+            f"{model.path}: {len(unused)} CT2 variable(s) have no transformers counterpart: "
+            f"{', '.join(unused[:8])}{' …' if len(unused) > 8 else ''}"
+        )
     conv1 = model["encoder/conv1/weight"]
     info = {
-        "d_model": int(conv1.shape[0]), "num_mel_bins": int(conv1.shape[1]),
-        "encoder_layers": n_enc, "decoder_layers": n_dec,
+        "d_model": int(conv1.shape[0]),
+        "num_mel_bins": int(conv1.shape[1]),
+        "encoder_layers": n_enc,
+        "decoder_layers": n_dec,
         "encoder_attention_heads": int(model.scalar("encoder/num_heads")),
         "decoder_attention_heads": int(model.scalar("decoder/num_heads")),
         "encoder_ffn_dim": int(model["encoder/layer_0/ffn/linear_0/weight"].shape[0]),
@@ -226,6 +239,8 @@ def whisper_state_dict(model: CT2Model, dequantize: bool = False) -> tuple[dict[
     }
     for side in ("encoder", "decoder"):
         if info["d_model"] % info[f"{side}_attention_heads"]:
-            raise CT2ConversionError(f"{model.path}: d_model {info['d_model']} is not divisible by the "
-                                     f"{info[f'{side}_attention_heads']} {side} heads")
+            raise CT2ConversionError(
+                f"{model.path}: d_model {info['d_model']} is not divisible by the "
+                f"{info[f'{side}_attention_heads']} {side} heads"
+            )
     return mapped.tensors, info

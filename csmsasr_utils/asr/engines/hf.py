@@ -42,17 +42,23 @@ def check_model(model: str | Path, model_type: str, what: str) -> str:
         raise CsmsasrError(f"{folder} is a file, not a {what} model folder")
     config = folder / "config.json"
     if not config.is_file():
-        hint = (" (it has a model.bin: a CTranslate2 model? use --engine whisper)" if (folder / "model.bin").is_file()
-                else " (it has a config.yaml: a FunASR model? use --engine paraformer)"
-                if (folder / "config.yaml").is_file() else "")
+        hint = (
+            " (it has a model.bin: a CTranslate2 model? use --engine whisper)"
+            if (folder / "model.bin").is_file()
+            else " (it has a config.yaml: a FunASR model? use --engine paraformer)"
+            if (folder / "config.yaml").is_file()
+            else ""
+        )
         raise CsmsasrError(f"{folder} is not a {what} model folder: no config.json{hint}")
     try:
         found = json.loads(config.read_text(encoding="utf-8")).get("model_type")
     except (json.JSONDecodeError, UnicodeDecodeError, AttributeError) as err:
         raise CsmsasrError(f"{config} is not a readable transformers configuration: {err}") from err
     if found != model_type:
-        raise CsmsasrError(f"{folder} holds a {found or 'model of no stated type'} model, not a {what} model "
-                           f"(config.json model_type should be {model_type!r})")
+        raise CsmsasrError(
+            f"{folder} holds a {found or 'model of no stated type'} model, not a {what} model "
+            f"(config.json model_type should be {model_type!r})"
+        )
     return str(folder)
 
 
@@ -65,8 +71,9 @@ def whisper_prompt_ids(tokenizer) -> list[int]:
     return tokenizer.convert_tokens_to_ids(list(CHINESE_PROMPT))
 
 
-def whisper_transcribe(model, processor, audios: list[np.ndarray], num_beams: int = 1,
-                       max_new_tokens: int = 128) -> list[str]:
+def whisper_transcribe(
+    model, processor, audios: list[np.ndarray], num_beams: int = 1, max_new_tokens: int = 128
+) -> list[str]:
     """Transcribe a batch of 16 kHz clips with a transformers Whisper model and the Chinese prompt.
 
     The prompt is given as the decoder's first tokens, which works for every Whisper checkpoint,
@@ -75,8 +82,9 @@ def whisper_transcribe(model, processor, audios: list[np.ndarray], num_beams: in
     """
     import torch
 
-    features = processor.feature_extractor([np.asarray(a, dtype=np.float32) for a in audios],
-                                           sampling_rate=SAMPLE_RATE, return_tensors="pt").input_features
+    features = processor.feature_extractor(
+        [np.asarray(a, dtype=np.float32) for a in audios], sampling_rate=SAMPLE_RATE, return_tensors="pt"
+    ).input_features
     device = next(model.parameters()).device
     prompt = whisper_prompt_ids(processor.tokenizer)
     start = torch.tensor([prompt] * len(audios), device=device)
@@ -85,8 +93,14 @@ def whisper_transcribe(model, processor, audios: list[np.ndarray], num_beams: in
     was_training = model.training
     model.eval()
     with torch.no_grad():
-        ids = model.generate(features.to(device), decoder_input_ids=start, num_beams=num_beams,
-                             max_new_tokens=max_new_tokens, do_sample=False, use_cache=True)
+        ids = model.generate(
+            features.to(device),
+            decoder_input_ids=start,
+            num_beams=num_beams,
+            max_new_tokens=max_new_tokens,
+            do_sample=False,
+            use_cache=True,
+        )
     model.train(was_training)
     return [text.strip() for text in processor.tokenizer.batch_decode(ids, skip_special_tokens=True)]
 

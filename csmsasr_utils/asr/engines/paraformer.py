@@ -95,12 +95,14 @@ def import_funasr():
         raise CsmsasrError(
             f"funasr is not installed or cannot be imported ({err}): pip install "
             "'csmsasr-utils[paraformer]' (funasr and kaldi-native-fbank; the book's requirements.txt "
-            "pins both)") from err
+            "pins both)"
+        ) from err
     from funasr.utils import fbank
 
     if not getattr(fbank, "_HAS_TORCHAUDIO", True) and getattr(fbank, "_knf", True) is None:
-        raise CsmsasrError("FunASR has no filterbank backend: pip install kaldi-native-fbank (or the "
-                           "torchaudio matching your torch)")
+        raise CsmsasrError(
+            "FunASR has no filterbank backend: pip install kaldi-native-fbank (or the torchaudio matching your torch)"
+        )
     return funasr
 
 
@@ -115,7 +117,8 @@ def check_model_folder(folder: str | Path) -> Path:
     if missing:
         raise CsmsasrError(
             f"{folder} is not a FunASR model folder: missing {', '.join(missing)}. Download one with "
-            f"`modelscope download {PARAFORMER_LARGE_ZH} --local-dir DIR`")
+            f"`modelscope download {PARAFORMER_LARGE_ZH} --local-dir DIR`"
+        )
     return folder
 
 
@@ -156,7 +159,8 @@ class ParaformerEngine(TimedTranscription):
         raise CsmsasrError(
             f"Paraformer model folder {path} does not exist. Download it first (`modelscope download "
             f"{PARAFORMER_LARGE_ZH} --local-dir DIR`) or allow a download from the hub with "
-            "online=True (CLI: --online)")
+            "online=True (CLI: --online)"
+        )
 
     def _load(self):
         if self._auto is None:
@@ -168,14 +172,23 @@ class ParaformerEngine(TimedTranscription):
             options = {} if self.dither is None else {"frontend_conf": {"dither": float(self.dither)}}
             with _contained() as printed:
                 try:  # config.yaml's own values, with the dither override merged into frontend_conf
-                    auto = AutoModel(model=source, hub=self.hub, device=self.device, disable_update=True,
-                                     disable_pbar=True, log_level="ERROR", ncpu=torch.get_num_threads(),
-                                     **options)
+                    auto = AutoModel(
+                        model=source,
+                        hub=self.hub,
+                        device=self.device,
+                        disable_update=True,
+                        disable_pbar=True,
+                        log_level="ERROR",
+                        ncpu=torch.get_num_threads(),
+                        **options,
+                    )
                 except Exception as err:  # FunASR raises many kinds; report them as one
                     said = printed.getvalue().strip().splitlines()[-3:]
                     first = (str(err).strip().splitlines() or [type(err).__name__])[0][:300]
-                    raise CsmsasrError(f"FunASR could not load a model from {source}: {first}"
-                                       + (f" (FunASR said: {' | '.join(said)})" if said else "")) from err
+                    raise CsmsasrError(
+                        f"FunASR could not load a model from {source}: {first}"
+                        + (f" (FunASR said: {' | '.join(said)})" if said else "")
+                    ) from err
             self._auto = auto
         return self._auto
 

@@ -32,8 +32,11 @@ WHISPER_BASE_SHA256 = "d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c00719685
 #: Decoding settings: the authors' greedy decoding, and faster-whisper's default.
 DECODING: dict[str, dict] = {
     "greedy": {"beam_size": 1, "temperature": 0.0, "condition_on_previous_text": False},
-    "beam5_fallback": {"beam_size": 5, "temperature": [0.0, 0.2, 0.4, 0.6, 0.8, 1.0],
-                       "condition_on_previous_text": True},
+    "beam5_fallback": {
+        "beam_size": 5,
+        "temperature": [0.0, 0.2, 0.4, 0.6, 0.8, 1.0],
+        "condition_on_previous_text": True,
+    },
 }
 
 
@@ -114,8 +117,9 @@ class WhisperEngine(TimedTranscription):
                 warnings.simplefilter("ignore")  # tqdm.auto's "IProgress not found" in notebooks
                 from faster_whisper import WhisperModel
 
-            self._model = WhisperModel(str(self.model), device=self.device, compute_type=self.compute_type,
-                                       cpu_threads=self.cpu_threads)
+            self._model = WhisperModel(
+                str(self.model), device=self.device, compute_type=self.compute_type, cpu_threads=self.cpu_threads
+            )
         return self._model
 
     def transcribe(self, audio: np.ndarray) -> str:
@@ -125,14 +129,19 @@ class WhisperEngine(TimedTranscription):
         model = self._load()
         ctranslate2.set_random_seed(self.sampling_seed)
         segments, _ = model.transcribe(
-            np.asarray(audio, dtype=np.float32), language=self.language, task="transcribe",
-            vad_filter=False, without_timestamps=True, **DECODING[self.decoding],
+            np.asarray(audio, dtype=np.float32),
+            language=self.language,
+            task="transcribe",
+            vad_filter=False,
+            without_timestamps=True,
+            **DECODING[self.decoding],
         )
         return "".join(segment.text for segment in segments).strip()  # the generator decodes here, seeded
 
 
-def default_whisper(cache_dir: str | Path, model_dir: str | Path | None = None, decoding: str = "greedy",
-                    allow_download: bool = False) -> WhisperEngine:
+def default_whisper(
+    cache_dir: str | Path, model_dir: str | Path | None = None, decoding: str = "greedy", allow_download: bool = False
+) -> WhisperEngine:
     """Whisper-base from ``model_dir``, else the installed wheels, else (``allow_download``) the hub."""
     if model_dir is not None:
         folder = Path(model_dir)

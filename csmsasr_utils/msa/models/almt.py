@@ -150,8 +150,9 @@ class _MultiHeadAttention(nn.Module):
         self.out = _output_projection(inner, dim, heads, head_dim)
 
     def forward(self, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
-        q, k, v = (_split_heads(proj(x), self.heads)
-                   for proj, x in ((self.query, query), (self.key, key), (self.value, value)))
+        q, k, v = (
+            _split_heads(proj(x), self.heads) for proj, x in ((self.query, query), (self.key, key), (self.value, value))
+        )
         return self.out(_attend(q, k, v))
 
 
@@ -170,8 +171,7 @@ class _PreNormLayer(nn.Module):
     def forward(self, target: torch.Tensor, source: torch.Tensor | None = None) -> torch.Tensor:
         """Self-attention when ``source`` is ``None``, else ``target`` attends to ``source``."""
         source = target if source is None else source
-        target = target + self.attention(self.norm_query(target), self.norm_key(source),
-                                         self.norm_value(source))
+        target = target + self.attention(self.norm_query(target), self.norm_key(source), self.norm_value(source))
         return target + self.feed_forward(self.norm_ff(target))
 
 
@@ -181,8 +181,7 @@ class _TokenEncoder(nn.Module):
     The positional table has ``frames + n_tokens`` rows; a shorter input uses the first rows.
     """
 
-    def __init__(self, frames: int, dim: int, depth: int, heads: int, mlp_dim: int,
-                 n_tokens: int = 0):
+    def __init__(self, frames: int, dim: int, depth: int, heads: int, mlp_dim: int, n_tokens: int = 0):
         super().__init__()
         self.positions = nn.Parameter(torch.randn(1, frames + n_tokens, dim))
         self.tokens = nn.Parameter(torch.zeros(1, n_tokens, dim)) if n_tokens else None
@@ -193,9 +192,11 @@ class _TokenEncoder(nn.Module):
         if self.tokens is not None:
             x = torch.cat([self.tokens.expand(x.size(0), -1, -1), x], dim=1)
         if x.size(1) > self.positions.size(1):
-            raise InvalidArgument(f"sequence of {x.size(1)} positions; the table has {self.positions.size(1)}"
-                             " (build the model with a larger feature_length)")
-        x = x + self.positions[:, :x.size(1)]
+            raise InvalidArgument(
+                f"sequence of {x.size(1)} positions; the table has {self.positions.size(1)}"
+                " (build the model with a larger feature_length)"
+            )
+        x = x + self.positions[:, : x.size(1)]
         states = [x]
         for layer in self.layers:
             states.append(layer(states[-1]))
@@ -205,8 +206,7 @@ class _TokenEncoder(nn.Module):
 class _ModalityEmbedding(nn.Module):
     """Project a modality to the model width and summarise it in ``n_tokens`` learned tokens."""
 
-    def __init__(self, in_dim: int, frames: int, n_tokens: int, dim: int, depth: int, heads: int,
-                 mlp_dim: int):
+    def __init__(self, in_dim: int, frames: int, n_tokens: int, dim: int, depth: int, heads: int, mlp_dim: int):
         super().__init__()
         self.n_tokens = n_tokens
         self.projection = nn.Linear(in_dim, dim)
@@ -214,7 +214,7 @@ class _ModalityEmbedding(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, N, in_dim)`` → ``(B, n_tokens, dim)``."""
-        return self.encoder(self.projection(x))[-1][:, :self.n_tokens]
+        return self.encoder(self.projection(x))[-1][:, : self.n_tokens]
 
 
 class _HyperModalityLayer(nn.Module):
@@ -236,14 +236,19 @@ class _HyperModalityLayer(nn.Module):
         self.value_vision = nn.Linear(dim, inner, bias=False)
         self.out = _output_projection(inner, dim, heads, head_dim)
 
-    def forward(self, text: torch.Tensor, audio: torch.Tensor, vision: torch.Tensor,
-                hyper: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, text: torch.Tensor, audio: torch.Tensor, vision: torch.Tensor, hyper: torch.Tensor
+    ) -> torch.Tensor:
         text, audio, vision = self.norm_text(text), self.norm_audio(audio), self.norm_vision(vision)
         query = _split_heads(self.query(text), self.heads)
-        from_audio = _attend(query, _split_heads(self.key_audio(audio), self.heads),
-                             _split_heads(self.value_audio(audio), self.heads))
-        from_vision = _attend(query, _split_heads(self.key_vision(vision), self.heads),
-                              _split_heads(self.value_vision(vision), self.heads))
+        from_audio = _attend(
+            query, _split_heads(self.key_audio(audio), self.heads), _split_heads(self.value_audio(audio), self.heads)
+        )
+        from_vision = _attend(
+            query,
+            _split_heads(self.key_vision(vision), self.heads),
+            _split_heads(self.value_vision(vision), self.heads),
+        )
         # The update is added to the *normalised* hyper-modality, as in MMSA/ALMT.
         return self.norm_hyper(hyper) + self.out(from_audio + from_vision)
 
@@ -251,8 +256,7 @@ class _HyperModalityLayer(nn.Module):
 class _CrossModalFusion(nn.Module):
     """``target`` tokens attend to ``source`` tokens; returns the leading (fusion) token."""
 
-    def __init__(self, source_len: int, target_len: int, dim: int, depth: int, heads: int,
-                 mlp_dim: int):
+    def __init__(self, source_len: int, target_len: int, dim: int, depth: int, heads: int, mlp_dim: int):
         super().__init__()
         self.source_positions = nn.Parameter(torch.randn(1, source_len + 1, dim))
         self.target_positions = nn.Parameter(torch.randn(1, target_len + 1, dim))
@@ -262,8 +266,8 @@ class _CrossModalFusion(nn.Module):
     def forward(self, source: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """``(B, S, dim)``, ``(B, T, dim)`` → ``(B, dim)``."""
         token = self.token.expand(source.size(0), -1, -1)
-        source = torch.cat([token, source], dim=1) + self.source_positions[:, :source.size(1) + 1]
-        target = torch.cat([token, target], dim=1) + self.target_positions[:, :target.size(1) + 1]
+        source = torch.cat([token, source], dim=1) + self.source_positions[:, : source.size(1) + 1]
+        target = torch.cat([token, target], dim=1) + self.target_positions[:, : target.size(1) + 1]
         for layer in self.layers:
             target = layer(target, source)
         return target[:, 0]
@@ -281,8 +285,7 @@ class ALMT(MSAModel):
         super().__init__(hp)
         hp = self.hp
         _, audio_dim, vision_dim = hp["feature_dims"]
-        lengths = [max(int(table), int(data))
-                   for table, data in zip(hp["feature_length"], hp["seq_lens"], strict=True)]
+        lengths = [max(int(table), int(data)) for table, data in zip(hp["feature_length"], hp["seq_lens"], strict=True)]
         hp["feature_length"] = lengths
         dim = int(hp["dst_feature_dims"])
         mlp_dim = int(hp["dst_feature_hidden_dims"])
@@ -296,12 +299,13 @@ class ALMT(MSAModel):
         self.embed_text = embed(self.bert.config.hidden_size, lengths[0], depth=depths[0], heads=heads[0])
         self.embed_audio = embed(audio_dim, lengths[1], depth=depths[1], heads=heads[1])
         self.embed_vision = embed(vision_dim, lengths[2], depth=depths[2], heads=heads[2])
-        self.text_encoder = _TokenEncoder(n_tokens, dim, int(hp["AHL_depth"]) - 1,
-                                          int(hp["l_encoder_heads"]), dim)
-        self.hyper_layers = nn.ModuleList(_HyperModalityLayer(dim, int(hp["h_hyper_layer_heads"]))
-                                          for _ in range(int(hp["AHL_depth"])))
-        self.fusion = _CrossModalFusion(n_tokens, n_tokens, dim, int(hp["fusion_layer_depth"]),
-                                        int(hp["fusion_heads"]), int(hp["fusion_hidden_d"]))
+        self.text_encoder = _TokenEncoder(n_tokens, dim, int(hp["AHL_depth"]) - 1, int(hp["l_encoder_heads"]), dim)
+        self.hyper_layers = nn.ModuleList(
+            _HyperModalityLayer(dim, int(hp["h_hyper_layer_heads"])) for _ in range(int(hp["AHL_depth"]))
+        )
+        self.fusion = _CrossModalFusion(
+            n_tokens, n_tokens, dim, int(hp["fusion_layer_depth"]), int(hp["fusion_heads"]), int(hp["fusion_hidden_d"])
+        )
         self.head = nn.Linear(dim, 1)
 
         if not self.finetune_bert:
@@ -314,8 +318,9 @@ class ALMT(MSAModel):
         if text.ndim != 3 or text.size(1) != 3:
             raise InvalidArgument(f"ALMT reads BERT tokens (batch, 3, length); got shape {tuple(text.shape)}")
         with torch.set_grad_enabled(self.finetune_bert and torch.is_grad_enabled()):
-            return self.bert(input_ids=text[:, 0].long(), attention_mask=text[:, 1].float(),
-                             token_type_ids=text[:, 2].long())[0]
+            return self.bert(
+                input_ids=text[:, 0].long(), attention_mask=text[:, 1].float(), token_type_ids=text[:, 2].long()
+            )[0]
 
     def forward(self, text: torch.Tensor, audio: torch.Tensor, vision: torch.Tensor) -> Outputs:
         text_tokens = self.embed_text(self.encode_text(text))
@@ -330,8 +335,9 @@ class ALMT(MSAModel):
     # -- training recipe (trains/singleTask/ALMT.py) --------------------------------------------
     def configure_optimizer(self) -> torch.optim.Optimizer:
         """``AdamW`` over every trainable parameter with the table's lr and weight decay."""
-        return torch.optim.AdamW(self.trainable_parameters(), lr=self.hp["learning_rate"],
-                                 weight_decay=self.hp["weight_decay"])
+        return torch.optim.AdamW(
+            self.trainable_parameters(), lr=self.hp["learning_rate"], weight_decay=self.hp["weight_decay"]
+        )
 
     def configure_scheduler(self, optimizer: torch.optim.Optimizer):
         """Linear warm-up then cosine, stepped once per epoch (:func:`warmup_cosine_factor`)."""

@@ -54,8 +54,9 @@ class EFLSTM(MSAModel):
         text_len = self.hp["seq_lens"][0]
         hidden, dropout = self.hp["hidden_dims"], self.hp["dropout"]
         self.norm = nn.BatchNorm1d(text_len)
-        self.lstm = nn.LSTM(sum(self.hp["feature_dims"]), hidden, num_layers=self.hp["num_layers"],
-                            dropout=dropout, batch_first=True)
+        self.lstm = nn.LSTM(
+            sum(self.hp["feature_dims"]), hidden, num_layers=self.hp["num_layers"], dropout=dropout, batch_first=True
+        )
         self.dropout = nn.Dropout(dropout)
         self.linear = nn.Linear(hidden, hidden)
         self.out = nn.Linear(hidden, 1)

@@ -76,8 +76,7 @@ class DynamicFusionGraph(nn.Module):
         super().__init__()
         modalities = list(range(len(vertex_dims)))
         self.multimodal: list[Vertex] = [v for v in _nonempty_subsets(modalities) if len(v) > 1]
-        self.sources: dict[Vertex, list[Vertex]] = {v: _nonempty_subsets(v)[:-1]
-                                                    for v in self.multimodal}
+        self.sources: dict[Vertex, list[Vertex]] = {v: _nonempty_subsets(v)[:-1] for v in self.multimodal}
         self.sources[()] = _nonempty_subsets(modalities)  # τ
         self.first_column: dict[Vertex, int] = {}
         self.n_efficacies = 0
@@ -92,26 +91,26 @@ class DynamicFusionGraph(nn.Module):
 
         def vertex_network(vertex: Vertex) -> nn.Sequential:
             in_dim = sum(width[u] for u in self.sources[vertex])
-            return nn.Sequential(nn.Linear(in_dim, DFG_INNER_DIM),
-                                 copy.deepcopy(shared_output_layer))
+            return nn.Sequential(nn.Linear(in_dim, DFG_INNER_DIM), copy.deepcopy(shared_output_layer))
 
-        self.vertex_networks = nn.ModuleDict({self._name(v): vertex_network(v)
-                                              for v in self.multimodal})
+        self.vertex_networks = nn.ModuleDict({self._name(v): vertex_network(v) for v in self.multimodal})
         self.top_network = vertex_network(())
-        self.efficacy_network = nn.Sequential(nn.Linear(sum(vertex_dims), DFG_INNER_DIM),
-                                              efficacy_middle,
-                                              nn.Linear(node_dim, self.n_efficacies))
+        self.efficacy_network = nn.Sequential(
+            nn.Linear(sum(vertex_dims), DFG_INNER_DIM), efficacy_middle, nn.Linear(node_dim, self.n_efficacies)
+        )
         self.vertex_networks.requires_grad_(train_vertex_networks)
 
     @staticmethod
     def _name(vertex: Vertex) -> str:
         return "_".join(str(m) for m in vertex)
 
-    def _weighted_sources(self, vertex: Vertex, outputs: dict[Vertex, torch.Tensor],
-                          efficacies: torch.Tensor) -> torch.Tensor:
+    def _weighted_sources(
+        self, vertex: Vertex, outputs: dict[Vertex, torch.Tensor], efficacies: torch.Tensor
+    ) -> torch.Tensor:
         first = self.first_column[vertex]
-        return torch.cat([outputs[u] * efficacies[:, first + i, None]
-                          for i, u in enumerate(self.sources[vertex])], dim=1)
+        return torch.cat(
+            [outputs[u] * efficacies[:, first + i, None] for i, u in enumerate(self.sources[vertex])], dim=1
+        )
 
     def forward(self, singletons: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         efficacies = self.efficacy_network(torch.cat(list(singletons), dim=1))
@@ -138,14 +137,14 @@ class GraphMFN(MSAModel):
         self.hidden_dims = [int(h) for h in self.hp["hidden_dims"]]
         node_dim = int(self.hp["inner_node_dim"])
         memory_dim = int(self.hp["memsize"])
-        self.cells = nn.ModuleList(nn.LSTMCell(d, h)
-                                   for d, h in zip(feature_dims, self.hidden_dims, strict=True))
+        self.cells = nn.ModuleList(nn.LSTMCell(d, h) for d, h in zip(feature_dims, self.hidden_dims, strict=True))
         # singleton vertex size = hidden size, as in MMSA
         self.singletons = nn.ModuleList(nn.Linear(2 * h, h) for h in self.hidden_dims)
         train_vertices = bool(self.hp["dfg_train_vertex_networks"])
         self.graph = DynamicFusionGraph(self.hidden_dims, node_dim, train_vertices)
-        self.memory = GatedMemory(node_dim, memory_dim, self.hp["NNConfig"],
-                                  self.hp["gamma1Config"], self.hp["gamma2Config"])
+        self.memory = GatedMemory(
+            node_dim, memory_dim, self.hp["NNConfig"], self.hp["gamma1Config"], self.hp["gamma2Config"]
+        )
         self.head = two_layer_net(sum(self.hidden_dims) + memory_dim, self.hp["outConfig"], 1)
 
     def forward(self, text: torch.Tensor, audio: torch.Tensor, vision: torch.Tensor) -> Outputs:
@@ -158,11 +157,11 @@ class GraphMFN(MSAModel):
         memory = text.new_zeros(batch, self.memory.memory_dim)
         efficacies = []
         for t in range(steps):
-            new_states = [lstm(x[:, t], (h, c))
-                          for lstm, x, h, c in zip(self.cells, inputs, hidden, cell)]
-            singletons = [torch.relu(transform(torch.cat([h_prev, h_new], dim=1)))
-                          for transform, h_prev, (h_new, _)
-                          in zip(self.singletons, hidden, new_states)]
+            new_states = [lstm(x[:, t], (h, c)) for lstm, x, h, c in zip(self.cells, inputs, hidden, cell)]
+            singletons = [
+                torch.relu(transform(torch.cat([h_prev, h_new], dim=1)))
+                for transform, h_prev, (h_new, _) in zip(self.singletons, hidden, new_states)
+            ]
             summary, step_efficacies = self.graph(singletons)
             efficacies.append(step_efficacies.detach())
             memory = self.memory(summary, memory)

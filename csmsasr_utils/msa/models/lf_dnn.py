@@ -58,5 +58,10 @@ class LFDNN(UnimodalEncoders, MSAModel):
         fused = torch.cat([audio_h, vision_h, text_h], dim=-1)
         h = torch.relu(self.post_fusion_layer_1(self.post_fusion_dropout(fused)))
         h = torch.relu(self.post_fusion_layer_2(h))
-        return {"M": self.post_fusion_layer_3(h), "Feature_t": text_h, "Feature_a": audio_h,
-                "Feature_v": vision_h, "Feature_f": fused}
+        return {
+            "M": self.post_fusion_layer_3(h),
+            "Feature_t": text_h,
+            "Feature_a": audio_h,
+            "Feature_v": vision_h,
+            "Feature_f": fused,
+        }

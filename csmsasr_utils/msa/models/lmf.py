@@ -84,18 +84,26 @@ class LMF(UnimodalEncoders, MSAModel):
         factors = self.factor_parameters()
         factor_ids = {id(p) for p in factors}
         others = [p for p in self.trainable_parameters() if id(p) not in factor_ids]
-        return torch.optim.Adam([{"params": factors, "lr": self.hp["factor_lr"]},
-                                 {"params": others, "lr": self.hp["learning_rate"]}],
-                                weight_decay=self.hp["weight_decay"])
+        return torch.optim.Adam(
+            [{"params": factors, "lr": self.hp["factor_lr"]}, {"params": others, "lr": self.hp["learning_rate"]}],
+            weight_decay=self.hp["weight_decay"],
+        )
 
     def forward(self, text: torch.Tensor, audio: torch.Tensor, vision: torch.Tensor) -> Outputs:
         """``text (B, L, 768)``, averaged ``audio (B, 1, 13)`` and ``vision (B, 1, 347)``."""
         audio_h, vision_h, text_h = self.encode_unimodal(text, audio, vision)
         # (B, D+1) @ (rank, D+1, 1) → (rank, B, 1) for each modality, multiplied elementwise.
-        fused = (torch.matmul(with_leading_one(audio_h), self.audio_factor)
-                 * torch.matmul(with_leading_one(vision_h), self.vision_factor)
-                 * torch.matmul(with_leading_one(text_h), self.text_factor))
-        per_sample = fused.permute(1, 0, 2)                                 # (B, rank, 1)
+        fused = (
+            torch.matmul(with_leading_one(audio_h), self.audio_factor)
+            * torch.matmul(with_leading_one(vision_h), self.vision_factor)
+            * torch.matmul(with_leading_one(text_h), self.text_factor)
+        )
+        per_sample = fused.permute(1, 0, 2)  # (B, rank, 1)
         score = torch.matmul(self.fusion_weights, per_sample).squeeze(1) + self.fusion_bias
-        return {"M": score, "Feature_t": text_h, "Feature_a": audio_h, "Feature_v": vision_h,
-                "Feature_f": per_sample.squeeze(2)}
+        return {
+            "M": score,
+            "Feature_t": text_h,
+            "Feature_a": audio_h,
+            "Feature_v": vision_h,
+            "Feature_f": per_sample.squeeze(2),
+        }

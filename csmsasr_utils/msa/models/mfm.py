@@ -72,8 +72,9 @@ def _gaussian_kernel(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 def mmd_to_standard_normal(z: torch.Tensor) -> torch.Tensor:
     """MMD between the rows of ``z`` and as many fresh standard-normal draws (MFM's prior term)."""
     prior = torch.randn_like(z)
-    return (_gaussian_kernel(prior, prior).mean() + _gaussian_kernel(z, z).mean()
-            - 2.0 * _gaussian_kernel(prior, z).mean())
+    return (
+        _gaussian_kernel(prior, prior).mean() + _gaussian_kernel(z, z).mean() - 2.0 * _gaussian_kernel(prior, z).mean()
+    )
 
 
 class LastStateEncoder(nn.Module):
@@ -110,8 +111,9 @@ class UnrolledDecoder(nn.Module):
 
 def _factor_net(in_dim: int, out_dim: int, dropout: float) -> nn.Sequential:
     """Linear → ReLU → Dropout → Linear → ReLU (MFM's ``z → f`` maps)."""
-    return nn.Sequential(nn.Linear(in_dim, out_dim), nn.ReLU(), nn.Dropout(dropout),
-                         nn.Linear(out_dim, out_dim), nn.ReLU())
+    return nn.Sequential(
+        nn.Linear(in_dim, out_dim), nn.ReLU(), nn.Dropout(dropout), nn.Linear(out_dim, out_dim), nn.ReLU()
+    )
 
 
 @register
@@ -132,15 +134,14 @@ class MFM(MSAModel):
         zy_size, fy_size = int(hp["zy_size"]), int(hp["fy_size"])
         self.reconstruction_weights = [float(hp[k]) for k in ("lda_xl", "lda_xa", "lda_xv")]
 
-        self.encoders = nn.ModuleList(LastStateEncoder(d, z)
-                                      for d, z in zip(feature_dims, z_sizes, strict=True))
-        self.decoders = nn.ModuleList(UnrolledDecoder(fy_size + f, d)
-                                      for f, d in zip(f_sizes, feature_dims, strict=True))
+        self.encoders = nn.ModuleList(LastStateEncoder(d, z) for d, z in zip(feature_dims, z_sizes, strict=True))
+        self.decoders = nn.ModuleList(
+            UnrolledDecoder(fy_size + f, d) for f, d in zip(f_sizes, feature_dims, strict=True)
+        )
         self.mfn_encoder = MemoryFusionEncoder.from_hparams(hp)
         self.to_zy = nn.Linear(self.mfn_encoder.out_dim, zy_size)
         self.factor_y = _factor_net(zy_size, fy_size, float(hp["zy_to_fy_dropout"]))
-        self.factors = nn.ModuleList(_factor_net(z, f, p)
-                                     for z, f, p in zip(z_sizes, f_sizes, f_dropouts))
+        self.factors = nn.ModuleList(_factor_net(z, f, p) for z, f, p in zip(z_sizes, f_sizes, f_dropouts))
         predictor = {"shapes": fy_size, "drop": hp["fy_to_y_dropout"]}
         self.predictor = two_layer_net(fy_size, predictor, 1)
 
@@ -154,19 +155,17 @@ class MFM(MSAModel):
 
         fy = self.factor_y(zy)
         f_modal = [factor(z) for factor, z in zip(self.factors, z_modal)]
-        reconstructions = [decoder(torch.cat([fy, f], dim=1), steps)
-                           for decoder, f in zip(self.decoders, f_modal)]
+        reconstructions = [decoder(torch.cat([fy, f], dim=1), steps) for decoder, f in zip(self.decoders, f_modal)]
         errors = [nn.functional.mse_loss(x_hat, x) for x_hat, x in zip(reconstructions, inputs)]
-        gen_loss = sum((w * e for w, e in zip(self.reconstruction_weights, errors)),
-                       text.new_zeros(()))
-        return {"M": self.predictor(fy), "gen_loss": gen_loss, "mmd_loss": mmd_loss,
-                "missing_loss": text.new_zeros(())}
+        gen_loss = sum((w * e for w, e in zip(self.reconstruction_weights, errors)), text.new_zeros(()))
+        return {"M": self.predictor(fy), "gen_loss": gen_loss, "mmd_loss": mmd_loss, "missing_loss": text.new_zeros(())}
 
     # -- MMSA's MFM trainer ----------------------------------------------------------------------
     def configure_optimizer(self) -> torch.optim.Optimizer:
         """Adam with its default learning rate (MMSA passes none) and the table's weight decay."""
-        return torch.optim.Adam(self.trainable_parameters(), lr=ADAM_DEFAULT_LR,
-                                weight_decay=self.hp.get("weight_decay", 0.0))
+        return torch.optim.Adam(
+            self.trainable_parameters(), lr=ADAM_DEFAULT_LR, weight_decay=self.hp.get("weight_decay", 0.0)
+        )
 
     @staticmethod
     def _label_l1(outputs: Outputs, labels: Labels) -> torch.Tensor:
@@ -174,8 +173,12 @@ class MFM(MSAModel):
 
     def training_loss(self, outputs: Outputs, labels: Labels) -> torch.Tensor:
         """``L1 + gen_loss + lda_mmd · mmd_loss + missing_loss``."""
-        return (self._label_l1(outputs, labels) + outputs["gen_loss"]
-                + float(self.hp["lda_mmd"]) * outputs["mmd_loss"] + outputs["missing_loss"])
+        return (
+            self._label_l1(outputs, labels)
+            + outputs["gen_loss"]
+            + float(self.hp["lda_mmd"]) * outputs["mmd_loss"]
+            + outputs["missing_loss"]
+        )
 
     def validation_loss(self, outputs: Outputs, labels: Labels) -> torch.Tensor:
         """The L1 term alone, as MMSA's ``do_test``."""

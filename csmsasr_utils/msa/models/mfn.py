@@ -49,8 +49,7 @@ from csmsasr_utils.msa.registry import register
 def two_layer_net(in_dim: int, config: Mapping[str, Any], out_dim: int) -> nn.Sequential:
     """Linear → ReLU → Dropout → Linear; ``config`` is an MMSA ``{'shapes': hidden, 'drop': p}``."""
     hidden, dropout = int(config["shapes"]), float(config["drop"])
-    return nn.Sequential(nn.Linear(in_dim, hidden), nn.ReLU(), nn.Dropout(dropout),
-                         nn.Linear(hidden, out_dim))
+    return nn.Sequential(nn.Linear(in_dim, hidden), nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden, out_dim))
 
 
 class GatedMemory(nn.Module):
@@ -59,8 +58,14 @@ class GatedMemory(nn.Module):
     ``memory ← σ(retain([x, memory])) · memory + σ(update([x, memory])) · tanh(proposal(x))``.
     """
 
-    def __init__(self, in_dim: int, memory_dim: int, proposal: Mapping[str, Any],
-                 retain: Mapping[str, Any], update: Mapping[str, Any]):
+    def __init__(
+        self,
+        in_dim: int,
+        memory_dim: int,
+        proposal: Mapping[str, Any],
+        retain: Mapping[str, Any],
+        update: Mapping[str, Any],
+    ):
         super().__init__()
         self.memory_dim = memory_dim
         self.proposal = two_layer_net(in_dim, proposal, memory_dim)
@@ -81,13 +86,19 @@ class MemoryFusionEncoder(nn.Module):
     Inputs are ``(B, T, d_m)`` with one common ``T``; the result is ``(B, sum(hidden) + memory)``.
     """
 
-    def __init__(self, feature_dims: Sequence[int], hidden_dims: Sequence[int], memory_dim: int,
-                 attention: Mapping[str, Any], proposal: Mapping[str, Any],
-                 retain: Mapping[str, Any], update: Mapping[str, Any]):
+    def __init__(
+        self,
+        feature_dims: Sequence[int],
+        hidden_dims: Sequence[int],
+        memory_dim: int,
+        attention: Mapping[str, Any],
+        proposal: Mapping[str, Any],
+        retain: Mapping[str, Any],
+        update: Mapping[str, Any],
+    ):
         super().__init__()
         self.hidden_dims = [int(h) for h in hidden_dims]
-        self.cells = nn.ModuleList(nn.LSTMCell(int(d), h)
-                                   for d, h in zip(feature_dims, self.hidden_dims, strict=True))
+        self.cells = nn.ModuleList(nn.LSTMCell(int(d), h) for d, h in zip(feature_dims, self.hidden_dims, strict=True))
         window_dim = 2 * sum(self.hidden_dims)  # cell states of the previous and the current step
         self.attention = two_layer_net(window_dim, attention, window_dim)
         self.memory = GatedMemory(window_dim, memory_dim, proposal, retain, update)
@@ -97,20 +108,29 @@ class MemoryFusionEncoder(nn.Module):
     def from_hparams(cls, hp: Mapping[str, Any]) -> MemoryFusionEncoder:
         """The encoder of MMSA's ``MFN(args)`` from a table (``NN1Config`` … ``gamma2Config``)."""
         if int(hp.get("windowsize", 2)) != 2:
-            raise InvalidArgument("MFN's delta-memory attention spans exactly two steps (windowsize=2); "
-                                  f"got windowsize={hp['windowsize']!r}: leave it out or set it to 2")
-        return cls(hp["feature_dims"], hp["hidden_dims"], int(hp["memsize"]), hp["NN1Config"],
-                   hp["NN2Config"], hp["gamma1Config"], hp["gamma2Config"])
+            raise InvalidArgument(
+                "MFN's delta-memory attention spans exactly two steps (windowsize=2); "
+                f"got windowsize={hp['windowsize']!r}: leave it out or set it to 2"
+            )
+        return cls(
+            hp["feature_dims"],
+            hp["hidden_dims"],
+            int(hp["memsize"]),
+            hp["NN1Config"],
+            hp["NN2Config"],
+            hp["gamma1Config"],
+            hp["gamma2Config"],
+        )
 
-    def forward(self, text: torch.Tensor, audio: torch.Tensor,
-                vision: torch.Tensor) -> torch.Tensor:
+    def forward(self, text: torch.Tensor, audio: torch.Tensor, vision: torch.Tensor) -> torch.Tensor:
         batch, steps = text.size(0), text.size(1)
         hidden = [text.new_zeros(batch, h) for h in self.hidden_dims]
         cell = [text.new_zeros(batch, h) for h in self.hidden_dims]
         memory = text.new_zeros(batch, self.memory.memory_dim)
         for t in range(steps):
-            new_states = [lstm(x[:, t], (h, c))
-                          for lstm, x, h, c in zip(self.cells, (text, audio, vision), hidden, cell)]
+            new_states = [
+                lstm(x[:, t], (h, c)) for lstm, x, h, c in zip(self.cells, (text, audio, vision), hidden, cell)
+            ]
             new_cell = [c for _, c in new_states]
             window = torch.cat(cell + new_cell, dim=1)
             attended = torch.softmax(self.attention(window), dim=1) * window

@@ -105,8 +105,7 @@ class MultiTaskSubNetModel(MSAModel):
         self.audio_head = PostNet(audio_hidden, self.hp["post_audio_dim"], 1, audio_dropout)
         self.video_head = PostNet(video_hidden, self.hp["post_video_dim"], 1, video_dropout)
 
-    def fuse(self, text_h: torch.Tensor, audio_h: torch.Tensor,
-             video_h: torch.Tensor) -> torch.Tensor:
+    def fuse(self, text_h: torch.Tensor, audio_h: torch.Tensor, video_h: torch.Tensor) -> torch.Tensor:
         """The M prediction ``(batch, 1)`` from the three representations."""
         raise NotImplementedError
 
@@ -114,14 +113,15 @@ class MultiTaskSubNetModel(MSAModel):
         """``text (B, L, 768)``, ``audio (B, 1, 13)``, ``vision (B, 1, 347)`` → heads M, T, A, V."""
         for name, x in (("audio", audio), ("vision", vision)):
             if x.ndim != 3 or x.size(1) != 1:
-                raise InvalidArgument(f"{self.display_name} expects {name} averaged over time, shape "
-                                 f"(batch, 1, dim); got {tuple(x.shape)}")
+                raise InvalidArgument(
+                    f"{self.display_name} expects {name} averaged over time, shape "
+                    f"(batch, 1, dim); got {tuple(x.shape)}"
+                )
         audio_h = self.audio_subnet(audio.squeeze(1))
         video_h = self.video_subnet(vision.squeeze(1))
         text_h = self.text_subnet(text)
         # heads before fusion, as MMSA: the same dropout masks for the same seed
-        outputs = {"T": self.text_head(text_h), "A": self.audio_head(audio_h),
-                   "V": self.video_head(video_h)}
+        outputs = {"T": self.text_head(text_h), "A": self.audio_head(audio_h), "V": self.video_head(video_h)}
         return {"M": self.fuse(text_h, audio_h, video_h), **outputs}
 
     # -- training recipe ------------------------------------------------------------------------
@@ -143,8 +143,7 @@ class MultiTaskSubNetModel(MSAModel):
         ]
         grouped = {id(p) for group in groups for p in group["params"]}
         groups.append({"params": [p for p in self.trainable_parameters() if id(p) not in grouped]})
-        return torch.optim.Adam(groups, lr=self.hp["learning_rate"],
-                                weight_decay=self.default_weight_decay())
+        return torch.optim.Adam(groups, lr=self.hp["learning_rate"], weight_decay=self.default_weight_decay())
 
     def training_loss(self, outputs: Outputs, labels: Labels) -> torch.Tensor:
         """``Σ_h hp[h] · L1(head h, label h)`` over M, T, A, V (also the validation loss)."""
@@ -163,10 +162,10 @@ class MLF_DNN(MultiTaskSubNetModel):
         text_out = self.hp["text_out"]
         self.build_subnets(text_out)
         _, audio_hidden, video_hidden = self.hp["hidden_dims"]
-        self.fusion_head = PostNet(audio_hidden + video_hidden + text_out,
-                                   self.hp["post_fusion_dim"], 1, self.hp["post_dropouts"][3])
+        self.fusion_head = PostNet(
+            audio_hidden + video_hidden + text_out, self.hp["post_fusion_dim"], 1, self.hp["post_dropouts"][3]
+        )
         self.build_heads(text_out)
 
-    def fuse(self, text_h: torch.Tensor, audio_h: torch.Tensor,
-             video_h: torch.Tensor) -> torch.Tensor:
+    def fuse(self, text_h: torch.Tensor, audio_h: torch.Tensor, video_h: torch.Tensor) -> torch.Tensor:
         return self.fusion_head(torch.cat([audio_h, video_h, text_h], dim=-1))

@@ -74,8 +74,7 @@ class MLMF(MultiTaskSubNetModel):
         """The modality-specific factors (audio, video, text)."""
         return [self.audio_factor, self.video_factor, self.text_factor]
 
-    def fuse(self, text_h: torch.Tensor, audio_h: torch.Tensor,
-             video_h: torch.Tensor) -> torch.Tensor:
+    def fuse(self, text_h: torch.Tensor, audio_h: torch.Tensor, video_h: torch.Tensor) -> torch.Tensor:
         ones = audio_h.new_ones(audio_h.size(0), 1)
         product = None
         for h, factor in zip((audio_h, video_h, text_h), self.factors()):
@@ -86,5 +85,4 @@ class MLMF(MultiTaskSubNetModel):
 
     def extra_param_groups(self) -> list[dict[str, Any]]:
         """The factors, with their own learning rate ``factor_lr``."""
-        return [{"params": [f for f in self.factors() if f.requires_grad],
-                 "lr": self.hp["factor_lr"]}]
+        return [{"params": [f for f in self.factors() if f.requires_grad], "lr": self.hp["factor_lr"]}]

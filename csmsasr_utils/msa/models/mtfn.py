@@ -51,8 +51,7 @@ from csmsasr_utils.msa.models.mlf_dnn import MultiTaskSubNetModel, PostNet
 from csmsasr_utils.msa.registry import register
 
 
-def tensor_fusion(audio_h: torch.Tensor, video_h: torch.Tensor,
-                  text_h: torch.Tensor) -> torch.Tensor:
+def tensor_fusion(audio_h: torch.Tensor, video_h: torch.Tensor, text_h: torch.Tensor) -> torch.Tensor:
     """``(B, a), (B, v), (B, t) → (B, (a+1)(v+1)(t+1))``: flattened outer product of the ``[1, x]`` vectors."""
     ones = audio_h.new_ones(audio_h.size(0), 1)
     audio_1, video_1, text_1 = (torch.cat([ones, h], dim=1) for h in (audio_h, video_h, text_h))
@@ -75,14 +74,12 @@ class MTFN(MultiTaskSubNetModel):
         self.build_subnets(text_out)
         _, audio_hidden, video_hidden = self.hp["hidden_dims"]
         fused_size = (audio_hidden + 1) * (video_hidden + 1) * (text_out + 1)
-        self.fusion_head = PostNet(fused_size, self.hp["post_fusion_dim"], 1,
-                                   self.hp["post_dropouts"][3])
+        self.fusion_head = PostNet(fused_size, self.hp["post_fusion_dim"], 1, self.hp["post_dropouts"][3])
         self.build_heads(text_out)
         self.output_range = nn.Parameter(torch.tensor([6.0]), requires_grad=False)
         self.output_shift = nn.Parameter(torch.tensor([-3.0]), requires_grad=False)
 
-    def fuse(self, text_h: torch.Tensor, audio_h: torch.Tensor,
-             video_h: torch.Tensor) -> torch.Tensor:
+    def fuse(self, text_h: torch.Tensor, audio_h: torch.Tensor, video_h: torch.Tensor) -> torch.Tensor:
         score = self.fusion_head(tensor_fusion(audio_h, video_h, text_h))
         return torch.sigmoid(score) * self.output_range + self.output_shift
 

@@ -85,8 +85,7 @@ class MulT(MSAModel):
         self.project_vision = _projection(vision_dim, width, hp["conv1d_kernel_size_v"])
 
         # Cross-modal: <target>_from_<source>, attention dropout of the source modality.
-        dropout_of = {"text": hp["attn_dropout"], "audio": hp["attn_dropout_a"],
-                      "vision": hp["attn_dropout_v"]}
+        dropout_of = {"text": hp["attn_dropout"], "audio": hp["attn_dropout_a"], "vision": hp["attn_dropout_v"]}
         self.text_from_audio = self._encoder(width, hp["nlevels"], dropout_of["audio"])
         self.text_from_vision = self._encoder(width, hp["nlevels"], dropout_of["vision"])
         self.audio_from_text = self._encoder(width, hp["nlevels"], dropout_of["text"])
@@ -107,31 +106,44 @@ class MulT(MSAModel):
     def _encoder(self, width: int, layers: int, attn_dropout: float) -> TransformerEncoder:
         hp = self.hp
         return TransformerEncoder(
-            width, self.num_heads, layers, attn_dropout=attn_dropout,
-            relu_dropout=hp["relu_dropout"], res_dropout=hp["res_dropout"],
-            embed_dropout=hp["embed_dropout"], attn_mask=bool(hp["attn_mask"]),
-            position_embedding=bool(hp["position_embedding"]))
+            width,
+            self.num_heads,
+            layers,
+            attn_dropout=attn_dropout,
+            relu_dropout=hp["relu_dropout"],
+            res_dropout=hp["res_dropout"],
+            embed_dropout=hp["embed_dropout"],
+            attn_mask=bool(hp["attn_mask"]),
+            position_embedding=bool(hp["position_embedding"]),
+        )
 
-    def forward(self, text: torch.Tensor, audio: torch.Tensor,
-                vision: torch.Tensor) -> dict[str, torch.Tensor]:
+    def forward(self, text: torch.Tensor, audio: torch.Tensor, vision: torch.Tensor) -> dict[str, torch.Tensor]:
         """``(B, 39, 768), (B, 553, 13), (B, 321, 347)`` → ``{'M': (B, 1), 'Feature_*': …}``."""
         text = F.dropout(text, p=self.text_dropout, training=self.training)
         text = self.project_text(text.transpose(1, 2)).transpose(1, 2)
         audio = self.project_audio(audio.transpose(1, 2)).transpose(1, 2)
         vision = self.project_vision(vision.transpose(1, 2)).transpose(1, 2)
 
-        text_summary = self.text_memory(torch.cat(
-            [self.text_from_audio(text, audio), self.text_from_vision(text, vision)], dim=2))[:, -1]
-        audio_summary = self.audio_memory(torch.cat(
-            [self.audio_from_text(audio, text), self.audio_from_vision(audio, vision)], dim=2))[:, -1]
-        vision_summary = self.vision_memory(torch.cat(
-            [self.vision_from_text(vision, text), self.vision_from_audio(vision, audio)], dim=2))[:, -1]
+        text_summary = self.text_memory(
+            torch.cat([self.text_from_audio(text, audio), self.text_from_vision(text, vision)], dim=2)
+        )[:, -1]
+        audio_summary = self.audio_memory(
+            torch.cat([self.audio_from_text(audio, text), self.audio_from_vision(audio, vision)], dim=2)
+        )[:, -1]
+        vision_summary = self.vision_memory(
+            torch.cat([self.vision_from_text(vision, text), self.vision_from_audio(vision, audio)], dim=2)
+        )[:, -1]
 
         fused = torch.cat([text_summary, audio_summary, vision_summary], dim=1)
         hidden = F.dropout(F.relu(self.head_in(fused)), p=self.output_dropout, training=self.training)
         prediction = self.output(fused + self.head_out(hidden))
-        return {"M": prediction, "Feature_t": text_summary, "Feature_a": audio_summary,
-                "Feature_v": vision_summary, "Feature_f": fused}
+        return {
+            "M": prediction,
+            "Feature_t": text_summary,
+            "Feature_a": audio_summary,
+            "Feature_v": vision_summary,
+            "Feature_f": fused,
+        }
 
     def configure_optimizer(self) -> torch.optim.Optimizer:
         """Adam with ``learning_rate`` and no weight decay (MMSA's MulT trainer)."""
@@ -140,7 +152,8 @@ class MulT(MSAModel):
     def configure_scheduler(self, optimizer: torch.optim.Optimizer):
         """Divide the learning rate by 10 after ``patience`` epochs without a lower val loss."""
         scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
-            optimizer, mode="min", factor=0.1, patience=int(self.hp["patience"]))
+            optimizer, mode="min", factor=0.1, patience=int(self.hp["patience"])
+        )
         return scheduler, "val_loss"
 
 

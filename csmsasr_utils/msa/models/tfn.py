@@ -82,5 +82,4 @@ class TFN(UnimodalEncoders, MSAModel):
         h = torch.relu(self.post_fusion_layer_1(self.post_fusion_dropout(fused)))
         h = torch.relu(self.post_fusion_layer_2(h))
         score = torch.sigmoid(self.post_fusion_layer_3(h)) * self.output_range + self.output_shift
-        return {"M": score, "Feature_t": text_h, "Feature_a": audio_h, "Feature_v": vision_h,
-                "Feature_f": fused}
+        return {"M": score, "Feature_t": text_h, "Feature_a": audio_h, "Feature_v": vision_h, "Feature_f": fused}
