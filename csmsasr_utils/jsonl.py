@@ -2,14 +2,19 @@
 
 One JSON object per line, appended and flushed to disk as each result finishes, so a run that is
 interrupted loses at most the row being written, and a rerun reads what is done and resumes.
+Two processes that work on the same file at once (two builds of the book sharing one cache) take
+turns through :meth:`JsonLines.exclusive`, so the second finds the first one's rows instead of
+doing the same work again and writing it twice.
 The MSA runner's results (:class:`csmsasr_utils.msa.runner.ResultsFile`) and Whisper
 fine-tuning's ``results.jsonl`` are both such files.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -45,3 +50,24 @@ class JsonLines:
             handle.write(json.dumps(row, ensure_ascii=False) + "\n")
             handle.flush()
             os.fsync(handle.fileno())
+
+    @contextlib.contextmanager
+    def exclusive(self) -> Iterator[None]:
+        """Hold an exclusive lock on ``<file>.lock`` for the duration of the block.
+
+        Another process asking for the same lock waits until this block ends (POSIX ``flock``;
+        where ``fcntl`` is missing, e.g. on Windows, the block runs unlocked). The lock file is
+        left in place: deleting it could let a third process lock a different file of that name.
+        """
+        try:
+            import fcntl
+        except ImportError:  # not POSIX: no cross-process lock
+            yield
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path.with_name(self.path.name + ".lock"), "a") as handle:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)

@@ -249,9 +249,30 @@ def run_units(
     ``tcp://scheduler:8786``) submits them to a running Dask cluster instead, whose workers must see
     the same data paths.
     """
+    store = ResultsFile(results_path)
+    with store.exclusive():  # another process on the same file waits, then finds these units done
+        _run_missing_units(units, store, spec, budget, device, workers, dask_address, show_progress)
+    wanted = {u.key for u in units}
+    first: dict[str, dict[str, Any]] = {}  # one row per unit (a file written before the lock may repeat one)
+    for row in store.rows():
+        if row["budget"] == budget and row["key"] in wanted:
+            first.setdefault(row["key"], row)
+    return results_frame(list(first.values()))
+
+
+def _run_missing_units(
+    units: Sequence[Unit],
+    store: ResultsFile,
+    spec: DataSpec,
+    budget: str,
+    device: str | None,
+    workers: int,
+    dask_address: str | None,
+    show_progress: bool,
+) -> None:
+    """The work of :func:`run_units`: run the units not yet in ``store``, appending each row as it finishes."""
     from csmsasr_utils.progress import progress
 
-    store = ResultsFile(results_path)
     done = store.done_keys(budget, spec.fingerprint())
     todo = [u for u in units if u.key not in done]
     bar = progress(
@@ -279,8 +300,6 @@ def run_units(
             store.append(run_unit(unit, spec, budget, device, show_progress))
             bar.update(1)
     bar.close()
-    wanted = {u.key for u in units}
-    return results_frame([r for r in store.rows() if r["budget"] == budget and r["key"] in wanted])
 
 
 #: The six fastest models, which the book's build trains (chapter 4; chapter 6 reads the same runs).
