@@ -3,7 +3,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.setup-done
 
-.PHONY: setup book test check format bench clean
+.PHONY: setup book test check format bench clean pdf
 
 # Every CSMSASR_* variable is a path (csmsasr_utils/settings.py is their one table; a test checks this
 # list against it). They may be given relative to where make runs; notebooks execute in notebooks/,
@@ -28,6 +28,12 @@ book: setup
 	  rm -rf _build/.jupyter_cache _build/.doctrees _build/jupyter_execute; fi; \
 	echo "$$fp" > _build/.data-fingerprint
 	$(VENV)/bin/jupyter-book build . -n -W --keep-going
+
+# The book as one PDF, _build/pdf/csmsasr-book.pdf: the pages of `make book` (its execution cache,
+# so nothing is executed again) printed by headless Chromium, with a title page, contents, page
+# numbers and an outline (scripts/make_pdf.py).
+pdf: book
+	$(PY) scripts/make_pdf.py --html _build/html --output _build/pdf/csmsasr-book.pdf
 
 # Unit tests and the book built from scratch (see tests/test_book.py).
 test: setup

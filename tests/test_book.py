@@ -20,11 +20,22 @@ import pytest
 from tests.conftest import PUBLIC_DIR
 
 REPO = Path(__file__).resolve().parents[1]
-CHAPTERS = ["notebooks/01_dataset_statistics.html", "notebooks/02_label_agreement.html",
-            "notebooks/03_feature_space.html", "notebooks/04_msa_baselines.html",
-            "notebooks/05_asr_baselines.html", "notebooks/06_error_analysis.html"]
-PAGES = ["book/intro.html", *CHAPTERS, "book/demo_data.html", "book/glossary.html", "book/teachers.html",
-         "book/references.html"]
+CHAPTERS = [
+    "notebooks/01_dataset_statistics.html",
+    "notebooks/02_label_agreement.html",
+    "notebooks/03_feature_space.html",
+    "notebooks/04_msa_baselines.html",
+    "notebooks/05_asr_baselines.html",
+    "notebooks/06_error_analysis.html",
+]
+PAGES = [
+    "book/intro.html",
+    *CHAPTERS,
+    "book/demo_data.html",
+    "book/glossary.html",
+    "book/teachers.html",
+    "book/references.html",
+]
 
 
 def _build(tmp: Path, public_dir: Path | None) -> Path:
@@ -45,13 +56,27 @@ def _build(tmp: Path, public_dir: Path | None) -> Path:
     (tmp / "_config.yml").write_text(config)
     jb = Path(sys.executable).with_name("jupyter-book")
     result = subprocess.run(
-        [str(jb), "build", str(REPO), "--config", str(tmp / "_config.yml"), "--path-output", str(tmp / "out"),
-         "-n", "-W", "--keep-going"],
-        capture_output=True, text=True, env=env, timeout=1800,
+        [
+            str(jb),
+            "build",
+            str(REPO),
+            "--config",
+            str(tmp / "_config.yml"),
+            "--path-output",
+            str(tmp / "out"),
+            "-n",
+            "-W",
+            "--keep-going",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=1800,
     )
     if result.returncode != 0:
-        pytest.fail(f"jupyter-book build failed (exit {result.returncode}):\n"
-                    f"{result.stdout[-8000:]}\n{result.stderr[-8000:]}")
+        pytest.fail(
+            f"jupyter-book build failed (exit {result.returncode}):\n{result.stdout[-8000:]}\n{result.stderr[-8000:]}"
+        )
     return tmp / "out" / "_build" / "html"
 
 
@@ -131,7 +156,9 @@ def test_public_build_has_every_page_and_no_external_resources(public_build):
             url = urlparse(value)
             if tag in ("script", "link", "img", "source", "iframe"):
                 # inline data (chapter 5's audio players) is part of the page, not a request
-                assert url.scheme in ("", "data") and not value.startswith("//"), f"{page.name}: external {tag} {value[:80]}"
+                assert url.scheme in ("", "data") and not value.startswith("//"), (
+                    f"{page.name}: external {tag} {value[:80]}"
+                )
             if url.scheme or value.startswith(("#", "//", "data:", "mailto:", "javascript:")):
                 continue
             target = (page.parent / unquote(url.path)).resolve()
@@ -202,8 +229,10 @@ def test_every_chapter_downloads_as_an_executed_notebook(public_build):
 @pytest.mark.book
 def test_every_page_opens_offline_in_chromium(public_build):
     """Headless Chromium opens each page: no request leaves the machine, no script error, the
-    formulas render; screenshots of every page are kept in _build/screenshots/ (CI artefacts)."""
-    from tests.browser import find_chromium, open_page
+    formulas render, nothing is cut off at a laptop's width (1280 px: printed lines wrap, wide
+    tables scroll with a scrollbar; tests/browser.py MEASURE_CLIPPING); screenshots of every page
+    are kept in _build/screenshots/ (CI artefacts)."""
+    from tests.browser import LAPTOP_WIDTH, find_chromium, open_page
 
     chromium = find_chromium()
     if chromium is None:
@@ -217,8 +246,14 @@ def test_every_page_opens_offline_in_chromium(public_build):
         if report.console_errors:
             problems.append(f"{page}: script errors {report.console_errors}")
         if report.math_expected and (report.math_rendered == 0 or report.math_errors):
-            problems.append(f"{page}: formulas not rendered ({report.math_rendered} rendered, "
-                            f"{report.math_errors} errors)")
+            problems.append(
+                f"{page}: formulas not rendered ({report.math_rendered} rendered, {report.math_errors} errors)"
+            )
+        if report.clipped:
+            problems.append(
+                f"{page}: content cut off at {LAPTOP_WIDTH} px (book/_static/csmsasr.css):\n    "
+                + "\n    ".join(report.clipped)
+            )
         if report.screenshot is None:
             problems.append(f"{page}: no screenshot")
     assert not problems, "\n".join(problems)
@@ -273,10 +308,15 @@ def test_every_chapter_shows_its_figures(public_build):
     for chapter in CHAPTERS:
         source = (REPO / chapter).with_suffix(".md").read_text(encoding="utf-8")
         cells = re.findall(r"```\{code-cell\}[^\n]*\n(.*?)```", source, re.DOTALL)
-        unconditional = [c for c in cells if "plt.subplots(" in c and not c.lstrip().startswith(("if ", ":tags"))
-                         and "hide-cell" not in c]
+        unconditional = [
+            c
+            for c in cells
+            if "plt.subplots(" in c and not c.lstrip().startswith(("if ", ":tags")) and "hide-cell" not in c
+        ]
         images = [value for tag, name, value in _resources(public_build / chapter) if tag == "img" and name == "src"]
-        assert len(images) >= len(unconditional), f"{chapter}: {len(images)} images for {len(unconditional)} figure cells"
+        assert len(images) >= len(unconditional), (
+            f"{chapter}: {len(images)} images for {len(unconditional)} figure cells"
+        )
         if any("plt.subplots(" in c for c in cells):
             assert images, f"{chapter}: makes figures but shows none"
 
@@ -303,8 +343,10 @@ def _results_files(html_dir: Path) -> dict[str, str]:
     path, with the build's own folder written ``<build>`` (outputs may print cache paths)."""
     results = html_dir.parent / "results"
     root = str(html_dir.parents[2])  # _build() returns <tmp>/out/_build/html
-    return {path.relative_to(results).as_posix(): path.read_text(encoding="utf-8").replace(root, "<build>")
-            for path in sorted(results.rglob("*.json"))}
+    return {
+        path.relative_to(results).as_posix(): path.read_text(encoding="utf-8").replace(root, "<build>")
+        for path in sorted(results.rglob("*.json"))
+    }
 
 
 def _first_difference(name: str, first: str, second: str) -> str:
@@ -318,9 +360,11 @@ def _first_difference(name: str, first: str, second: str) -> str:
             where = one or two
             texts = [json.dumps(value, ensure_ascii=False) for value in (one, two)]
             start = max(0, len(os.path.commonprefix(texts)) - 120)
-            first_text, second_text = (("…" if start else "") + text[start:start + 300] for text in texts)
-            return (f"{name}: entry {index} (code cell {where['cell']}, {where['kind']}) differs\n"
-                    f"  first build:  {first_text}\n  second build: {second_text}")
+            first_text, second_text = (("…" if start else "") + text[start : start + 300] for text in texts)
+            return (
+                f"{name}: entry {index} (code cell {where['cell']}, {where['kind']}) differs\n"
+                f"  first build:  {first_text}\n  second build: {second_text}"
+            )
     return f"{name}: same entries, different text"
 
 
@@ -335,6 +379,233 @@ def test_two_demo_builds_give_identical_results_files(demo_build, demo_build_aga
         name = f"notebooks/{notebook.stem}.json"
         assert name in first, f"no results file for {notebook.name}"
         assert json.loads(first[name]), f"{name} holds no results"
-    differences = [_first_difference(name, first[name], second[name])
-                   for name in sorted(first) if first[name] != second[name]]
+    differences = [
+        _first_difference(name, first[name], second[name]) for name in sorted(first) if first[name] != second[name]
+    ]
     assert not differences, "the two builds give different results:\n" + "\n".join(differences)
+
+
+def _package_calls(source: str) -> set[str]:
+    """Where each function or class of ``csmsasr_utils`` that a chapter's code calls is defined
+    (``module.name``), from the imports and calls of its code cells. Cells whose input the page
+    does not show (``remove-input``, ``remove-cell``) are left out."""
+    import ast
+    import importlib
+    import inspect
+
+    imported: dict[str, str] = {}  # name in the chapter → dotted path in the package
+    called: set[str] = set()
+    for body in re.findall(r"```\{code-cell\}[^\n]*\n(.*?)```", source, re.DOTALL):
+        options = re.match(r"(?:---\n.*?\n---\n|(?::[^\n]*\n)*)", body, re.DOTALL)[0]
+        if re.search(r"remove[-_](input|cell)", options):
+            continue
+        code = re.sub(r"(?m)^[ \t]*[%!].*$", "", body[len(options) :])  # IPython magics
+        try:
+            tree = ast.parse(code)
+        except SyntaxError:
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "csmsasr_utils":
+                imported.update({a.asname or a.name: f"{node.module}.{a.name}" for a in node.names})
+            elif isinstance(node, ast.Import):
+                for a in node.names:
+                    if a.name.split(".")[0] == "csmsasr_utils":
+                        imported[a.asname or "csmsasr_utils"] = a.name if a.asname else "csmsasr_utils"
+            elif isinstance(node, ast.Call):
+                parts, func = [], node.func
+                while isinstance(func, ast.Attribute):
+                    parts.insert(0, func.attr)
+                    func = func.value
+                if isinstance(func, ast.Name):
+                    called.add(".".join([func.id, *parts]))
+    found = set()
+    for call in called:
+        head, *rest = call.split(".")
+        if head not in imported:
+            continue
+        obj, parts = None, [*imported[head].split("."), *rest]
+        for i in range(len(parts), 0, -1):  # the longest importable prefix, then attributes
+            try:
+                obj = importlib.import_module(".".join(parts[:i]))
+            except ImportError:
+                continue
+            for part in parts[i:]:
+                if inspect.isfunction(obj) or inspect.isclass(obj):
+                    break  # a method of a package class: the class is what the test asks for
+                obj = getattr(obj, part, None)
+            break
+        if (inspect.isfunction(obj) or inspect.isclass(obj)) and obj.__module__.startswith("csmsasr_utils"):
+            found.add(f"{obj.__module__}.{obj.__qualname__}")
+    return found
+
+
+@pytest.mark.slow
+@pytest.mark.book
+def test_chapters_link_every_package_function_they_call_to_the_reference(public_build):
+    """The package reference (book/api) is built, and in each chapter every function or class of
+    csmsasr_utils that its code calls is a link to its entry there (sphinx-codeautolink)."""
+    pages = sorted((REPO / "book" / "api").glob("*.md"))
+    assert pages
+    for page in pages:
+        assert (public_build / "book" / "api" / f"{page.stem}.html").is_file(), page.name
+    for chapter in CHAPTERS:
+        calls = _package_calls((REPO / chapter).with_suffix(".md").read_text(encoding="utf-8"))
+        assert calls, f"{chapter}: calls no function of the package?"
+        html = (public_build / chapter).read_text(encoding="utf-8")
+        unlinked = [
+            name
+            for name in sorted(calls)
+            if not re.search(r'<a [^>]*href="[^"]*book/api/[^"#]*\.html#' + re.escape(name) + '"', html)
+        ]
+        assert not unlinked, f"{chapter}: calls without a link to the package reference: {unlinked}"
+
+
+@pytest.mark.slow
+@pytest.mark.book
+def test_hovering_the_interactive_figures_shows_the_clips(public_build):
+    """Chapters 2 and 3 in headless Chromium, the mouse moved onto the first point of their
+    interactive figure: chapter 3's UMAP map names the clip, its transcript and its four labels
+    (checked against the public metadata), chapter 2's confusion cell its count and example clips.
+    plotly.js is the site's copy of the installed package's, loaded only where a figure is; no
+    request leaves the machine, no script error."""
+    from csmsasr_utils.data.metadata import load_metadata
+    from csmsasr_utils.interactive import plotly_js_path
+    from tests.browser import find_chromium, hover_first_point
+
+    chromium = find_chromium()
+    if chromium is None:
+        pytest.skip("chromium is not installed (CI installs it: apt-get install chromium)")
+    assert (public_build / "_static" / "plotly.min.js").read_bytes() == plotly_js_path().read_bytes()
+    loading = {
+        page
+        for page in PAGES
+        for tag, _name, value in _resources(public_build / page)
+        if tag == "script" and "plotly.min.js" in value
+    }
+    assert loading == {CHAPTERS[1], CHAPTERS[2]}
+    metadata = load_metadata(PUBLIC_DIR).set_index("clip_id")
+
+    umap = hover_first_point(chromium, public_build / CHAPTERS[2])
+    assert umap.page_requests == [] and umap.console_errors == [], umap
+    assert umap.figure_id == "umap-map" and umap.point and umap.point["curveNumber"] == 0, umap
+    clip = umap.point["customdata"][0]
+    row = metadata.loc[clip]
+    lines = umap.hover_text.splitlines()
+    assert lines[0] == f"{clip} · video {row['video_id']}", umap.hover_text
+    assert " ".join(row["text_punct"].split()) in "".join(lines[1:-1]), umap.hover_text
+    label = r"([+-]\d\.\d|–)"
+    assert re.fullmatch(rf"M {label} · T {label} · A {label} · V {label}", lines[-1]), umap.hover_text
+    assert lines[-1].startswith(f"M {row['label_m']:+.1f} · "), umap.hover_text
+
+    cells = hover_first_point(chromium, public_build / CHAPTERS[1])
+    assert cells.page_requests == [] and cells.console_errors == [], cells
+    assert cells.figure_id == "confusion-map", cells
+    lines = cells.hover_text.splitlines()
+    assert lines[0] == "M Negative · T Negative" and re.fullmatch(r"\d+ clips", lines[1]), cells.hover_text
+    examples = [line.split(" ")[0] for line in lines[2:] if not line.startswith(("…", "no clip"))]
+    assert examples and all(clip in metadata.index for clip in examples), cells.hover_text
+
+
+@pytest.mark.slow
+@pytest.mark.book
+def test_the_offline_search_finds_dialect_particles_and_latin_words(public_build):
+    """The book's own search page (search.html?q=..., its index loaded from the build folder) in
+    headless Chromium: a dialect particle alone finds the glossary, so do characters inside a
+    longer Chinese word (every Han character is a search term: book/_ext/search_zh.py), and a
+    Latin name finds the agreement chapter."""
+    from tests.browser import find_chromium, search
+
+    chromium = find_chromium()
+    if chromium is None:
+        pytest.skip("chromium is not installed (CI installs it: apt-get install chromium)")
+
+    def pages(query: str) -> set[str]:
+        return {urlparse(link).path for link in search(chromium, public_build, query)}
+
+    for particle in ("咯", "啰", "嘞"):
+        found = pages(particle)
+        assert "book/glossary.html" in found, f"search for {particle}: expected the glossary, found {sorted(found)}"
+    found = pages("Krippendorff")
+    assert CHAPTERS[1] in found and "book/glossary.html" in found, f"search for Krippendorff: found {sorted(found)}"
+    # characters inside a longer run of Chinese (长沙 in 长沙话), which Sphinx's splitter keeps whole
+    found = pages("长沙")
+    assert "book/intro.html" in found, f"search for 长沙 (in 长沙话): expected the introduction, found {sorted(found)}"
+
+
+def _pdf_fonts(reader) -> set[str]:
+    """The names of the fonts a PDF's pages use (``BaseFont``, or the descriptor's ``FontName`` for
+    Type 3 fonts, which Chromium writes for CFF fonts such as Noto CJK), subset prefixes dropped."""
+    names = set()
+    for page in reader.pages:
+        for font in (page["/Resources"].get("/Font") or {}).values():
+            font = font.get_object()
+            descriptor = font.get("/FontDescriptor")
+            name = font.get("/BaseFont") or (descriptor.get_object().get("/FontName") if descriptor else None)
+            if name:
+                names.add(str(name).lstrip("/").split("+")[-1])
+    return names
+
+
+@pytest.mark.slow
+@pytest.mark.book
+def test_the_book_prints_as_one_pdf(public_build, tmp_path):
+    """`make pdf`'s script (scripts/make_pdf.py) on the public build: one PDF with a contents page
+    and an outline entry per page of the book, whose target page shows that page's title; the
+    dialect particles as text in an embedded CJK font (no tofu boxes); every figure; numbered
+    pages."""
+    import unicodedata
+    from html import unescape
+
+    from pypdf import PdfReader
+
+    from tests.browser import find_chromium
+
+    if find_chromium() is None:
+        pytest.skip("chromium is not installed (CI installs it: apt-get install chromium)")
+    pdf = tmp_path / "csmsasr-book.pdf"
+    result = subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "make_pdf.py"), "--html", str(public_build), "--output", str(pdf)],
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
+    assert result.returncode == 0 and pdf.is_file(), (
+        f"make_pdf failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
+    )
+    reader = PdfReader(pdf)
+    # NFKC: ligatures (ﬁ) as the letters they stand for; whitespace runs as one space
+    texts = [" ".join(unicodedata.normalize("NFKC", page.extract_text()).split()) for page in reader.pages]
+    assert len(PAGES) + 2 <= len(texts) <= 1000, f"{len(texts)} pages"
+    for index, text in enumerate(texts):
+        assert text.endswith(f" {index + 1}") or text == str(index + 1), (
+            f"page {index + 1} is not numbered: …{text[-80:]}"
+        )
+
+    outline = [item for entry in reader.outline for item in (entry if isinstance(entry, list) else [entry])]
+    targets = {item.title: reader.get_destination_page_number(item) for item in outline}
+    contents = " ".join(texts[1 : min(targets.values())])  # after the title page, before the first chapter
+    assert contents.startswith("Contents"), contents[:200]
+    for page in PAGES:
+        html_title = re.search(r"<title>(.*?) &#8212; ", (public_build / page).read_text(encoding="utf-8"))[1]
+        title = unicodedata.normalize("NFKC", unescape(html_title))
+        assert title in targets, f"{page}: no outline entry {title!r} in {sorted(targets)}"
+        assert title in texts[targets[title]], f"{page}: page {targets[title] + 1} does not show {title!r}"
+        assert re.search(re.escape(title) + rf" {targets[title] + 1}\b", contents), f"{page}: not in the contents"
+
+    text = "\n".join(texts)
+    for particle in ("啰", "嘞", "咯"):
+        assert particle in text, f"the dialect particle {particle} is not in the PDF's text"
+    fonts = _pdf_fonts(reader)
+    cjk = [
+        name for name in fonts if re.search(r"CJK|Han ?Sans|Han ?Serif|YaHei|PingFang|WenQuanYi|Hei|Song|Ming", name)
+    ]
+    assert cjk, f"no CJK font embedded (Chinese would print as boxes); fonts: {sorted(fonts)}"
+
+    shown = sum(
+        1
+        for page in PAGES
+        for tag, name, value in _resources(public_build / page)
+        if tag == "img" and name == "src" and "_images/" in value
+    )
+    printed = sum(len(page.images) for page in reader.pages)
+    assert printed >= shown, f"{printed} images in the PDF for {shown} figures in the pages"

@@ -26,7 +26,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the package, als
 
 from csmsasr_utils.threads import configure_threads  # noqa: E402
 
-
 #: Seconds nbclient waits for a cell's remaining output after its reply (nbclient's default is 4).
 IOPUB_TIMEOUT = 120
 
@@ -41,10 +40,12 @@ def explain_timeout(result: Any, folder: str, timeout: int | None) -> Any:
 
     if isinstance(result.err, CellTimeoutError):
         preview = str(result.err).split("Here is a preview of the cell contents:")[-1].strip()[:300]
-        message = (f"a cell of a notebook in {folder} ran longer than the book's limit of {timeout} s per cell "
-                   "(execute.timeout in _config.yml) and was stopped. Usually the machine is busy: close "
-                   "other heavy programs and run `make book` again (finished notebooks are cached and not "
-                   "re-run), or raise execute.timeout. The cell: " + preview)
+        message = (
+            f"a cell of a notebook in {folder} ran longer than the book's limit of {timeout} s per cell "
+            "(execute.timeout in _config.yml) and was stopped. Usually the machine is busy: close "
+            "other heavy programs and run `make book` again (finished notebooks are cached and not "
+            "re-run), or raise execute.timeout. The cell: " + preview
+        )
         result.err = NotebookTimeout(message)
         result.exc_string = message
     return result
