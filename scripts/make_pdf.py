@@ -6,7 +6,9 @@ it needs no LaTeX, no network and no second execution of the notebooks: the figu
 formulas (MathJax, served by the book) and the Chinese text (the system's CJK fonts, Noto CJK on
 Debian) are those of the pages.
 
-**How.** The pages are taken in the order of ``_toc.yml``. Each is printed on A4 by
+**How.** The pages are taken in the order of ``_toc.yml``, except the parts of
+:data:`ONLINE_ONLY_PARTS` (the package reference: some 280 pages of function entries that a class
+handout does not need; it stays on the site). Each is printed on A4 by
 ``chromium --headless --print-to-pdf`` (the book's print style sheet, ``book/_static/csmsasr.css``,
 hides the navigation and lets long lines and wide tables wrap onto the paper). Then, with pypdf:
 
@@ -26,12 +28,12 @@ from __future__ import annotations
 
 import argparse
 import html
+import re
 import shutil
 import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass
-from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
@@ -67,6 +69,10 @@ def find_chromium() -> str:
     )
 
 
+#: Parts of ``_toc.yml`` (by caption) that the PDF leaves out: the reference pages of the package.
+ONLINE_ONLY_PARTS: tuple[str, ...] = ("Package reference",)
+
+
 def toc_chapters(toc_file: Path, html_dir: Path) -> list[Chapter]:
     """The book's pages in the order of the Jupyter Book table of contents ``toc_file`` (``root``,
     then ``parts`` with their ``caption`` and ``chapters``, or top-level ``chapters``; nested
@@ -81,7 +87,8 @@ def toc_chapters(toc_file: Path, html_dir: Path) -> list[Chapter]:
             walk(item.get("sections", []), part)
 
     for part in toc.get("parts", []):
-        walk(part.get("chapters", []), part.get("caption"))
+        if part.get("caption") not in ONLINE_ONLY_PARTS:
+            walk(part.get("chapters", []), part.get("caption"))
     walk(toc.get("chapters", []), None)
     chapters = [Chapter(part, html_dir / f"{Path(name).with_suffix('')}.html") for part, name in entries]
     missing = [str(c.html_file) for c in chapters if not c.html_file.is_file()]
@@ -93,44 +100,13 @@ def toc_chapters(toc_file: Path, html_dir: Path) -> list[Chapter]:
     return chapters
 
 
-class _FirstHeading(HTMLParser):
-    """The text of a page's first ``<h1>``, without its permalink sign."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.inside = 0
-        self.skip = 0
-        self.parts: list[str] = []
-        self.done = False
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if self.done:
-            return
-        if tag == "h1":
-            self.inside += 1
-        elif self.inside and tag == "a" and "headerlink" in (dict(attrs).get("class") or ""):
-            self.skip += 1
-
-    def handle_endtag(self, tag: str) -> None:
-        if self.done:
-            return
-        if tag == "a" and self.skip:
-            self.skip -= 1
-        elif tag == "h1" and self.inside:
-            self.inside -= 1
-            self.done = not self.inside
-
-    def handle_data(self, data: str) -> None:
-        if self.inside and not self.skip and not self.done:
-            self.parts.append(data)
-
-
 def page_title(html_file: Path) -> str:
-    """The title of a built page: its first heading (``1. Dataset statistics`` …)."""
-    parser = _FirstHeading()
-    parser.feed(html_file.read_text(encoding="utf-8"))
-    title = " ".join("".join(parser.parts).split())
-    return title or html_file.stem
+    """The title of a built page as its ``<title>`` gives it, without the book's name: numbered
+    where the book numbers it (``1. Dataset statistics``). The page's first ``<h1>`` is not used:
+    the theme's header repeats the title there without its number."""
+    found = re.search(r"<title>(.*?)</title>", html_file.read_text(encoding="utf-8"), re.S)
+    title = html.unescape(found[1]).split(" \u2014 ")[0] if found else ""
+    return " ".join(title.split()) or html_file.stem
 
 
 def print_to_pdf(chromium: str, source: Path, target: Path, scratch: Path, budget_ms: int = 20_000) -> None:

@@ -74,13 +74,15 @@ const measure = (win, doc) => {
   const scrollbarRoom = (node, style) => node.offsetHeight - node.clientHeight
     - parseFloat(style.borderTopWidth) - parseFloat(style.borderBottomWidth);
   const covered = (element, right) => {
+    // drawn over by another part of its own cell output (a plotly figure's tool bar) is not covered
+    const own = element.closest("div.cell_output") || element;
     element.scrollIntoView({block: "start"});
     const box = element.getBoundingClientRect();
     const xs = [articleRight + 2, Math.min(right, viewport) - 2];
     const ys = [box.top + 4, Math.min(box.bottom, win.innerHeight) - 4].filter((y) => y > 0);
     for (const x of xs) for (const y of ys) {
       const top = doc.elementFromPoint(x, y);
-      if (top && !element.contains(top) && !top.contains(element)) return top;
+      if (top && !own.contains(top) && !top.contains(element)) return top;
     }
     return null;
   };

@@ -583,6 +583,7 @@ def test_the_book_prints_as_one_pdf(public_build, tmp_path):
 
     outline = [item for entry in reader.outline for item in (entry if isinstance(entry, list) else [entry])]
     targets = {item.title: reader.get_destination_page_number(item) for item in outline}
+    assert not [t for t in targets if "csmsasr_utils" in t], "the package reference stays on the site"
     contents = " ".join(texts[1 : min(targets.values())])  # after the title page, before the first chapter
     assert contents.startswith("Contents"), contents[:200]
     for page in PAGES:
