@@ -143,6 +143,20 @@ frame.addEventListener("load", async () => {
 """
 
 
+#: The flags of every headless run: no sandbox (containers), no GPU, and none of the browser's own
+#: traffic (background networking, component updates, first-run pages), so runs stay independent
+#: and what the network log shows is the page's.
+HEADLESS: tuple[str, ...] = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--no-first-run",
+    "--no-default-browser-check",
+    "--disable-component-update",
+)
+
+
 def find_chromium() -> str | None:
     """The path of a Chromium executable, or ``None``."""
     for name in CHROMIUM_NAMES:
@@ -244,13 +258,7 @@ def open_page(
     with tempfile.TemporaryDirectory() as scratch:
         scratch = Path(scratch)
         common = [
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-background-networking",
-            "--no-first-run",
-            "--no-default-browser-check",
-            "--disable-component-update",
+            *HEADLESS,
             f"--virtual-time-budget={budget_ms}",
             "--hide-scrollbars",
         ]
@@ -488,13 +496,7 @@ def hover_first_point(
     report = HoverReport(page=html_file.name)
     with tempfile.TemporaryDirectory() as scratch:
         flags = [
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-background-networking",
-            "--no-first-run",
-            "--no-default-browser-check",
-            "--disable-component-update",
+            *HEADLESS,
             "--hide-scrollbars",
             "--window-size=1280,1600",
             f"--user-data-dir={Path(scratch) / 'profile'}",
@@ -566,13 +568,7 @@ def search(chromium: str, html_dir: Path, query: str, *, budget_ms: int = 10_000
         )
     with tempfile.TemporaryDirectory() as scratch:
         flags = [
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-background-networking",
-            "--no-first-run",
-            "--no-default-browser-check",
-            "--disable-component-update",
+            *HEADLESS,
             f"--virtual-time-budget={budget_ms}",
             f"--user-data-dir={Path(scratch) / 'profile'}",
             "--dump-dom",
