@@ -109,3 +109,19 @@ def test_kernels_wait_long_enough_for_a_cells_last_output():
     module.single_nb_execution({}, cwd="/book", timeout=900, allow_errors=False, iopub_timeout=7)
     assert calls == [{"meta_override": True, "iopub_timeout": ext.IOPUB_TIMEOUT}, {"iopub_timeout": 7}]
     assert ext.IOPUB_TIMEOUT > 4
+
+
+def test_single_threaded_blas_limits_blas_inside_and_restores_it_after():
+    """threadpoolctl reports one thread for every BLAS pool inside the block, the previous sizes after."""
+    import numpy  # noqa: F401  (loads numpy's BLAS, so there is a pool to see)
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    def blas_threads():
+        return [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
+
+    with threadpool_limits(limits=2, user_api="blas"):  # what the package sets on a 2-core machine
+        before = blas_threads()
+        assert before and set(before) == {2}
+        with threads.single_threaded_blas():
+            assert set(blas_threads()) == {1}
+        assert blas_threads() == before

@@ -10,7 +10,9 @@ from csmsasr_utils.errors import CsmsasrError
 from csmsasr_utils.msa.metrics import sims_regression_metrics
 from csmsasr_utils.msa.text_baselines import (
     ALPHAS,
+    by_key,
     evaluate_text_baselines,
+    fit_tuned,
     majority_value,
     text_baselines,
 )
@@ -79,6 +81,29 @@ def test_bad_input_is_refused(toy):
         evaluate_text_baselines(metadata, {0: {**split, "test": np.array(["nope"])}}, "paper")
     with pytest.raises(CsmsasrError):
         majority_value([])
+
+
+def test_a_validation_set_without_finite_labels_is_a_clear_error(toy):
+    """Every candidate strength scores NaN on NaN labels: the search says so instead of returning nothing."""
+    metadata, split = toy
+    texts, labels = metadata.set_index("clip_id")["text"], metadata.set_index("clip_id")["label_m"]
+    ridge = by_key(text_baselines())["char_tfidf_ridge"]
+    nan_labels = pd.Series(np.nan, index=split["valid"])
+    with pytest.raises(CsmsasrError, match="finite validation MAE"):
+        fit_tuned(ridge, texts[split["train"]], labels[split["train"]], texts[split["valid"]], nan_labels)
+
+
+def test_the_tuned_model_is_the_one_fitted_with_the_chosen_strength(toy):
+    """The model kept by the search predicts exactly as a fresh fit with the chosen alpha (fits are
+    deterministic, so keeping it instead of refitting changes no number)."""
+    metadata, split = toy
+    texts, labels = metadata.set_index("clip_id")["text"], metadata.set_index("clip_id")["label_m"]
+    for baseline in text_baselines():
+        model, alpha = fit_tuned(
+            baseline, texts[split["train"]], labels[split["train"]], texts[split["valid"]], labels[split["valid"]]
+        )
+        fresh = baseline.make(alpha).fit(texts[split["train"]], labels[split["train"]])
+        np.testing.assert_array_equal(model.predict(texts[split["test"]]), fresh.predict(texts[split["test"]]))
 
 
 def test_baselines_have_stable_unique_keys_and_by_key_picks_them():
