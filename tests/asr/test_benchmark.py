@@ -11,7 +11,6 @@ import soundfile as sf
 from csmsasr_utils.asr import benchmark, tts
 from csmsasr_utils.asr.audio import SAMPLE_RATE
 from csmsasr_utils.asr.engines.base import TimedTranscription
-from csmsasr_utils.asr.normalize import normalize_text
 from tests.conftest import needs_public
 
 needs_kokoro = pytest.mark.skipif(not tts.kokoro_available(), reason="Kokoro packages not installed")
@@ -126,34 +125,70 @@ def _committed(key: str) -> dict:
     return rows[key]
 
 
-@needs_public
-@needs_kokoro
-@pytest.mark.slow
-def test_the_committed_results_come_back_from_the_same_audio_and_decoder(public_dir, tmp_path):
-    """Re-synthesise three test clips of the committed benchmark: the same audio (duration, level),
-    and Whisper-base greedy writes the same hypotheses as recorded — the same text the book scores,
-    i.e. after its normalisation. CTranslate2's int8 kernels differ between processors (AVX2 or
-    AVX-512, Intel or AMD), which can tip a near tie between a character and its traditional form
-    (别 / 別 on an AMD EPYC with AVX-512); normalisation maps both to one, as the CER protocol does."""
-    from csmsasr_utils.asr.audio import load_audio
-    from csmsasr_utils.asr.engines.whisper_ct2 import default_whisper
+#: How far the committed benchmark can be re-checked exactly. Kokoro's ONNX kernels and
+#: CTranslate2's int8 kernels take other paths on other processors (AVX2 or AVX-512, Intel or AMD).
+#: Measured on an AMD EPYC with AVX2 only, against the run committed from one with AVX-512: 30 of
+#: 55 re-synthesised test clips differed (durations by up to 0.21 s, 2.9 %; levels by up to 2.3 %,
+#: 4.2 % on one other clip). Where the audio was the same, the numpy HMM-GMM wrote the same
+#: hypotheses every time, while Whisper-base's greedy decoding tipped in 3 of 5 clips (one early
+#: token apart, the rest of the line follows). So: the audio is checked for the same voice, text
+#: and augmentation within these bounds; a clip whose audio is the recorded audio must decode
+#: exactly as recorded where the arithmetic is exact in effect (the HMM-GMM); Whisper, and clips
+#: whose audio differs, are checked in aggregate — the corpus CER against the manual transcripts
+#: within CER_TOLERANCE of the recorded hypotheses' (there, on 15 clips: 0.028 apart for Whisper,
+#: 0.012 for the HMM-GMM; a wrong model, decoding or normaliser moves it by far more).
+DURATION_TOLERANCE, RMS_TOLERANCE, CER_TOLERANCE = 0.06, 0.08, 0.08
+
+
+def _resynthesised(row: dict, public_dir, tmp_path, picks: list[int]):
+    """The committed row's clips at ``picks``, synthesised again: (clip ids, files, references,
+    per clip whether the audio is the recorded audio). Checks the audio against the recorded stats."""
     from csmsasr_utils.data import load_metadata
 
-    row = _committed("whisper-greedy")
     meta = load_metadata(public_dir)
     kept, note = benchmark.rows_for_transcripts([row], meta)
     assert kept, note  # made on these very transcripts
     texts = dict(zip(meta["clip_id"], meta["text"]))
-    picks = [0, len(row["clip_ids"]) // 2, len(row["clip_ids"]) - 1]
     ids = [row["clip_ids"][i] for i in picks]
     clips = tts.synthesize_speech(ids, [texts[c] for c in ids], tmp_path, engine="kokoro", show_progress=False)
+    same = []
     for i, stats in zip(picks, benchmark.audio_stats(clips["path"].tolist())):
         duration, rms = row["audio_stats"][i]
-        assert stats[0] == pytest.approx(duration, abs=1e-3)
-        assert stats[1] == pytest.approx(rms, rel=0.02)
+        assert stats[0] == pytest.approx(duration, rel=DURATION_TOLERANCE)
+        assert stats[1] == pytest.approx(rms, rel=RMS_TOLERANCE)
+        same.append(list(stats) == [duration, rms])
+    return ids, clips["path"].tolist(), [texts[c] for c in ids], same
+
+
+def _assert_same_quality(references: list[str], again: list[str], recorded: list[str]) -> None:
+    from csmsasr_utils.asr.metrics import corpus_scores
+
+    cer_again, cer_recorded = (corpus_scores(references, h)["cer"] for h in (again, recorded))
+    assert cer_again == pytest.approx(cer_recorded, abs=CER_TOLERANCE), (again, recorded)
+
+
+def _picks(row: dict, n: int = 8) -> list[int]:
+    """``n`` clips spread over the test split, the first and the last among them."""
+    return sorted({round(k * (len(row["clip_ids"]) - 1) / (n - 1)) for k in range(n)})
+
+
+@needs_public
+@needs_kokoro
+@pytest.mark.slow
+def test_the_committed_results_come_back_from_the_same_audio_and_decoder(public_dir, tmp_path):
+    """Re-synthesise eight test clips of the committed benchmark: the same voice, text and
+    augmentation (duration and level within the bounds above), and Whisper-base greedy decodes them
+    as well as recorded (the corpus CER of the book's protocol within CER_TOLERANCE)."""
+    from csmsasr_utils.asr.audio import load_audio
+    from csmsasr_utils.asr.engines.whisper_ct2 import default_whisper
+
+    row = _committed("whisper-greedy")
+    picks = _picks(row)
+    ids, paths, references, _ = _resynthesised(row, public_dir, tmp_path, picks)
     whisper = default_whisper(tmp_path / "models", decoding="greedy")
-    again = [whisper.transcribe(load_audio(p)) for p in clips["path"]]
-    assert [normalize_text(h) for h in again] == [normalize_text(row["hypotheses_raw"][i]) for i in picks]
+    again = [whisper.transcribe(load_audio(p)) for p in paths]
+    assert all(again), "Whisper wrote nothing for a clip"
+    _assert_same_quality(references, again, [row["hypotheses_raw"][i] for i in picks])
 
 
 @needs_public
@@ -161,10 +196,10 @@ def test_the_committed_results_come_back_from_the_same_audio_and_decoder(public_
 @pytest.mark.slow
 def test_the_committed_hmm_gmm_decodes_its_clips_as_recorded(public_dir, tmp_path):
     """The HMM-GMM saved with the benchmark (``results/asr/models/hmm-gmm``, arrays + JSON) writes
-    the recorded hypotheses for three test clips again."""
+    the recorded hypothesis again for every re-synthesised clip whose audio is the recorded audio,
+    and decodes the eight clips as well as recorded."""
     from csmsasr_utils.asr.audio import load_audio
     from csmsasr_utils.asr.hmm_gmm import HmmGmmRecognizer
-    from csmsasr_utils.data import load_metadata
 
     row = _committed("hmm-gmm")
     folder = benchmark.REPO / row["model_file"]
@@ -175,11 +210,14 @@ def test_the_committed_hmm_gmm_decodes_its_clips_as_recorded(public_dir, tmp_pat
         row["decoder"]["lm_weight"],
         row["decoder"]["insertion_penalty"],
     )
-    texts = dict(zip(load_metadata(public_dir)["clip_id"], load_metadata(public_dir)["text"]))
-    picks = [0, 1, len(row["clip_ids"]) - 1]
-    ids = [row["clip_ids"][i] for i in picks]
-    clips = tts.synthesize_speech(ids, [texts[c] for c in ids], tmp_path, engine="kokoro", show_progress=False)
-    assert [model.transcribe(load_audio(p)) for p in clips["path"]] == [row["hypotheses_raw"][i] for i in picks]
+    picks = _picks(row)
+    ids, paths, references, same = _resynthesised(row, public_dir, tmp_path, picks)
+    again = [model.transcribe(load_audio(p)) for p in paths]
+    recorded = [row["hypotheses_raw"][i] for i in picks]
+    for clip_id, is_same, hypothesis, expected in zip(ids, same, again, recorded):
+        if is_same:
+            assert hypothesis == expected, clip_id
+    _assert_same_quality(references, again, recorded)
 
 
 @needs_public
@@ -188,8 +226,9 @@ def test_the_committed_hmm_gmm_decodes_its_clips_as_recorded(public_dir, tmp_pat
 def test_the_committed_fine_tuning_starts_as_recorded(public_dir, tmp_path):
     """A slice of the committed Whisper-base fine-tuning run again: its first batch (the seeded
     shuffle over the recorded training clips), re-synthesised and encoded, gives the recorded first
-    training loss; and the model before fine-tuning writes the recorded 'before' hypothesis of a
-    test clip. (The fine-tuned weights, ~290 MB, are not committed; this checks what the run
+    training loss (to 1e-4 where the audio is the recorded audio, 1e-2 where this processor's
+    synthesis differs); and the model before fine-tuning writes the recorded 'before' hypotheses
+    of three test clips (exactly where their audio is the recorded audio, as well in aggregate). (The fine-tuned weights, ~290 MB, are not committed; this checks what the run
     started from and how it started.)"""
     import torch
     import transformers
@@ -216,9 +255,16 @@ def test_the_committed_fine_tuning_starts_as_recorded(public_dir, tmp_path):
     model.train()
     with torch.no_grad():
         loss = model(encoder_outputs=(states,), labels=labels).loss.item()
-    assert loss == pytest.approx(row["finetune"]["history"][0]["step_losses"][0], rel=1e-4)
+    # the first test clip's audio says whether this processor synthesises as the recording one did
+    picks = _picks(row, 3)
+    _, paths, references, same = _resynthesised(row, public_dir, tmp_path, picks)
+    recorded_loss = row["finetune"]["history"][0]["step_losses"][0]
+    assert loss == pytest.approx(recorded_loss, rel=1e-4 if all(same) else 1e-2)  # 1.1e-3 apart on AVX2
 
-    test_id = row["clip_ids"][0]
-    test_clip = tts.synthesize_speech([test_id], [texts[test_id]], tmp_path, engine="kokoro", show_progress=False)
-    before = HFWhisperEngine(base, num_beams=1).transcribe(load_audio(test_clip["path"].iloc[0]))
-    assert before == row["hypotheses_before"][0]
+    engine = HFWhisperEngine(base, num_beams=1)
+    before = [engine.transcribe(load_audio(p)) for p in paths]
+    recorded = [row["hypotheses_before"][i] for i in picks]
+    for is_same, hypothesis, expected in zip(same, before, recorded):
+        if is_same:  # float32 torch on the same audio: the same greedy decoding
+            assert hypothesis == expected
+    _assert_same_quality(references, before, recorded)
