@@ -193,10 +193,28 @@ def test_printed_text_split_into_chunks_gives_the_same_results():
         whole
         == split
         == [
-            {"cell": 0, "kind": "text", "content": "Insight: the probe reads the video.\n\n"},
+            {"cell": 0, "kind": "text", "content": "Insight: the probe reads the video.\n"},
             {"cell": 1, "kind": "text", "content": "next cell\n"},
         ]
     )
+
+
+def test_a_stray_newline_in_any_cell_changes_no_result():
+    """A whitespace-only stdout chunk (a native library's newline, forwarded whenever it is flushed)
+    is no result, wherever it lands: after a print, alone in a cell, or between two prints."""
+
+    def results(*outputs_per_cell):
+        cells = [
+            new_code_cell("...", outputs=[new_output("stream", name="stdout", text=t) for t in texts])
+            for texts in outputs_per_cell
+        ]
+        return result_tables.notebook_results(new_notebook(cells=cells))
+
+    clean = results(["total: 3\n"], ["loops: 0 of 16\n"])
+    assert results(["total: 3\n", "\n"], ["loops: 0 of 16\n"]) == clean
+    assert results(["total: 3\n"], ["\n", "loops: 0 of 16\n", " \n"]) == clean
+    assert results(["total: 3\n"], ["loops: 0 ", "\n", "of 16\n"]) == results(["total: 3\n"], ["loops: 0 of 16\n"])
+    assert results(["total: 3\n"], ["loops: 1 of 16\n"]) != clean  # a value still counts
 
 
 def test_tables_text_only_of_every_table_in_an_output():

@@ -17,7 +17,11 @@ end of an HTML build, :func:`write_result_files` turns each into a list of entri
   (whitespace collapsed). Attributes, styles and scripts are dropped.
 * ``"text"`` — any other rich output's ``text/plain``, and the standard output (``stdout`` streams).
   Images and matplotlib's ``<Figure size … with … Axes>`` placeholders are left out, and so are
-  ``stderr`` streams (warnings, progress bars).
+  ``stderr`` streams (warnings, progress bars) and stdout chunks of whitespace only: the kernel
+  also forwards what native libraries write to the process's standard output, from a thread of its
+  own, so a stray newline of theirs lands in whichever cell runs when it is flushed (seen in two
+  demo builds running side by side: one newline, in chapter 4 in one build and in chapter 5 in the
+  other).
 * ``"error"`` — ``{"ename": ..., "evalue": ...}`` of an error output (the book's build fails on
   those anyway).
 
@@ -192,6 +196,8 @@ def notebook_results(notebook: str | Path | Mapping[str, Any]) -> list[dict[str,
             if result is None:
                 continue
             is_stdout = output.get("output_type") == "stream"
+            if is_stdout and not result[1].strip():
+                continue  # whitespace only: no result, and it may not even be this cell's (see above)
             if is_stdout and previous_was_stdout:
                 results[-1]["content"] += result[1]
             else:
