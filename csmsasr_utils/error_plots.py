@@ -156,7 +156,7 @@ def show_shift_against_cer(cer: pd.DataFrame, shift: pd.DataFrame, title: str, s
         raise CsmsasrError(f"CER table {cer.shape} and prediction shifts {shift.shape} do not line up")
     fig, ax = plt.subplots(figsize=(7, 3.6))
     for name, column in zip(cer.columns, shift.columns):
-        ax.scatter(np.minimum(cer[name].to_numpy(), 2.0), shift[column].abs(), label=name, alpha=0.7)
+        ax.scatter(np.minimum(cer[name].to_numpy(), 2.0), shift[column].abs(), label=name, alpha=0.5, s=12)
     ax.set_xlabel("CER of the clip's hypothesis (capped at 200 %)")
     ax.set_ylabel("|prediction change|")
     ax.legend(frameon=False, fontsize=8)

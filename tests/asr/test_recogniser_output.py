@@ -63,3 +63,63 @@ def test_no_audio_is_a_reason_not_an_error(monkeypatch, tmp_path):
     output = recogniser_output.load(_metadata(), None, tmp_path)
     assert output.runs == {} and output.source == "none"
     assert output.describe() == "No recogniser output in this build: no speech synthesiser\nrecogniser output: none"
+
+
+def _benchmark_row(recogniser: str, clip_ids: list[str], hypotheses: list[str], git: str = "abc1234") -> dict:
+    return {
+        "recogniser": recogniser,
+        "clip_ids": clip_ids,
+        "hypotheses_raw": hypotheses,
+        "audio": "synthetic reading",
+        "code": {"git": git},
+    }
+
+
+def test_benchmark_rows_become_runs_named_by_recogniser_the_last_row_winning(monkeypatch, tmp_path):
+    monkeypatch.delenv("CSMSASR_AUDIO_DIR", raising=False)
+    rows = [
+        _benchmark_row("hmm-gmm", ["c2", "c3"], ["要的", "没"], git="old"),
+        _benchmark_row("whisper-greedy", ["c2", "c3"], ["要得。", "冇得"]),
+        _benchmark_row("hmm-gmm", ["c2", "c3"], ["要得", "没得"], git="new"),
+    ]
+    output = recogniser_output.load(_metadata(), None, tmp_path, benchmark_rows=rows)
+    assert list(output.runs) == ["hmm-gmm", "whisper-greedy"]
+    run = output.runs["hmm-gmm"]
+    assert list(run.columns) == COLUMNS
+    assert run["hypothesis_raw"].tolist() == ["要得", "没得"]  # the later row of hmm-gmm
+    assert run["reference"].tolist() == ["要得", "冇得"]  # from the metadata, by clip id
+    assert output.runs["whisper-greedy"]["hypothesis"].tolist() == ["要得", "冇得"]  # normalised: no 。
+    assert output.source == "synthetic reading; 2 official test clips, committed benchmark (code new, abc1234)"
+
+
+def test_whisper_runs_take_the_benchmarks_two_decodings_under_the_books_names(monkeypatch, tmp_path):
+    monkeypatch.delenv("CSMSASR_AUDIO_DIR", raising=False)
+    rows = [
+        _benchmark_row("hmm-gmm", ["c2"], ["要得"]),
+        _benchmark_row("whisper-beam5", ["c2"], ["要的"]),
+        _benchmark_row("whisper-greedy", ["c2"], ["要得"]),
+    ]
+    output = recogniser_output.whisper_runs(_metadata(), tmp_path, benchmark_rows=rows)
+    assert sorted(output.runs) == ["beam5_fallback", "greedy"]
+    assert output.runs["beam5_fallback"]["hypothesis_raw"].tolist() == ["要的"]
+
+
+def test_real_audio_or_no_benchmark_rows_means_the_books_own_runs(monkeypatch, tmp_path):
+    """With recordings installed the synthetic benchmark is not used; without rows (the demo) neither."""
+    called = []
+    monkeypatch.setattr(
+        recogniser_output,
+        "from_book_runs",
+        lambda meta, cache: called.append(1) or recogniser_output.RecogniserOutput(),
+    )
+    rows = [_benchmark_row("whisper-greedy", ["c2"], ["要得"])]
+    monkeypatch.setenv("CSMSASR_AUDIO_DIR", str(tmp_path))
+    recogniser_output.whisper_runs(_metadata(), tmp_path, benchmark_rows=rows)
+    monkeypatch.delenv("CSMSASR_AUDIO_DIR")
+    recogniser_output.load(_metadata(), None, tmp_path, benchmark_rows=[])
+    assert called == [1, 1]
+
+
+def test_the_committed_benchmark_is_for_the_real_transcripts_only():
+    """The demo's made-up transcripts match none of the committed rows (their fingerprints differ)."""
+    assert recogniser_output.committed_benchmark_rows(_metadata()) == []
