@@ -8,8 +8,9 @@ this order of preference:
   ``csmsasr asr transcribe`` for the whole test split), named by the caller;
 * the committed speech benchmark (:mod:`~csmsasr_utils.asr.benchmark`): every recogniser on the
   whole official test split, when it was made on the transcripts loaded here and no real audio is
-  installed — its audio is the synthetic reading this build would make itself (a test re-decodes
-  some of its clips and gets the same hypotheses), so transcribing again would only repeat it;
+  installed — its audio is the synthetic reading this build would make itself (a test
+  re-synthesises and re-decodes some of its clips and checks them against it), so transcribing
+  again would only repeat it;
 * otherwise the Whisper-base runs of chapter 5 on the first :data:`.BOOK_TEST_CLIPS` clips of the
   official ASR test split, transcribed in the build and cached (nothing is transcribed twice): on
   real audio where it is installed (the recordings say more than any synthetic benchmark), and on
