@@ -329,3 +329,24 @@ def test_a_tiny_book_build_writes_its_results_file(tmp_path):
             ],
         },
     ]
+
+
+def test_a_line_printed_twice_by_the_kernel_under_load_changes_no_result():
+    """Seen in CI (three builds on 2 cores): a cell's last printed line arrived twice, each time after
+    an extra newline. Blank lines and a line repeated right after itself are no result; a changed
+    number, a line repeated later, or a table still is."""
+
+    def results(*texts, table=None):
+        outputs = [new_output("stream", name="stdout", text=t) for t in texts]
+        if table is not None:
+            outputs.append(new_output("display_data", data={"text/html": table, "text/plain": "t"}))
+        return result_tables.notebook_results(new_notebook(cells=[new_code_cell("...", outputs=outputs)]))
+
+    once = results("where: {'落': 2}\n", "clips: 16\n")
+    assert once == [{"cell": 0, "kind": "text", "content": "where: {'落': 2}\nclips: 16\n"}]
+    assert results("where: {'落': 2}\n\nclips: 16\n\nclips: 16\n") == once
+    assert results("where: {'落': 2}\n", "\nclips: 16\n", "\nclips: 16\n") == once
+    assert results("where: {'落': 2}\n", "clips: 17\n") != once
+    assert results("clips: 16\nwhere: {'落': 2}\nclips: 16\n")[0]["content"].count("clips: 16") == 2
+    table = "<table><tr><td>0.5</td></tr></table>"
+    assert results("clips: 16\n", table=table) != results("clips: 16\n", table=table.replace("0.5", "0.6"))

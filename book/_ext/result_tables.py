@@ -21,7 +21,12 @@ end of an HTML build, :func:`write_result_files` turns each into a list of entri
   also forwards what native libraries write to the process's standard output, from a thread of its
   own, so a stray newline of theirs lands in whichever cell runs when it is flushed (seen in two
   demo builds running side by side: one newline, in chapter 4 in one build and in chapter 5 in the
-  other).
+  other). For the same reason a cell's printed text is kept without its blank lines and with a
+  line repeated right after itself kept once (:func:`printed_text`): in CI, with two other builds
+  on the same 2 cores, one build of chapter 5 got the last line of a cell twice, each time after
+  an extra newline, ``"…\n\nclips behind these recalls: 16\n\nclips behind these recalls: 16\n"``,
+  where the code prints it once and the other build had it once. A number that differs still
+  makes a different line, so the files still tell two builds' results apart.
 * ``"error"`` — ``{"ename": ..., "evalue": ...}`` of an error output (the book's build fails on
   those anyway).
 
@@ -176,6 +181,22 @@ def output_result(output: Mapping[str, Any]) -> tuple[str, Any] | None:
     return "text", _text(data["text/plain"])
 
 
+def printed_text(text: str) -> str:
+    """A cell's standard output as a result: blank lines dropped, a line repeated right after
+    itself kept once (kernel artefacts under load, see the module's documentation).
+
+    >>> printed_text("a: 1\\n\\nb: 2\\n\\nb: 2\\n")
+    'a: 1\\nb: 2\\n'
+    >>> printed_text("b: 2\\nb: 3\\nb: 2")
+    'b: 2\\nb: 3\\nb: 2'
+    """
+    kept: list[str] = []
+    for line in text.split("\n"):
+        if line.strip() and (not kept or line != kept[-1]):
+            kept.append(line)
+    return "\n".join(kept) + ("\n" if text.endswith("\n") and kept else "")
+
+
 def notebook_results(notebook: str | Path | Mapping[str, Any]) -> list[dict[str, Any]]:
     """The results of an executed notebook (a path, or the nbformat dictionary), in order.
 
@@ -183,12 +204,13 @@ def notebook_results(notebook: str | Path | Mapping[str, Any]) -> list[dict[str,
     result (see the module's documentation); ``i`` is the code cell's index among the code cells.
     Consecutive standard-output chunks of a cell are joined into one entry: the kernel sends printed
     text in chunks whose boundaries depend on timing, so one ``print`` may arrive as one output in
-    one build and as two in the next.
+    one build and as two in the next. The joined text is then :func:`printed_text`.
     """
     if not isinstance(notebook, Mapping):
         notebook = json.loads(Path(notebook).read_text(encoding="utf-8"))
     code_cells = [cell for cell in notebook.get("cells", []) if cell.get("cell_type") == "code"]
     results: list[dict[str, Any]] = []
+    printed: list[bool] = []  # for each entry: whether it is standard output
     for index, cell in enumerate(code_cells):
         previous_was_stdout = False
         for output in cell.get("outputs", []):
@@ -202,7 +224,11 @@ def notebook_results(notebook: str | Path | Mapping[str, Any]) -> list[dict[str,
                 results[-1]["content"] += result[1]
             else:
                 results.append({"cell": index, "kind": result[0], "content": result[1]})
+                printed.append(is_stdout)
             previous_was_stdout = is_stdout
+    for entry, is_stdout in zip(results, printed):
+        if is_stdout:
+            entry["content"] = printed_text(entry["content"])
     return results
 
 
