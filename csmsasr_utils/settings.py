@@ -21,6 +21,7 @@ module, in :mod:`csmsasr_utils.threads`.)
 from __future__ import annotations
 
 import os
+from collections.abc import MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -138,6 +139,33 @@ def path_setting(name: str) -> Path | None:
             f"To fix: {spec.advice}."
         )
     return path
+
+
+def make_paths_absolute(environ: MutableMapping[str, str] | None = None, base: Path | None = None) -> dict[str, str]:
+    """Rewrite each set variable of :data:`SETTINGS` in ``environ`` (default ``os.environ``) as an
+    absolute path, ``~`` expanded, relative ones from ``base`` (default the current folder); return
+    the variables it changed.
+
+    For processes that start in another folder and inherit the environment: the book's kernels run
+    in their page's folder (``notebooks/``, ``book/``), so a ``CSMSASR_PUBLIC_DIR=../shared/data`` given to ``jupyter-book build .``
+    must be resolved in the build's folder first (``make`` does the same with ``abspath``). Whether
+    the path exists is checked later, by the accessors, with their clear message.
+
+    >>> env = {"CSMSASR_FEATURES": "data/f.pkl", "CSMSASR_AUDIO_DIR": " ", "HOME_DIR": "x"}
+    >>> make_paths_absolute(env, Path("/work/book"))
+    {'CSMSASR_FEATURES': '/work/book/data/f.pkl'}
+    """
+    target = os.environ if environ is None else environ
+    folder = Path.cwd() if base is None else base
+    changed = {}
+    for spec in SETTINGS:
+        value = str(target.get(spec.name, "")).strip()
+        if not value:
+            continue
+        path = Path(os.path.normpath(folder / Path(value).expanduser()))
+        if str(path) != target[spec.name]:
+            changed[spec.name] = target[spec.name] = str(path)
+    return changed
 
 
 def public_dir() -> Path | None:

@@ -122,3 +122,27 @@ def test_the_makefile_makes_every_setting_absolute():
     makefile = (REPO / "Makefile").read_text(encoding="utf-8")
     listed = re.search(r"^SETTINGS\s*:=\s*((?:.*\\\n)*.*)$", makefile, re.M).group(1)
     assert listed.replace("\\", " ").split() == [s.name for s in SETTINGS]
+
+
+def test_paths_made_absolute_for_a_process_started_elsewhere(tmp_path, monkeypatch):
+    """What the book's build does before its kernels start in notebooks/: each set path absolute from
+    the build's folder, ~ expanded, blank and other variables untouched; then an accessor called from
+    notebooks/ finds the file the user named."""
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "f.pkl").write_bytes(b"x")
+    (tmp_path / "notebooks").mkdir()
+    monkeypatch.setenv("HOME", str(tmp_path))
+    env = {"CSMSASR_FEATURES": "data/f.pkl", "CSMSASR_AUDIO_DIR": "~/audio", "CSMSASR_BERT_DIR": "", "PATH": "bin"}
+    changed = settings.make_paths_absolute(env, tmp_path)
+    assert changed == {
+        "CSMSASR_FEATURES": str(tmp_path / "data" / "f.pkl"),
+        "CSMSASR_AUDIO_DIR": str(tmp_path / "audio"),
+    }
+    assert env["CSMSASR_BERT_DIR"] == "" and env["PATH"] == "bin"
+    assert settings.make_paths_absolute(env, tmp_path / "notebooks") == {}  # absolute already: unchanged
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("CSMSASR_FEATURES", "data/f.pkl")
+    settings.make_paths_absolute()
+    monkeypatch.chdir(tmp_path / "notebooks")
+    assert settings.features_path() == tmp_path / "data" / "f.pkl"

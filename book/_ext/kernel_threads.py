@@ -1,10 +1,14 @@
-"""A Sphinx extension of this book: notebook kernels that never stall on a busy machine.
+"""A Sphinx extension of this book: notebook kernels that see the build's settings and never stall.
 
 * **Threads.** The kernels that execute the chapters inherit this process's environment, so the
   thread budget and the passive OpenMP wait policy of :mod:`csmsasr_utils.threads` are put into it
   here, before any kernel starts (the user's own variables win). Without it, torch's spinning
   threads made one training cell of chapter 4 run ten times slower beside two busy processes and
   hit the cell timeout.
+* **Paths.** Each kernel runs in its page's folder (``notebooks/``, ``book/``), so the ``CSMSASR_*`` paths they inherit are made
+  absolute here, from the folder the build was started in
+  (:func:`csmsasr_utils.settings.make_paths_absolute`): ``CSMSASR_PUBLIC_DIR=../shared/data
+  jupyter-book build .`` reads the same folder as ``make book`` does.
 * **Timeouts explained.** Should a cell still run past ``execute.timeout`` (``_config.yml``), the
   build stops with one clear sentence — which notebook, the limit, what to do — instead of
   nbclient's stack trace.
@@ -24,6 +28,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the package, also without pip install -e
 
+from csmsasr_utils.settings import make_paths_absolute  # noqa: E402
 from csmsasr_utils.threads import configure_threads  # noqa: E402
 
 #: Seconds nbclient waits for a cell's remaining output after its reply (nbclient's default is 4).
@@ -67,6 +72,7 @@ def _wrap(module: Any) -> None:
 
 def setup(app) -> dict[str, Any]:
     configure_threads()
+    make_paths_absolute()
     from myst_nb.core.execute import cache, direct
 
     for module in (cache, direct):
