@@ -1,0 +1,232 @@
+"""Benchmark: MMSA's own ``MMSA_run`` and ``csmsasr msa run``, side by side, on the same data.
+
+Issue #13 asks what the full MSA benchmark costs here against the real alternative, MMSA itself,
+not against a loader written for the comparison. This script runs, one model after the other and
+in one session of the machine:
+
+1. **MMSA**: the dataset authors' copy (``Yaoooyu/CS-MSASR``, folder ``sentiment-analyze/``) or
+   ``thuiar/MMSA``, through its own ``MMSA_run(model, "sims", custom_feature=…)``, in a child
+   process, with every seed;
+2. **csmsasr**: ``csmsasr msa run --models M --seeds … --budget full --protocol paper`` on the same
+   pickle, in a child process;
+
+and prints each side's wall time (the whole process: imports, data loading, training with MMSA's
+early stopping, testing), the epochs it trained over all seeds and the seconds per epoch (early
+stopping ends the two runs after other numbers of epochs, so the per-epoch ratio is the fair
+one), the ratios, and each side's mean test MAE and Acc-2 over the seeds (the
+two runs need not give equal metrics: they draw their random numbers in other orders; they must
+give metrics of the same size).
+
+The data: the synthetic demo features at the real padded sizes (text 39 × 768, audio 553 × 13,
+vision 321 × 347, ≈ 645 MB) for the public metadata's 1,085 clips, split by the paper's 8:1:1
+split and written once in MMSA's layout (``train``/``valid``/``test``), so both sides train on the
+same clips. The dataset name stays ``sims``, which is what makes MMSA read the T/A/V labels and use
+the SIMS metrics. Both children get the same thread variables (:mod:`csmsasr_utils.threads`).
+
+MMSA is never fetched at run time and never committed. Get it outside the repository::
+
+    git clone https://github.com/Yaoooyu/CS-MSASR /scratch/CS-MSASR
+    pip install --target /scratch/mmsa-site easydict einops
+
+    CSMSASR_PUBLIC_DIR=../shared/data .venv/bin/python benchmarks/bench_vs_mmsa.py \\
+        --mmsa /scratch/CS-MSASR/sentiment-analyze --site /scratch/mmsa-site \\
+        --models LF_DNN LMF --work /scratch/bench-vs-mmsa
+
+What it takes to run MMSA's code on CPU with this project's torch (stubs for imports the
+non-BERT models never use, two patches) is done by :func:`run_mmsa` in the child; see
+``../shared/MMSA-SIDE-BY-SIDE.md`` for where these facts come from.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import pickle
+import re
+import statistics
+import subprocess
+import sys
+import time
+import types
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+SEEDS = (1111, 1112, 1113, 1114, 1115)
+
+
+def write_mmsa_pickle(target: Path) -> Path:
+    """The full-size demo features in MMSA's split layout at ``target`` (made once, then reused)."""
+    if target.is_file():
+        return target
+    from csmsasr_utils.data.demo import FULL_SEQ_LENS, make_demo
+    from csmsasr_utils.data.ids import canonical_clip_id
+    from csmsasr_utils.data.metadata import load_metadata
+    from csmsasr_utils.data.splits import paper_split
+
+    flat = make_demo(metadata=load_metadata(), seq_lens=FULL_SEQ_LENS)
+    ids = [canonical_clip_id(str(i)) for i in flat["id"]]  # the runner splits the canonical ids
+    position = {clip: k for k, clip in enumerate(ids)}
+    layout = {}
+    for split, clips in paper_split(ids).items():
+        rows = [position[c] for c in clips]
+        layout[split] = {key: value[rows] for key, value in flat.items()}
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_suffix(".partial")
+    with open(partial, "wb") as handle:
+        pickle.dump(layout, handle, protocol=4)
+    partial.replace(target)
+    return target
+
+
+def _stub_module(name: str, **attributes) -> types.ModuleType:
+    module = types.ModuleType(name)
+    module.__dict__.update(attributes)
+    sys.modules[name] = module
+    return module
+
+
+def run_mmsa(mmsa_dir: Path, site: Path, model: str, seeds: list[int], features: Path, out: Path) -> None:
+    """In this (child) process: import MMSA's package from ``mmsa_dir`` and call its ``MMSA_run``.
+
+    Stubs ``pytorch_transformers`` and ``pynvml`` (imported by MMSA, used only by the BERT models and
+    the GPU picker), makes ``torch.cuda.set_device`` a no-op (MMSA calls it even on CPU) and lets
+    ``ReduceLROnPlateau`` accept the ``verbose`` argument newer torch removed (MulT's trainer).
+    """
+    sys.path.insert(0, str(site))
+    os.environ.setdefault("TQDM_DISABLE", "1")
+    import torch
+
+    class _Placeholder:  # a class MMSA's CENET module subclasses at import time
+        pass
+
+    modeling_utils = _stub_module(
+        "pytorch_transformers.modeling_utils", PreTrainedModel=_Placeholder, prune_linear_layer=lambda *a, **k: None
+    )
+    _stub_module(
+        "pytorch_transformers",
+        BertConfig=_Placeholder,
+        BERT_PRETRAINED_MODEL_ARCHIVE_MAP={},
+        modeling_utils=modeling_utils,
+    )
+    _stub_module("pynvml", nvmlInit=lambda: None)
+    torch.cuda.set_device = lambda *args, **kwargs: None
+    plateau = torch.optim.lr_scheduler.ReduceLROnPlateau
+
+    class ReduceLROnPlateau(plateau):
+        def __init__(self, *args, verbose=None, **kwargs):
+            super().__init__(*args, **kwargs)
+
+    torch.optim.lr_scheduler.ReduceLROnPlateau = ReduceLROnPlateau
+
+    spec = importlib.util.spec_from_file_location(
+        "mmsa_own", mmsa_dir / "__init__.py", submodule_search_locations=[str(mmsa_dir)]
+    )
+    package = importlib.util.module_from_spec(spec)
+    sys.modules["mmsa_own"] = package
+    spec.loader.exec_module(package)
+    for folder in ("models", "results", "logs"):
+        (out / folder).mkdir(parents=True, exist_ok=True)
+    package.MMSA_run(
+        model,
+        "sims",
+        custom_feature=str(features),
+        gpu_ids=[],
+        num_workers=0,
+        seeds=seeds,
+        verbose_level=0,
+        model_save_dir=str(out / "models"),
+        res_save_dir=str(out / "results"),
+        log_dir=str(out / "logs"),
+    )
+
+
+def mmsa_metrics(out: Path, model: str) -> dict[str, float]:
+    """Mean test MAE and Acc-2 over the seeds from MMSA's results table: one row per run, the model
+    in lower case, each metric written as ``"(np.float64(mean), np.float64(std))"`` × 100."""
+    import pandas as pd
+
+    table = pd.read_csv(out / "results" / "normal" / "sims.csv")
+    row = table[table["Model"].str.lower() == model.lower()].iloc[-1]
+    return {name: float(re.findall(r"-?\d+\.?\d*", row[name].replace("float64", ""))[0]) / 100
+            for name in ("MAE", "Mult_acc_2")}  # fmt: skip
+
+
+def mmsa_epochs(out: Path, model: str) -> int:
+    """Epochs MMSA trained over all seeds: its trainers log one ``VAL-(model)`` line per epoch."""
+    log = out / "logs" / f"{model.lower()}-sims.log"
+    return sum(f"VAL-({model.lower()})" in line for line in log.read_text().splitlines())
+
+
+def csmsasr_epochs(results: Path) -> int:
+    """Epochs this project's runner trained over all seeds (the results rows' ``epochs``)."""
+    return sum(json.loads(line)["epochs"] for line in results.read_text().splitlines() if line.strip())
+
+
+def csmsasr_metrics(results: Path) -> dict[str, float]:
+    """Mean test MAE and Acc-2 over the seeds of a ``csmsasr msa run`` results file."""
+    rows = [json.loads(line) for line in results.read_text().splitlines() if line.strip()]
+    return {
+        "MAE": statistics.fmean(r["test_MAE"] for r in rows),
+        "Mult_acc_2": statistics.fmean(r["test_Mult_acc_2"] for r in rows),
+    }
+
+
+def _timed(command: list[str], env: dict[str, str], log: Path) -> float:
+    start = time.perf_counter()
+    with open(log, "w") as handle:
+        subprocess.run(command, env=env, stdout=handle, stderr=subprocess.STDOUT, check=True, cwd=REPO)
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--mmsa", type=Path, required=True, help="MMSA's package folder (sentiment-analyze/)")
+    parser.add_argument("--site", type=Path, required=True, help="folder with easydict and einops installed")
+    parser.add_argument("--models", nargs="+", default=["LF_DNN", "LMF"])
+    parser.add_argument("--seeds", nargs="+", type=int, default=list(SEEDS))
+    parser.add_argument("--work", type=Path, default=Path("/tmp/bench-vs-mmsa"))
+    parser.add_argument("--child-mmsa", help=argparse.SUPPRESS)  # internal: run MMSA for this model here
+    args = parser.parse_args()
+    features = args.work / "demo_full_mmsa_layout.pkl"
+    if args.child_mmsa:
+        run_mmsa(args.mmsa.resolve(), args.site.resolve(), args.child_mmsa, args.seeds, features, args.work / "mmsa")
+        return
+
+    sys.path.insert(0, str(REPO))
+    from csmsasr_utils.threads import available_cores, thread_environment
+
+    print(f"features: {write_mmsa_pickle(features)} ({features.stat().st_size / 1e6:,.0f} MB, synthetic demo)")
+    env = {**os.environ, **thread_environment()}
+    seeds = [str(s) for s in args.seeds]
+    rows = []
+    for model in args.models:
+        mmsa_seconds = _timed(
+            [sys.executable, __file__, "--mmsa", str(args.mmsa), "--site", str(args.site), "--work", str(args.work),
+             "--seeds", *seeds, "--child-mmsa", model],
+            env, args.work / f"mmsa-{model}.log",
+        )  # fmt: skip
+        results = args.work / f"csmsasr-{model}.jsonl"
+        results.unlink(missing_ok=True)
+        csmsasr = [str(Path(sys.executable).parent / "csmsasr"), "msa", "run", "--models", model, "--seeds", *seeds,
+                   "--budget", "full", "--protocol", "paper", "--device", "cpu", "--features", str(features),
+                   "--results", str(results)]  # fmt: skip
+        own_seconds = _timed(csmsasr, env, args.work / f"csmsasr-{model}.log")
+        theirs, ours = mmsa_metrics(args.work / "mmsa", model), csmsasr_metrics(results)
+        their_epochs, our_epochs = mmsa_epochs(args.work / "mmsa", model), csmsasr_epochs(results)
+        rows.append((model, mmsa_seconds, own_seconds, theirs, ours))
+        print(
+            f"{model:<10} MMSA {mmsa_seconds:7.1f} s / {their_epochs:3d} epochs = {mmsa_seconds / their_epochs:5.2f} s"
+            f"   csmsasr {own_seconds:7.1f} s / {our_epochs:3d} epochs = {own_seconds / our_epochs:5.2f} s"
+            f"   ratio {own_seconds / mmsa_seconds:.2f} (per epoch {own_seconds * their_epochs / (mmsa_seconds * our_epochs):.2f})"
+            f"   MAE {theirs['MAE']:.4f} / {ours['MAE']:.4f}   Acc-2 {theirs['Mult_acc_2']:.4f} / {ours['Mult_acc_2']:.4f}",
+            flush=True,
+        )
+    total_mmsa, total_own = sum(r[1] for r in rows), sum(r[2] for r in rows)
+    print(f"{len(args.seeds)} seeds each on {available_cores()} cores: MMSA {total_mmsa:.1f} s, "
+          f"csmsasr {total_own:.1f} s, ratio {total_own / total_mmsa:.2f}")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
