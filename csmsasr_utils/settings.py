@@ -114,6 +114,12 @@ def raw_value(name: str) -> str:
     return os.environ.get(setting(name).name, "").strip()
 
 
+def _absolute(value: str, base: Path | None = None) -> Path:
+    """``value`` as a normalised absolute path: ``~`` expanded, a relative path taken from ``base``
+    (default the current folder)."""
+    return Path(os.path.normpath((Path.cwd() if base is None else base) / Path(value).expanduser()))
+
+
 def path_setting(name: str) -> Path | None:
     """The absolute path named by variable ``name``, ``None`` when it is unset or blank.
 
@@ -124,10 +130,7 @@ def path_setting(name: str) -> Path | None:
     value = raw_value(name)
     if not value:
         return None
-    path = Path(value).expanduser()
-    if not path.is_absolute():
-        path = Path.cwd() / path
-    path = Path(os.path.normpath(path))
+    path = _absolute(value)
     found = "a folder" if path.is_dir() else "a file" if path.exists() else None
     if found is None and not spec.must_exist:
         return path
@@ -147,24 +150,21 @@ def make_paths_absolute(environ: MutableMapping[str, str] | None = None, base: P
     the variables it changed.
 
     For processes that start in another folder and inherit the environment: the book's kernels run
-    in their page's folder (``notebooks/``, ``book/``), so a ``CSMSASR_PUBLIC_DIR=../shared/data`` given to ``jupyter-book build .``
-    must be resolved in the build's folder first (``make`` does the same with ``abspath``). Whether
-    the path exists is checked later, by the accessors, with their clear message.
+    in their page's folder (``notebooks/``, ``book/``), so a ``CSMSASR_PUBLIC_DIR=../shared/data``
+    given to ``jupyter-book build .`` must be resolved in the build's folder first (``make`` does
+    the same with ``abspath``). Whether the path exists is checked later, by the accessors, with
+    their clear message.
 
     >>> env = {"CSMSASR_FEATURES": "data/f.pkl", "CSMSASR_AUDIO_DIR": " ", "HOME_DIR": "x"}
     >>> make_paths_absolute(env, Path("/work/book"))
     {'CSMSASR_FEATURES': '/work/book/data/f.pkl'}
     """
     target = os.environ if environ is None else environ
-    folder = Path.cwd() if base is None else base
     changed = {}
     for spec in SETTINGS:
         value = str(target.get(spec.name, "")).strip()
-        if not value:
-            continue
-        path = Path(os.path.normpath(folder / Path(value).expanduser()))
-        if str(path) != target[spec.name]:
-            changed[spec.name] = target[spec.name] = str(path)
+        if value and (path := str(_absolute(value, base))) != target[spec.name]:
+            changed[spec.name] = target[spec.name] = path
     return changed
 
 

@@ -5,9 +5,9 @@
   here, before any kernel starts (the user's own variables win). Without it, torch's spinning
   threads made one training cell of chapter 4 run ten times slower beside two busy processes and
   hit the cell timeout.
-* **Paths.** Each kernel runs in its page's folder (``notebooks/``, ``book/``), so the ``CSMSASR_*`` paths they inherit are made
-  absolute here, from the folder the build was started in
-  (:func:`csmsasr_utils.settings.make_paths_absolute`): ``CSMSASR_PUBLIC_DIR=../shared/data
+* **Paths.** Each kernel runs in its page's folder (``notebooks/``, ``book/``), so the
+  ``CSMSASR_*`` paths they inherit are made absolute here, from the folder the build was started
+  in (:func:`csmsasr_utils.settings.make_paths_absolute`): ``CSMSASR_PUBLIC_DIR=../shared/data
   jupyter-book build .`` reads the same folder as ``make book`` does.
 * **Timeouts explained.** Should a cell still run past ``execute.timeout`` (``_config.yml``), the
   build stops with one clear sentence — which notebook, the limit, what to do — instead of
