@@ -53,7 +53,9 @@ import types
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-SEEDS = (1111, 1112, 1113, 1114, 1115)
+sys.path.insert(0, str(REPO))  # the package, also without pip install -e
+
+from csmsasr_utils.msa.hparams import SEEDS  # noqa: E402  (MMSA's five seeds, the runner's default)
 
 
 def write_mmsa_pickle(target: Path) -> Path:
@@ -194,7 +196,6 @@ def main() -> None:
         run_mmsa(args.mmsa.resolve(), args.site.resolve(), args.child_mmsa, args.seeds, features, args.work / "mmsa")
         return
 
-    sys.path.insert(0, str(REPO))
     from csmsasr_utils.threads import available_cores, thread_environment
 
     print(f"features: {write_mmsa_pickle(features)} ({features.stat().st_size / 1e6:,.0f} MB, synthetic demo)")
