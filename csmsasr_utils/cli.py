@@ -182,9 +182,21 @@ def _asr_train(args: argparse.Namespace) -> int:
     texts = dict(zip(meta["clip_id"], meta["text"]))
     paths, train_texts = train["path"].tolist(), [texts[c] for c in train["clip_id"]]
     if args.model == "ctc":
-        config = ctc.TrainConfig(epochs=args.epochs, max_steps=args.max_steps, seed=args.seed)
-        model = ctc.train_ctc(paths, train_texts, config)
-        done = f"trained {model.history[-1]['steps']} steps ({label}); final loss {model.history[-1]['loss']:.3f}"
+        defaults = ctc.TrainConfig()
+        patience = defaults.patience if args.patience is None else args.patience
+        validation = None
+        if patience:  # the validation split's clips decide when to stop
+            args.split = "validation"
+            _, valid, _ = _asr_clips(args)
+            validation = (valid["path"].tolist(), [texts[c] for c in valid["clip_id"]])
+        config = ctc.TrainConfig(
+            epochs=args.epochs or defaults.epochs, max_steps=args.max_steps, patience=patience or None, seed=args.seed
+        )
+        model = ctc.train_ctc(paths, train_texts, config, validation=validation)
+        done = (
+            f"trained {model.history[-1]['steps']} steps ({label}), kept epoch {model.best_epoch} of "
+            f"{len(model.history)}; its loss {model.history[model.best_epoch - 1]['loss']:.3f}"
+        )
     else:
         model, _ = TRAINERS[args.model](paths, train_texts, {"seed": args.seed})
         done = f"trained {args.model} on {len(paths)} clips ({label})"
@@ -362,7 +374,14 @@ def build_parser() -> argparse.ArgumentParser:
         "train", parents=[common], help="train a recogniser (CTC, HMM-GMM or MFCC+SVM) on the official train split"
     )
     train.add_argument("--model", default="ctc", choices=["ctc", "hmm-gmm", "svm"])
-    train.add_argument("--epochs", type=int, default=30, help="CTC only")
+    train.add_argument("--epochs", type=int, default=None, help="CTC only: at most this many epochs (default 200)")
+    train.add_argument(
+        "--patience",
+        type=int,
+        default=None,
+        help="CTC only: stop once the validation split's CER has not improved for this many epochs "
+        "(default 15; 0: no validation, train all --epochs)",
+    )
     train.add_argument("--max-steps", type=int, default=None, help="CTC only")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--output", default=None, help="where the model is saved (default: <model>-model)")

@@ -188,11 +188,17 @@ Trainer = Callable[[list[str], list[str], dict[str, Any]], tuple[Any, dict[str, 
 def _train_ctc(paths: list[str], texts: list[str], options: dict[str, Any]):
     from csmsasr_utils.asr import ctc
 
-    config = ctc.TrainConfig(epochs=options.get("ctc_epochs", 40), seed=options.get("seed", 0))
-    model = ctc.train_ctc(paths, texts, config)
+    valid = options.get("validation")
+    if not valid:
+        raise CsmsasrError("the CTC model stops on its validation CER: run with validation_clips > 0")
+    # the defaults: until the validation CER has not improved for 15 epochs, the best epoch kept
+    config = ctc.TrainConfig(seed=options.get("seed", 0))
+    model = ctc.train_ctc(paths, texts, config, validation=valid)
     return model, {
         "history": model.history,
-        "config": {"epochs": config.epochs, "batch_size": config.batch_size, "learning_rate": config.learning_rate},
+        "best_epoch": model.best_epoch,
+        "config": {key: getattr(config, key) for key in ("epochs", "patience", "batch_size", "learning_rate", "seed")},
+        "validation_clips": len(valid[0]),
     }
 
 

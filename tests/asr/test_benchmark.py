@@ -191,25 +191,39 @@ def test_the_committed_results_come_back_from_the_same_audio_and_decoder(public_
     _assert_same_quality(references, again, [row["hypotheses_raw"][i] for i in picks])
 
 
-@needs_public
-@needs_kokoro
-@pytest.mark.slow
-def test_the_committed_hmm_gmm_decodes_its_clips_as_recorded(public_dir, tmp_path):
-    """The HMM-GMM saved with the benchmark (``results/asr/models/hmm-gmm``, arrays + JSON) writes
-    the recorded hypothesis again for every re-synthesised clip whose audio is the recorded audio,
-    and decodes the eight clips as well as recorded."""
-    from csmsasr_utils.asr.audio import load_audio
+def _load_committed_model(key: str, row: dict):
+    """The model a committed row saved (``model_file``), checked against what the row says of it."""
+    from csmsasr_utils.asr import ctc
     from csmsasr_utils.asr.hmm_gmm import HmmGmmRecognizer
 
-    row = _committed("hmm-gmm")
-    folder = benchmark.REPO / row["model_file"]
-    if not folder.exists():
-        pytest.skip(f"{folder} is not in this checkout")
-    model = HmmGmmRecognizer.load(folder)
+    path = benchmark.REPO / row["model_file"]
+    if not path.exists():
+        pytest.skip(f"{path} is not in this checkout")
+    if key == "ctc":
+        model = ctc.load_ctc(path)
+        assert model.best_epoch == row["best_epoch"] and model.history == row["history"]
+        return model
+    model = HmmGmmRecognizer.load(path)
     assert (model.lm_weight, model.insertion_penalty) == (
         row["decoder"]["lm_weight"],
         row["decoder"]["insertion_penalty"],
     )
+    return model
+
+
+@needs_public
+@needs_kokoro
+@pytest.mark.slow
+@pytest.mark.parametrize("key", ["hmm-gmm", "ctc"])
+def test_the_committed_trained_models_decode_their_clips_as_recorded(key, public_dir, tmp_path):
+    """The model saved with the benchmark (``results/asr/models/``: the HMM-GMM as arrays + JSON,
+    the CTC model as a weights-only torch file) writes the recorded hypothesis again for every
+    re-synthesised clip whose audio is the recorded audio, and decodes the eight clips as well as
+    recorded."""
+    from csmsasr_utils.asr.audio import load_audio
+
+    row = _committed(key)
+    model = _load_committed_model(key, row)
     picks = _picks(row)
     ids, paths, references, same = _resynthesised(row, public_dir, tmp_path, picks)
     again = [model.transcribe(load_audio(p)) for p in paths]

@@ -87,3 +87,75 @@ def test_step_losses_are_recorded(tmp_path):
     )
     assert len(trained.step_losses) == 4
     assert trained.history[0]["loss"] == pytest.approx(np.mean(trained.step_losses[:2]))
+
+
+def _tone_corpus(folder, texts: list[str], tones: dict[str, float]) -> list[str]:
+    """One file per text: each character a 0.2 s tone of its own pitch, 0.1 s of silence between."""
+    import soundfile as sf
+
+    rate, paths = 16_000, []
+    t = np.arange(int(0.2 * rate)) / rate
+    for k, text in enumerate(texts):
+        parts = [np.zeros(int(0.1 * rate))]
+        for char in text:
+            parts += [0.3 * np.sin(2 * np.pi * tones[char] * t), np.zeros(int(0.1 * rate))]
+        paths.append(str(folder / f"{k}.wav"))
+        sf.write(paths[-1], np.concatenate(parts).astype(np.float32), rate)
+    return paths
+
+
+@pytest.mark.slow
+def test_validation_stops_early_and_keeps_the_best_epoch(tmp_path):
+    """The stopping rule against the history it wrote, and the weights returned against an
+    independent run stopped at the best epoch without validation. Pure tones, one pitch per
+    character: after an all-blank plateau of about 14 epochs (CER 100 %, during which the patience
+    must not count) the model learns them."""
+    tones = {"好": 300.0, "的": 900.0, "要": 2000.0}
+    train_texts = ["好的", "要好", "的要", "好要的", "要的好", "的的好"]
+    valid_texts = ["好的要", "要要"]
+    train = _tone_corpus(tmp_path, train_texts, tones)
+    (tmp_path / "v").mkdir()
+    valid = _tone_corpus(tmp_path / "v", valid_texts, tones)
+    train, train_texts = train * 4, train_texts * 4
+    config = ctc.TrainConfig(epochs=40, patience=4, batch_size=4, learning_rate=3e-3, hidden=32, channels=4, seed=3)
+    trained = ctc.train_ctc(train, train_texts, config, validation=(valid, valid_texts))
+    curve = [h["valid_cer"] for h in trained.history]
+    best = int(np.argmin(curve)) + 1  # the first of equals
+    assert trained.best_epoch == best
+    assert curve[: config.patience + 1] == [1.0] * (config.patience + 1)  # the plateau outlasted the patience
+    assert curve[best - 1] < 1.0  # and it learned: the best epoch writes something
+    assert len(trained.history) == min(config.epochs, best + config.patience)
+    again = [trained.transcribe(audio.load_audio(p)) for p in valid]
+    assert cer(valid_texts, again) == pytest.approx(curve[best - 1])
+    stopped = ctc.train_ctc(train, train_texts, ctc.TrainConfig(**{**config.__dict__, "epochs": best}))
+    for name, weights in stopped.model.state_dict().items():
+        assert torch.equal(weights, trained.model.state_dict()[name]), name
+    reloaded = ctc.load_ctc(trained.save(tmp_path / "model.pt"))
+    assert reloaded.best_epoch == best and reloaded.history == trained.history
+
+
+def test_validation_must_pair_files_and_transcripts(tmp_path):
+    paths = _tone_corpus(tmp_path, ["好"], {"好": 300.0})
+    with pytest.raises(ctc.CsmsasrError, match="validation"):
+        ctc.train_ctc(paths, ["好"], ctc.TrainConfig(epochs=1, hidden=8, channels=4), validation=(paths, []))
+
+
+def test_a_padded_batch_reads_each_utterance_as_alone():
+    """With lengths, the GRU skips the padding: every utterance's outputs equal those of the
+    utterance run alone. (Lengths are multiples of 4, so that no front-end window of a kept frame
+    reaches into the padding; otherwise the border frame would see the first convolution's bias
+    where a lone utterance sees zeros.) Without lengths, the backward GRU starts in the padding."""
+    torch.manual_seed(0)
+    model = ctc.CTCRecognizer(vocab_size=5, hidden=8, channels=4).eval()
+    lengths = torch.tensor([36, 20, 8])
+    batch = torch.zeros(3, 36, ctc.N_MELS)
+    for row, n in enumerate(lengths.tolist()):
+        batch[row, :n] = torch.randn(n, ctc.N_MELS)
+    with torch.no_grad():
+        together = model(batch, lengths)
+        unpacked = model(batch)
+        for row, n in enumerate(lengths.tolist()):
+            alone = model(batch[row : row + 1, :n])
+            assert alone.shape[1] == n // 4
+            assert torch.allclose(together[row, : n // 4], alone[0], atol=1e-5), row
+        assert not torch.allclose(unpacked[2, :2], model(batch[2:3, :8])[0], atol=1e-3)  # without: padding leaks in
