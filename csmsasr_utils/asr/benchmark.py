@@ -14,7 +14,8 @@ recogniser** into a JSON-lines file (:class:`BenchmarkResults`):
 * what came out: every test clip's raw hypothesis, decoding seconds (real-time factor) and
   training seconds, and the training curve where there is one.
 
-It takes about an hour on two CPU cores (synthesis of the training speech dominates), too long for
+It takes about three hours on two CPU cores (synthesising the speech ≈ 45 min, training the CTC
+model ≈ 80 min, fine-tuning Whisper ≈ 30 min; ``benchmarks/README.md`` has the figures), too long for
 the book's build, so the book renders a results file committed to the repository
 (:data:`BOOK_RESULTS`), made by ``csmsasr asr benchmark`` — and a test re-synthesises and
 re-decodes a few of its clips and gets the same audio and hypotheses. :func:`benchmark_table`
