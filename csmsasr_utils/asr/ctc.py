@@ -11,8 +11,9 @@ is the book's from-scratch stand-in, small enough to read in one sitting:
    transcript to the frames, so no frame-level labels are needed;
 6. **decoding** — greedy: the best symbol per frame, repeats merged, blanks dropped;
 7. **when to stop** — given validation clips, training runs until their CER has not improved for
-   ``patience`` epochs after it first fell below 100 % (or ``epochs`` is reached) and returns the weights of the best epoch, so
-   "trained to convergence" is a measured fact of the run, not a guessed budget.
+   ``patience`` epochs after it first fell below 100 % (or ``epochs`` is reached), and returns the
+   weights of the best epoch: "trained to convergence" is a measured fact of the run, not a
+   guessed budget.
 
 Characters that never occur in the training transcripts cannot be produced:
 :func:`unseen_character_share` measures that floor on the test set.
@@ -270,8 +271,8 @@ def train_ctc(
     the model returned holds the weights of the best epoch (the first of equals). The patience
     counts only once the model writes something (a CER below 100 %): a CTC model first outputs
     nothing but blanks, for an unknown number of epochs, a plateau that says nothing about
-    convergence. Decoding uses
-    no random numbers, so the best epoch's weights are exactly those of a run stopped there.
+    convergence. Decoding uses no random numbers, so the best epoch's weights are exactly those
+    of a run stopped there.
     ``history`` records per epoch the mean CTC loss, the steps so far and the validation CER;
     ``step_losses`` the loss of every optimiser step.
     """
