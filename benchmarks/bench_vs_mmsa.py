@@ -8,7 +8,8 @@ in one session of the machine:
    ``thuiar/MMSA``, through its own ``MMSA_run(model, "sims", custom_feature=…)``, in a child
    process, with every seed;
 2. **csmsasr**: ``csmsasr msa run --models M --seeds … --budget full --protocol paper`` on the same
-   pickle, in a child process;
+   pickle, in a child process, once per ``--units-at-once`` value (default ``auto``: the seeds of
+   MFN and Graph_MFN trained as one stacked model, :mod:`csmsasr_utils.msa.members`);
 
 and prints each side's wall time (the whole process: imports, data loading, training with MMSA's
 early stopping, testing), the epochs it trained over all seeds and the seconds per epoch (early
@@ -189,6 +190,12 @@ def main() -> None:
     parser.add_argument("--models", nargs="+", default=["LF_DNN", "LMF"])
     parser.add_argument("--seeds", nargs="+", type=int, default=list(SEEDS))
     parser.add_argument("--work", type=Path, default=Path("/tmp/bench-vs-mmsa"))
+    parser.add_argument(
+        "--units-at-once",
+        nargs="+",
+        default=["auto"],
+        help="csmsasr's --units-at-once, one run of ours per value (e.g. 1 auto: alone, then stacked)",
+    )
     parser.add_argument("--child-mmsa", help=argparse.SUPPRESS)  # internal: run MMSA for this model here
     args = parser.parse_args()
     features = args.work / "demo_full_mmsa_layout.pkl"
@@ -208,25 +215,30 @@ def main() -> None:
              "--seeds", *seeds, "--child-mmsa", model],
             env, args.work / f"mmsa-{model}.log",
         )  # fmt: skip
-        results = args.work / f"csmsasr-{model}.jsonl"
-        results.unlink(missing_ok=True)
-        csmsasr = [str(Path(sys.executable).parent / "csmsasr"), "msa", "run", "--models", model, "--seeds", *seeds,
-                   "--budget", "full", "--protocol", "paper", "--device", "cpu", "--features", str(features),
-                   "--results", str(results)]  # fmt: skip
-        own_seconds = _timed(csmsasr, env, args.work / f"csmsasr-{model}.log")
-        theirs, ours = mmsa_metrics(args.work / "mmsa", model), csmsasr_metrics(results)
-        their_epochs, our_epochs = mmsa_epochs(args.work / "mmsa", model), csmsasr_epochs(results)
-        rows.append((model, mmsa_seconds, own_seconds, theirs, ours))
-        print(
-            f"{model:<10} MMSA {mmsa_seconds:7.1f} s / {their_epochs:3d} epochs = {mmsa_seconds / their_epochs:5.2f} s"
-            f"   csmsasr {own_seconds:7.1f} s / {our_epochs:3d} epochs = {own_seconds / our_epochs:5.2f} s"
-            f"   ratio {own_seconds / mmsa_seconds:.2f} (per epoch {own_seconds * their_epochs / (mmsa_seconds * our_epochs):.2f})"
-            f"   MAE {theirs['MAE']:.4f} / {ours['MAE']:.4f}   Acc-2 {theirs['Mult_acc_2']:.4f} / {ours['Mult_acc_2']:.4f}",
-            flush=True,
-        )
-    total_mmsa, total_own = sum(r[1] for r in rows), sum(r[2] for r in rows)
-    print(f"{len(args.seeds)} seeds each on {available_cores()} cores: MMSA {total_mmsa:.1f} s, "
-          f"csmsasr {total_own:.1f} s, ratio {total_own / total_mmsa:.2f}")  # fmt: skip
+        their_epochs, theirs = mmsa_epochs(args.work / "mmsa", model), mmsa_metrics(args.work / "mmsa", model)
+        for units_at_once in args.units_at_once:
+            results = args.work / f"csmsasr-{model}-k{units_at_once}.jsonl"
+            results.unlink(missing_ok=True)
+            csmsasr = [str(Path(sys.executable).parent / "csmsasr"), "msa", "run", "--models", model, "--seeds", *seeds,
+                       "--budget", "full", "--protocol", "paper", "--device", "cpu", "--features", str(features),
+                       "--units-at-once", units_at_once, "--results", str(results)]  # fmt: skip
+            own_seconds = _timed(csmsasr, env, args.work / f"csmsasr-{model}-k{units_at_once}.log")
+            ours, our_epochs = csmsasr_metrics(results), csmsasr_epochs(results)
+            stacked = max(json.loads(line)["units_at_once"] for line in results.read_text().splitlines())
+            rows.append((model, mmsa_seconds, own_seconds, theirs, ours, units_at_once))
+            print(
+                f"{model:<10} MMSA {mmsa_seconds:7.1f} s / {their_epochs:3d} epochs = {mmsa_seconds / their_epochs:5.2f} s"
+                f"   csmsasr (units at once {units_at_once} → {stacked}) {own_seconds:7.1f} s / {our_epochs:3d} epochs"
+                f" = {own_seconds / our_epochs:5.2f} s"
+                f"   ratio {own_seconds / mmsa_seconds:.2f} (per epoch {own_seconds * their_epochs / (mmsa_seconds * our_epochs):.2f})"
+                f"   MAE {theirs['MAE']:.4f} / {ours['MAE']:.4f}   Acc-2 {theirs['Mult_acc_2']:.4f} / {ours['Mult_acc_2']:.4f}",
+                flush=True,
+            )
+    for units_at_once in args.units_at_once:
+        chosen = [r for r in rows if r[5] == units_at_once]
+        total_mmsa, total_own = sum(r[1] for r in chosen), sum(r[2] for r in chosen)
+        print(f"{len(args.seeds)} seeds each on {available_cores()} cores, units at once {units_at_once}: "
+              f"MMSA {total_mmsa:.1f} s, csmsasr {total_own:.1f} s, ratio {total_own / total_mmsa:.2f}")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """``csmsasr msa …``: the multimodal-sentiment commands of the command line.
 
 csmsasr msa run --models all --seeds 1111 1112 --protocol paper --budget full --results R.jsonl
+csmsasr msa run --models MFN --units-at-once 5 --results R.jsonl    (five seeds as one stacked model)
 csmsasr msa run --models ALMT --text-encoder e5 --budget smoke --results R.jsonl   (real-text mode)
 csmsasr msa summary R.jsonl        mean ± std of the test metrics per model
 csmsasr msa text-baselines         the real text-only baselines on the public transcripts
@@ -18,6 +19,18 @@ from csmsasr_utils.msa.hparams import MODEL_NAMES, SEEDS
 
 def _models(names: list[str]) -> list[str]:
     return list(MODEL_NAMES.values()) if names == ["all"] else names
+
+
+def _units_at_once(value: str) -> int | str:
+    if value == "auto":
+        return value
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer or 'auto', got {value!r}")
+    return number
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -39,7 +52,14 @@ def _run(args: argparse.Namespace) -> int:
         text_encoder=args.text_encoder,
     )
     results = run_units(
-        units, args.results, spec, budget=args.budget, device=args.device, workers=args.workers, dask_address=args.dask
+        units,
+        args.results,
+        spec,
+        budget=args.budget,
+        device=args.device,
+        workers=args.workers,
+        dask_address=args.dask,
+        units_at_once=args.units_at_once,
     )
     print(f"{len(results)} unit(s) of {len(units)} in {args.results}")
     if len(results):
@@ -125,6 +145,14 @@ def add_msa_commands(groups: argparse._SubParsersAction) -> None:
     run.add_argument("--device", default="cpu", help="cpu, cuda, or auto")
     run.add_argument("--workers", type=int, default=1, help="local worker processes")
     run.add_argument("--dask", default=None, metavar="ADDRESS", help="submit units to this Dask scheduler")
+    run.add_argument(
+        "--units-at-once",
+        type=_units_at_once,
+        default="auto",
+        metavar="K",
+        help="train up to K seeds of one model and fold as one stacked model, each as if alone "
+        "(auto: what half the free memory holds, where stacking is faster on the device; 1: one at a time)",
+    )
     run.add_argument("--max-clips", type=int, default=None, help="keep this many clips per split (smoke tests)")
     run.add_argument(
         "--text-encoder",

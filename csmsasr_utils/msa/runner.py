@@ -6,8 +6,13 @@ runner hands units to an existing executor — in this process (default), local 
 appends each finished unit to a JSON-lines results file as soon as it arrives. Running the same
 command again skips the units already in the file, so an interrupted run resumes where it stopped.
 
+Units of one model and fold that differ only in seed can be trained together, as the members of one
+stacked model (:mod:`~csmsasr_utils.msa.members`; ``units_at_once``): each member trains as if
+alone, and each still gets its own row. A task handed to an executor is such a group.
+
 Every row records what produced it: the data fingerprint and source (real features or the demo),
-package and torch versions, device, budget, epochs and best epoch, wall time, the test metrics and
+package and torch versions, device, budget, epochs and best epoch, wall time, how many units trained
+together and the peak memory, the test metrics and
 the test predictions (for error analysis). A results file never mixes data: appending rows made from
 other data than the file's is refused.
 
@@ -143,25 +148,31 @@ def unit_split_rows(dataset, tensors, protocol: str, fold: int, max_clips: int |
     return rows
 
 
+def _check_budget(budget: str) -> None:
+    if budget not in BUDGETS:
+        raise CsmsasrError(f"unknown budget {budget!r}; use one of {sorted(BUDGETS)}")
+
+
+def _model_overrides(unit: Unit, spec: DataSpec) -> dict[str, Any]:
+    from csmsasr_utils.msa.registry import model_class
+
+    if spec.text_encoder == "e5" and model_class(unit.model).uses_bert_tokens:
+        from csmsasr_utils.encoders.e5 import e5_model_dir
+
+        return {"pretrained": str(e5_model_dir())}  # ALMT's encoder swapped; architecture and training unchanged
+    return {}
+
+
 def run_unit(
     unit: Unit, spec: DataSpec, budget: str = "full", device: str | None = "cpu", show_progress: bool = True
 ) -> dict[str, Any]:
     """Train and test one unit; the result row (see module docstring)."""
-    import torch
-
-    import csmsasr_utils
-    from csmsasr_utils.msa.registry import model_class
     from csmsasr_utils.msa.trainer import train_baseline
 
-    if budget not in BUDGETS:
-        raise CsmsasrError(f"unknown budget {budget!r}; use one of {sorted(BUDGETS)}")
+    _check_budget(budget)
     dataset, tensors = load_data(spec)
     rows = unit_split_rows(dataset, tensors, unit.protocol, unit.fold, spec.max_clips)
-    overrides = {}
-    if spec.text_encoder == "e5" and model_class(unit.model).uses_bert_tokens:
-        from csmsasr_utils.encoders.e5 import e5_model_dir
-
-        overrides["pretrained"] = str(e5_model_dir())  # ALMT's encoder swapped; architecture and training unchanged
+    _reset_peak_memory(device)
     result = train_baseline(
         unit.model,
         tensors,
@@ -170,8 +181,72 @@ def run_unit(
         device=device,
         max_epochs=BUDGETS[budget],
         show_progress=show_progress,
-        **overrides,
+        **_model_overrides(unit, spec),
     )
+    return _result_row(unit, result, rows, dataset, spec, budget, units_at_once=1)
+
+
+def run_units_together(
+    units: Sequence[Unit], spec: DataSpec, budget: str = "full", device: str | None = "cpu", show_progress: bool = True
+) -> list[dict[str, Any]]:
+    """Train the units of one model and fold (seeds differ) as stacked members; one row each.
+
+    See :mod:`csmsasr_utils.msa.members`: every member trains as if alone, and the rows have the
+    same form as :func:`run_unit`'s (``wall_seconds`` is the group's wall time divided by the
+    number of units; ``units_at_once`` says how many trained together).
+    """
+    from csmsasr_utils.msa.members import train_members
+
+    units = list(units)
+    if len(units) == 1:
+        return [run_unit(units[0], spec, budget, device, show_progress)]
+    if len({(u.model, u.protocol, u.fold) for u in units}) != 1:
+        raise CsmsasrError("units trained together must share model, protocol and fold (only seeds differ)")
+    _check_budget(budget)
+    dataset, tensors = load_data(spec)
+    first = units[0]
+    rows = unit_split_rows(dataset, tensors, first.protocol, first.fold, spec.max_clips)
+    _reset_peak_memory(device)
+    results = train_members(
+        first.model,
+        tensors,
+        rows,
+        seeds=[u.seed for u in units],
+        device=device,
+        max_epochs=BUDGETS[budget],
+        show_progress=show_progress,
+        **_model_overrides(first, spec),
+    )
+    return [
+        _result_row(u, r, rows, dataset, spec, budget, units_at_once=len(units))
+        for u, r in zip(units, results, strict=True)
+    ]
+
+
+def _reset_peak_memory(device: str | None) -> None:
+    import torch
+
+    if torch.cuda.is_available() and str(device).startswith(("cuda", "auto")):
+        torch.cuda.reset_peak_memory_stats()
+
+
+def _peak_memory_mb(device: str) -> float:
+    """Peak memory so far: CUDA memory allocated since the unit started, else the process's peak RSS."""
+    import resource
+
+    import torch
+
+    if device.startswith("cuda"):
+        return round(torch.cuda.max_memory_allocated() / 2**20, 1)
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)  # Linux reports KiB
+
+
+def _result_row(unit: Unit, result, rows, dataset, spec: DataSpec, budget: str, units_at_once: int) -> dict[str, Any]:
+    """The results-file row of one unit's :class:`~csmsasr_utils.msa.trainer.FitResult`."""
+    import torch
+
+    import csmsasr_utils
+
     row: dict[str, Any] = {**asdict(unit), "key": unit.key, "budget": budget}
     row.update({f"test_{k}": v for k, v in result.test_metrics.items()})
     row.update({f"valid_{k}": v for k, v in result.valid_metrics.items()})
@@ -180,6 +255,8 @@ def run_unit(
         best_epoch=result.best_epoch,
         stopped_by=result.stopped_by,
         wall_seconds=round(result.wall_seconds, 3),
+        units_at_once=units_at_once,
+        peak_memory_mb=_peak_memory_mb(result.device),
         device=result.device,
         trainable_parameters=result.trainable_parameters,
         n_train=len(rows["train"]),
@@ -197,6 +274,36 @@ def run_unit(
         history=[asdict(e) for e in result.history],
     )
     return row
+
+
+def group_units(
+    units: Sequence[Unit], units_at_once: int | str, spec: DataSpec, device: str | None
+) -> list[list[Unit]]:
+    """Split ``units`` into the groups trained together, in order of first appearance.
+
+    Units share a group when they differ only in seed and their model can be stacked
+    (:func:`~csmsasr_utils.msa.members.can_stack`). ``units_at_once``: an int K (groups of at
+    most K), or ``'auto'`` — :func:`~csmsasr_utils.msa.members.auto_units_at_once` per model
+    (what fits half the free memory, and only where stacking is faster on this device).
+    """
+    from csmsasr_utils.msa.members import auto_units_at_once, can_stack
+
+    if units_at_once != "auto" and (not isinstance(units_at_once, int) or units_at_once < 1):
+        raise CsmsasrError(f"units_at_once must be a positive integer or 'auto', got {units_at_once!r}")
+    by_kind: dict[tuple[str, str, int], list[Unit]] = {}
+    for unit in units:
+        by_kind.setdefault((unit.model, unit.protocol, unit.fold), []).append(unit)
+    groups: list[list[Unit]] = []
+    for (model, _, _), members in by_kind.items():
+        if not can_stack(model) or len(members) == 1:
+            size = 1
+        elif units_at_once == "auto":
+            dataset, tensors = load_data(spec)
+            size = auto_units_at_once(model, tensors, len(members), device)
+        else:
+            size = int(units_at_once)
+        groups.extend(members[i : i + size] for i in range(0, len(members), size))
+    return groups
 
 
 class ResultsFile(JsonLines):
@@ -220,8 +327,10 @@ def _init_worker(threads: int) -> None:
     limit_torch_threads(threads)
 
 
-def _run_unit_on_dask_worker(unit: Unit, spec: DataSpec, budget: str, device: str | None) -> dict[str, Any]:
-    """:func:`run_unit` in a Dask task: the worker's cores shared between the tasks it runs at once."""
+def _run_group_on_dask_worker(
+    units: list[Unit], spec: DataSpec, budget: str, device: str | None
+) -> list[dict[str, Any]]:
+    """:func:`run_units_together` in a Dask task: the worker's cores shared between the tasks it runs at once."""
     from dask.distributed import get_worker
 
     from csmsasr_utils.threads import limit_torch_threads
@@ -229,7 +338,7 @@ def _run_unit_on_dask_worker(unit: Unit, spec: DataSpec, budget: str, device: st
     worker = get_worker()
     tasks_at_once = getattr(getattr(worker, "state", worker), "nthreads", 1) or 1
     limit_torch_threads(max(1, available_cores() // tasks_at_once))
-    return run_unit(unit, spec, budget, device, False)
+    return run_units_together(units, spec, budget, device, False)
 
 
 def run_units(
@@ -242,16 +351,18 @@ def run_units(
     workers: int = 1,
     dask_address: str | None = None,
     show_progress: bool = True,
+    units_at_once: int | str = "auto",
 ) -> pd.DataFrame:
     """Run the ``units`` not yet in ``results_path``; return all of the file's rows for this budget.
 
     ``workers > 1`` runs units in that many local processes; ``dask_address`` (e.g.
     ``tcp://scheduler:8786``) submits them to a running Dask cluster instead, whose workers must see
-    the same data paths.
+    the same data paths. ``units_at_once`` trains up to that many seeds of one model and fold as
+    one stacked model (:func:`group_units`; 1 trains every unit alone).
     """
     store = ResultsFile(results_path)
     with store.exclusive():  # another process on the same file waits, then finds these units done
-        _run_missing_units(units, store, spec, budget, device, workers, dask_address, show_progress)
+        _run_missing_units(units, store, spec, budget, device, workers, dask_address, show_progress, units_at_once)
     wanted = {u.key for u in units}
     first: dict[str, dict[str, Any]] = {}  # one row per unit (a file written before the lock may repeat one)
     for row in store.rows():
@@ -269,36 +380,41 @@ def _run_missing_units(
     workers: int,
     dask_address: str | None,
     show_progress: bool,
+    units_at_once: int | str = 1,
 ) -> None:
     """The work of :func:`run_units`: run the units not yet in ``store``, appending each row as it finishes."""
     from csmsasr_utils.progress import progress
 
     done = store.done_keys(budget, spec.fingerprint())
     todo = [u for u in units if u.key not in done]
+    groups = group_units(todo, units_at_once, spec, device)
     bar = progress(
         total=len(todo), desc=f"units ({len(done)} already done)", unit="unit", disable=None if show_progress else True
     )
+
+    def record(rows: list[dict[str, Any]]) -> None:
+        for row in rows:
+            store.append(row)
+        bar.update(len(rows))
+
     if dask_address:
         try:
             from dask.distributed import Client, as_completed
         except ImportError as err:
             raise CsmsasrError("dask.distributed is not installed: pip install distributed") from err
         with Client(dask_address) as client:
-            futures = [client.submit(_run_unit_on_dask_worker, u, spec, budget, device, pure=False) for u in todo]
+            futures = [client.submit(_run_group_on_dask_worker, g, spec, budget, device, pure=False) for g in groups]
             for future in as_completed(futures):
-                store.append(future.result())
-                bar.update(1)
+                record(future.result())
     elif workers > 1:
         threads = max(1, available_cores() // workers)  # each of N workers gets cores / N
         with cf.ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(threads,)) as pool:
-            futures = [pool.submit(run_unit, u, spec, budget, device, False) for u in todo]
+            futures = [pool.submit(run_units_together, g, spec, budget, device, False) for g in groups]
             for future in cf.as_completed(futures):
-                store.append(future.result())
-                bar.update(1)
+                record(future.result())
     else:
-        for unit in todo:
-            store.append(run_unit(unit, spec, budget, device, show_progress))
-            bar.update(1)
+        for group in groups:
+            record(run_units_together(group, spec, budget, device, show_progress))
     bar.close()
 
 

@@ -1,0 +1,170 @@
+"""Stacked members (several seeds of one model as one model) against the same seeds trained alone.
+
+The independent computation is the solo trainer itself (``trainer.train_baseline``, the path
+checked against MMSA): every member must get its initial weights, dropout masks, batches, optimiser
+state and early-stopping decisions, hence its epochs and metrics.
+"""
+
+import numpy as np
+import pytest
+import torch
+
+from csmsasr_utils.data import make_demo
+from csmsasr_utils.data.features import features_from_dict
+from csmsasr_utils.msa import members
+from csmsasr_utils.msa.members import (
+    STACKABLE_MODELS,
+    MemberDropout,
+    MemberStreams,
+    NotStackable,
+    auto_units_at_once,
+    build_members,
+    can_stack,
+    member_outputs,
+    stack_members,
+    train_members,
+)
+from csmsasr_utils.msa.registry import build_model
+from csmsasr_utils.msa.runner import DataSpec, group_units, plan_units, run_units
+from csmsasr_utils.msa.tensors import MSATensors
+from csmsasr_utils.msa.trainer import _Batches, train_baseline
+
+SEEDS = [1111, 1112, 1113]
+
+
+@pytest.fixture(scope="module")
+def data() -> MSATensors:
+    raw = make_demo(n_clips=160, seq_lens={"text": 12, "audio": 20, "vision": 15})
+    return MSATensors.from_features(features_from_dict(raw, source="demo"))
+
+
+def split() -> dict[str, np.ndarray]:
+    rows = np.arange(160)
+    return {"train": rows[:110], "valid": rows[110:135], "test": rows[135:]}
+
+
+def test_member_dropout_draws_each_solo_runs_masks():
+    """Three members, two dropout sites in a row: each member's masks are F.dropout's under its seed."""
+    shapes = [(5, 7), (5, 3, 4)]
+    states, expected = [], []
+    for seed in (1, 2, 3):
+        torch.manual_seed(seed)
+        states.append(torch.get_rng_state())
+        ones = [torch.ones(s) for s in shapes]
+        expected.append([torch.nn.functional.dropout(x, 0.3, training=True) for x in ones])
+    streams = MemberStreams(states)
+    before = torch.get_rng_state()
+    dropouts = [MemberDropout(0.3, streams).train() for _ in shapes]
+    got = [d(torch.ones(3 * s[0], *s[1:])) for d, s in zip(dropouts, shapes, strict=True)]
+    for site, mask in enumerate(got):
+        for member, chunk in enumerate(mask.chunk(3)):
+            assert torch.equal(chunk, expected[member][site])
+    assert torch.equal(torch.get_rng_state(), before)  # the global generator is not touched
+    assert torch.equal(MemberDropout(0.3, streams).eval()(got[0]), got[0])
+
+
+@pytest.mark.parametrize("name", sorted(STACKABLE_MODELS))
+def test_a_stacked_forward_is_each_members_solo_forward(name, data):
+    """Training mode (dropout on): member k's slice equals its model's forward under its RNG state."""
+    models, states = build_members(name, SEEDS, data)
+    stacked = stack_members(models, states)
+    batches = _Batches(data, models[0], torch.device("cpu"))
+    member_rows = [np.arange(8) + 8 * k for k in range(len(SEEDS))]  # different clips per member
+    inputs, _ = batches(np.concatenate(member_rows))
+    stacked.module.train()
+    outputs = stacked.module(*inputs)
+    for k, (model, state) in enumerate(zip(models, states, strict=True)):
+        torch.set_rng_state(state)
+        solo_inputs, _ = batches(member_rows[k])
+        solo = model.train()(*solo_inputs)
+        mine = member_outputs(outputs, len(SEEDS), k)
+        assert solo.keys() == mine.keys()
+        for key in solo:
+            torch.testing.assert_close(mine[key], solo[key], rtol=1e-5, atol=1e-6)
+    for k, model in enumerate(models):  # the solo state_dict rebuilt from the stack
+        state = stacked.member_state_dict(k)
+        assert state.keys() == model.state_dict().keys()
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "LF_DNN",
+        "MLF_DNN",
+        pytest.param("EF_LSTM", marks=pytest.mark.slow),
+        pytest.param("MFN", marks=pytest.mark.slow),
+        pytest.param("Graph_MFN", marks=pytest.mark.slow),
+    ],
+)
+def test_members_train_as_if_alone(name, data):
+    """Same epochs, best epochs, stopping reasons, validation curves and metrics as three solo runs.
+
+    Patience 2 makes the seeds stop at different epochs, so members leave the stack while others
+    go on: the ones that go on must still match their solo runs (their optimiser state carried).
+    """
+    solo = [
+        train_baseline(name, data, split(), seed=s, max_epochs=12, show_progress=False, early_stop=2) for s in SEEDS
+    ]
+    together = train_members(name, data, split(), seeds=SEEDS, max_epochs=12, show_progress=False, early_stop=2)
+    assert len({r.epochs for r in solo}) > 1, "the seeds should stop at different epochs"
+    for alone, member in zip(solo, together, strict=True):
+        assert (member.seed, member.epochs, member.best_epoch, member.stopped_by) == (
+            alone.seed,
+            alone.epochs,
+            alone.best_epoch,
+            alone.stopped_by,
+        )
+        assert [e.valid_loss for e in member.history] == [e.valid_loss for e in alone.history]
+        np.testing.assert_allclose(
+            [e.train_loss for e in member.history], [e.train_loss for e in alone.history], rtol=1e-5
+        )
+        np.testing.assert_allclose(member.test_predictions, alone.test_predictions, atol=1e-5)
+        for metric, value in alone.test_metrics.items():
+            assert member.test_metrics[metric] == pytest.approx(value, abs=1e-5)
+        assert member.extra["units_at_once"] == len(SEEDS)
+
+
+def test_models_that_cannot_be_stacked_are_refused(data):
+    assert not can_stack("LMF") and not can_stack("MulT") and can_stack("MFN")
+    models = [build_model("LMF", feature_dims=data.feature_dims, seq_lens=data.seq_lens) for _ in range(2)]
+    with pytest.raises(NotStackable, match="outside stackable leaves"):
+        stack_members(models, [torch.get_rng_state()] * 2)
+    with pytest.raises(NotStackable, match="train it alone"):
+        train_members("LMF", data, split(), seeds=[1, 2], show_progress=False)
+
+
+def test_auto_units_at_once_respects_the_memory_share(data, monkeypatch):
+    per_member = members.member_memory_bytes("MFN", data)
+    weights = sum(p.numel() * 4 for p in build_model("MFN", data.feature_dims, data.seq_lens).parameters())
+    assert per_member > 6 * weights  # the activations of one batch come on top of the weights
+    monkeypatch.setattr(members, "free_memory_bytes", lambda device: int(2.5 * per_member / members.MEMORY_SHARE))
+    assert auto_units_at_once("MFN", data, 5) == 2
+    monkeypatch.setattr(members, "free_memory_bytes", lambda device: 10**15)
+    assert auto_units_at_once("MFN", data, 5) == 5
+    assert auto_units_at_once("LF_DNN", data, 5, "cpu") == 1  # no gain on a CPU
+    assert auto_units_at_once("LMF", data, 5) == 1
+
+
+def test_units_are_grouped_by_model_and_fold():
+    units = plan_units(["MFN", "LMF"], [1, 2, 3], "official")  # model, then seed, then fold
+    groups = group_units(units, 2, DataSpec(max_clips=24), "cpu")
+    keys = [[(u.model, u.seed, u.fold) for u in g] for g in groups]
+    assert keys[:3] == [[("MFN", 1, 1), ("MFN", 2, 1)], [("MFN", 3, 1)], [("MFN", 1, 2), ("MFN", 2, 2)]]
+    assert len(groups) == 5 * 2 + 15
+    assert all(len(g) == 1 for g in groups if g[0].model == "LMF")
+    assert sorted(u.key for g in groups for u in g) == sorted(u.key for u in units)
+    with pytest.raises(Exception, match="positive integer"):
+        group_units(units, 0, DataSpec(max_clips=24), "cpu")
+
+
+def test_the_runner_writes_the_same_rows_either_way(tmp_path):
+    spec = DataSpec(max_clips=48, demo_seq_lens=(12, 20, 15))
+    units = plan_units(["LF_DNN"], [1111, 1112], "paper")
+    alone = run_units(units, tmp_path / "alone.jsonl", spec, budget="book", show_progress=False, units_at_once=1)
+    together = run_units(units, tmp_path / "together.jsonl", spec, budget="book", show_progress=False, units_at_once=2)
+    assert list(alone.columns) == list(together.columns)
+    assert alone["units_at_once"].tolist() == [1, 1] and together["units_at_once"].tolist() == [2, 2]
+    for column in ("key", "epochs", "best_epoch", "stopped_by"):
+        assert alone[column].tolist() == together[column].tolist()
+    np.testing.assert_allclose(alone["test_MAE"], together["test_MAE"], atol=1e-5)
+    assert (together["peak_memory_mb"] > 0).all()
