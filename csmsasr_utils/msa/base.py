@@ -20,7 +20,7 @@ The defaults are MMSA's most common recipe: Adam over every trainable parameter 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 import torch
@@ -55,6 +55,10 @@ class MSAModel(nn.Module):
     #: trainer has one: ALMT's ``max_epochs`` only sizes its learning-rate schedule).
     patience: int = 8
     max_epochs: int | None = None
+    #: How many stacked members a batch holds (:mod:`~csmsasr_utils.msa.members` sets it on a
+    #: stacked copy): their rows follow each other along the batch dimension, and a quantity that
+    #: mixes the rows of a batch (MFM's batch-mean losses) must be computed per member.
+    members: int = 1
 
     def __init__(self, hp: Mapping[str, Any]):
         super().__init__()
@@ -81,6 +85,14 @@ class MSAModel(nn.Module):
         return self.training_loss(outputs, labels)
 
     # -- helpers ----------------------------------------------------------------------------------
+    def per_member(self, function: Callable[..., torch.Tensor], *tensors: torch.Tensor) -> torch.Tensor:
+        """``function(*tensors)`` for a batch-level (0-d) quantity; per member, shape ``(members,)``,
+        when the batch holds :attr:`members` stacked members (each tensor's rows split evenly)."""
+        if self.members == 1:
+            return function(*tensors)
+        chunks = [t.chunk(self.members, dim=0) for t in tensors]
+        return torch.stack([function(*(c[j] for c in chunks)) for j in range(self.members)])
+
     def trainable_parameters(self) -> list[nn.Parameter]:
         """Parameters the optimiser updates (``requires_grad``), in definition order."""
         return [p for p in self.parameters() if p.requires_grad]

@@ -64,6 +64,10 @@ def _run(args: argparse.Namespace) -> int:
     print(f"{len(results)} unit(s) of {len(units)} in {args.results}")
     if len(results):
         print(summarize(results).round(4).to_string())
+        if "units_at_once" in results:  # rows written before units could train together lack these
+            memory = results.groupby("model", sort=False)[["units_at_once", "peak_memory_mb"]].max()
+            print("units trained at once, and the peak memory of the process (MB):")
+            print(memory.to_string())
     return 0
 
 

@@ -40,10 +40,13 @@ What differs from a solo run is the order in which a batched product sums: resul
 tolerance, not bit for bit. On CUDA, where ``F.dropout`` uses a fused kernel of its own, a member's
 masks come from its own stream but are not a solo run's masks.
 
-Models that compute a batch-level quantity inside ``forward`` (MFM's reconstruction and MMD terms
-mix the rows of the batch), that use parameters outside a leaf module (LMF's and MLMF's factors, TFN),
-or whose recipe has a scheduler, gradient accumulation or norm clipping (MulT, ALMT) are not
-stacked: :func:`can_stack` says which are, and the runner trains the others one at a time.
+A model that computes a batch-level quantity inside ``forward`` computes it per member when
+``self.members`` > 1 (:meth:`~csmsasr_utils.msa.base.MSAModel.per_member`: MFM's reconstruction and
+MMD terms), and draws its random numbers through a module (MFM's prior sample,
+:class:`MemberStandardNormal`). Models with parameters outside a leaf module (LMF's and MLMF's
+factors, TFN's and MTFN's output range) or whose recipe has a scheduler, gradient accumulation or
+norm clipping (MulT, ALMT) are not stacked: :func:`can_stack` says which are, and the runner trains
+the others one at a time.
 """
 
 from __future__ import annotations
@@ -62,6 +65,7 @@ from torch import nn
 from csmsasr_utils.errors import CsmsasrError, InvalidArgument
 from csmsasr_utils.msa.base import MSAModel, Outputs
 from csmsasr_utils.msa.metrics import sims_regression_metrics
+from csmsasr_utils.msa.models.mfm import StandardNormalSample
 from csmsasr_utils.msa.tensors import MSATensors, batch_rows
 from csmsasr_utils.msa.trainer import (
     LOSS_DECIMALS,
@@ -76,7 +80,7 @@ from csmsasr_utils.progress import progress
 
 #: Models whose every weight lives in a leaf this module stacks and whose forward acts row by row
 #: (checked by ``tests/msa/test_members.py``: a stacked forward equals the members' solo forwards).
-STACKABLE_MODELS: frozenset[str] = frozenset({"LF_DNN", "MLF_DNN", "EF_LSTM", "MFN", "Graph_MFN"})
+STACKABLE_MODELS: frozenset[str] = frozenset({"LF_DNN", "MLF_DNN", "EF_LSTM", "MFN", "Graph_MFN", "MFM"})
 
 
 class NotStackable(CsmsasrError):
@@ -102,6 +106,7 @@ class MemberStreams:
             generator = torch.Generator()
             generator.set_state(state)
             self.generators.append(generator)
+        self._on_device: dict[tuple[int, str], torch.Generator] = {}
 
     def __len__(self) -> int:
         return len(self.generators)
@@ -109,6 +114,23 @@ class MemberStreams:
     def keep(self, members: Sequence[int]) -> None:
         """Keep only the streams of ``members`` (positions in the current order)."""
         self.generators = [self.generators[k] for k in members]
+        kept = {id(g) for g in self.generators}
+        self._on_device = {key: g for key, g in self._on_device.items() if key[0] in kept}
+
+    def generator(self, member: int, device: torch.device) -> torch.Generator:
+        """Member ``member``'s generator for tensors on ``device``.
+
+        On the CPU, the member's stream itself. On another device, a generator of that device
+        seeded once from the member's stream: its own numbers, but not a solo run's (which come from
+        the device's global generator and, for dropout on CUDA, a fused kernel of its own).
+        """
+        if device.type == "cpu":
+            return self.generators[member]
+        key = (id(self.generators[member]), str(device))
+        if key not in self._on_device:
+            seed = int(torch.randint(2**62, (1,), generator=self.generators[member]))
+            self._on_device[key] = torch.Generator(device).manual_seed(seed)
+        return self._on_device[key]
 
     @contextmanager
     def as_global(self, member: int) -> Iterator[None]:
@@ -240,7 +262,7 @@ class MemberLSTMCell(MemberParameters):
         super().__init__()
         self.hidden_size = modules[0].hidden_size
         self.stack_from(modules)
-        self._projection: tuple[torch.Tensor, tuple[torch.Tensor, ...]] | None = None
+        self._projection: tuple[torch.Tensor, int, tuple[torch.Tensor, ...]] | None = None
 
     def forget(self) -> None:
         """Drop the projected sequence (it belongs to one forward pass)."""
@@ -267,7 +289,7 @@ class MemberLSTMCell(MemberParameters):
         if step is None:
             return self._gates(x, self.weight_ih, self.bias_ih)
         sequence, t = step
-        if self._projection is None or self._projection[0] is not sequence:
+        if self._projection is None or self._projection[0] is not sequence or self._projection[1] != sequence._version:
             k, rows, steps, width = (
                 self.members,
                 sequence.shape[0] // self.members,
@@ -278,8 +300,8 @@ class MemberLSTMCell(MemberParameters):
             projected = self._gates(flat.reshape(-1, width), self.weight_ih, self.bias_ih)
             # unbind once: its backward stacks the steps' gradients in one copy, where slicing
             # would give every step a zero-filled gradient of the whole sequence
-            self._projection = (sequence, projected.reshape(k, rows, steps, -1).unbind(2))
-        return self._projection[1][t]
+            self._projection = (sequence, sequence._version, projected.reshape(k, rows, steps, -1).unbind(2))
+        return self._projection[2][t]
 
     def forward(
         self, x: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor] | None = None
@@ -368,8 +390,36 @@ class MemberDropout(MemberLeaf):
             return x * 0.0
         noise = torch.empty_like(x, memory_format=torch.contiguous_format)
         for member, chunk in enumerate(noise.view(self.members, -1)):
-            chunk.bernoulli_(1.0 - self.p, generator=self.streams.generators[member])
+            chunk.bernoulli_(1.0 - self.p, generator=self.streams.generator(member, x.device))
         return x * noise.div_(1.0 - self.p)
+
+
+class MemberStandardNormal(MemberLeaf):
+    """MFM's prior sample for K members: member ``k``'s rows from member ``k``'s stream.
+
+    ``randn_like`` draws ``normal_(0, 1)`` over a tensor of the member's shape from the global
+    generator; here the same call on the member's contiguous rows, from its own generator.
+    """
+
+    def __init__(self, streams: MemberStreams):
+        super().__init__()
+        self.streams = streams
+
+    @property
+    def members(self) -> int:
+        return len(self.streams)
+
+    def member_state(self, member: int) -> dict[str, torch.Tensor]:
+        return {}
+
+    def keep(self, members: Sequence[int]) -> list[tuple[nn.Parameter, nn.Parameter]]:
+        return []
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        sample = torch.empty_like(z, memory_format=torch.contiguous_format)
+        for member, chunk in enumerate(sample.view(self.members, -1)):
+            chunk.normal_(0.0, 1.0, generator=self.streams.generator(member, z.device))
+        return sample
 
 
 class MemberLSTM(MemberLeaf):
@@ -421,6 +471,8 @@ def _member_leaf(modules: Sequence[nn.Module], streams: MemberStreams) -> Member
         return MemberDropout(first.p, streams)
     if isinstance(first, nn.LSTM):
         return MemberLSTM(modules, streams)
+    if isinstance(first, StandardNormalSample):
+        return MemberStandardNormal(streams)
     if any(True for _ in first.parameters(recurse=False)) or any(True for _ in first.buffers(recurse=False)):
         raise NotStackable(f"{type(first).__name__} holds weights of its own and has no member version")
     return None
@@ -428,7 +480,7 @@ def _member_leaf(modules: Sequence[nn.Module], streams: MemberStreams) -> Member
 
 def _leaf_paths(model: nn.Module) -> list[str]:
     """Paths of the modules to stack: the known leaves, and any other module without children."""
-    known = (nn.Linear, nn.LSTMCell, nn.BatchNorm1d, nn.Dropout, nn.LSTM)
+    known = (nn.Linear, nn.LSTMCell, nn.BatchNorm1d, nn.Dropout, nn.LSTM, StandardNormalSample)
     paths: list[str] = []
 
     def walk(module: nn.Module, prefix: str) -> None:
@@ -472,6 +524,7 @@ class StackedModel:
         """Keep only ``members`` (positions in the current order), in that order; see :meth:`MemberLeaf.keep`."""
         replaced = [pair for leaf in self.leaves.values() for pair in leaf.keep(members)]
         self.streams.keep(members)
+        self.module.members = len(members)
         return replaced
 
 
@@ -502,6 +555,7 @@ def stack_members(models: Sequence[MSAModel], rng_states: Sequence[torch.Tensor]
 
         module.register_forward_pre_hook(forget_projections)
         module.register_forward_hook(forget_projections)
+    module.members = len(models)
     stacked = StackedModel(module, leaves, streams)
     missing = set(models[0].state_dict()) - set(stacked.member_state_dict(0))
     if missing:
@@ -511,12 +565,16 @@ def stack_members(models: Sequence[MSAModel], rng_states: Sequence[torch.Tensor]
 
 # -- training ---------------------------------------------------------------------------------------
 def member_outputs(outputs: Outputs, members: int, member: int) -> Outputs:
-    """Member ``member``'s slice of a stacked forward's outputs (every output is per row)."""
+    """Member ``member``'s slice of a stacked forward's outputs: its rows of every per-clip output,
+    its entry of every per-member output (shape ``(members,)``, see :meth:`MSAModel.per_member`)."""
     sliced = {}
     for key, value in outputs.items():
-        if value.ndim == 0 or value.shape[0] % members:
-            raise NotStackable(f"output {key!r} of shape {tuple(value.shape)} is not one row per clip")
-        sliced[key] = value.chunk(members, dim=0)[member]
+        if value.ndim == 1 and value.shape[0] == members:
+            sliced[key] = value[member]  # one batch-level quantity per member (MSAModel.per_member)
+        elif value.ndim == 0 or value.shape[0] % members:
+            raise NotStackable(f"output {key!r} of shape {tuple(value.shape)} is neither per clip nor per member")
+        else:
+            sliced[key] = value.chunk(members, dim=0)[member]
     return sliced
 
 
@@ -557,7 +615,7 @@ def _carry_optimizer_state(
 @dataclass
 class _MemberLog:
     seed: int
-    history: list
+    history: list[EpochLog]
     best_loss: float = math.inf
     best_epoch: int = 0
     best_state: dict[str, torch.Tensor] | None = None
@@ -740,7 +798,7 @@ def train_members(
 #: the time-loop models. In the others a step is dominated by their unimodal ``nn.LSTM`` (run
 #: member by member) or by large products, and stacking costs more than it saves on a CPU; on a
 #: GPU, where every small kernel is mostly launch overhead, every stackable model gains.
-CPU_STACKING_GAINS: frozenset[str] = frozenset({"MFN", "Graph_MFN"})
+CPU_STACKING_GAINS: frozenset[str] = frozenset({"MFN", "Graph_MFN", "MFM"})
 
 #: The share of the free memory that the members of one stacked run may take together.
 MEMORY_SHARE = 0.5
@@ -787,13 +845,21 @@ def free_memory_bytes(device: torch.device) -> int | None:
     return None
 
 
+def gains_from_stacking(name: str, device: str | torch.device | None = "cpu") -> bool:
+    """Whether stacking model ``name`` saves time on ``device``: every stackable model on a GPU,
+    the models of :data:`CPU_STACKING_GAINS` on a CPU."""
+    if not can_stack(name):
+        return False
+    return resolve_device(device).type != "cpu" or name in CPU_STACKING_GAINS
+
+
 def auto_units_at_once(
     name: str, data: MSATensors, units: int, device: str | torch.device | None = "cpu", **overrides
 ) -> int:
     """How many of ``units`` seeds of model ``name`` to stack: as many as :data:`MEMORY_SHARE` of the
     free memory holds (:func:`member_memory_bytes`), and 1 on a CPU for models that do not gain."""
     resolved = resolve_device(device)
-    if not can_stack(name) or units <= 1 or (resolved.type == "cpu" and name not in CPU_STACKING_GAINS):
+    if units <= 1 or not gains_from_stacking(name, resolved):
         return 1
     free = free_memory_bytes(resolved)
     if free is None:

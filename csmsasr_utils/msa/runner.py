@@ -286,7 +286,7 @@ def group_units(
     most K), or ``'auto'`` — :func:`~csmsasr_utils.msa.members.auto_units_at_once` per model
     (what fits half the free memory, and only where stacking is faster on this device).
     """
-    from csmsasr_utils.msa.members import auto_units_at_once, can_stack
+    from csmsasr_utils.msa.members import auto_units_at_once, can_stack, gains_from_stacking
 
     if units_at_once != "auto" and (not isinstance(units_at_once, int) or units_at_once < 1):
         raise CsmsasrError(f"units_at_once must be a positive integer or 'auto', got {units_at_once!r}")
@@ -296,6 +296,8 @@ def group_units(
     groups: list[list[Unit]] = []
     for (model, _, _), members in by_kind.items():
         if not can_stack(model) or len(members) == 1:
+            size = 1
+        elif units_at_once == "auto" and not gains_from_stacking(model, device):
             size = 1
         elif units_at_once == "auto":
             dataset, tensors = load_data(spec)

@@ -15,11 +15,13 @@ from csmsasr_utils.msa import members
 from csmsasr_utils.msa.members import (
     STACKABLE_MODELS,
     MemberDropout,
+    MemberStandardNormal,
     MemberStreams,
     NotStackable,
     auto_units_at_once,
     build_members,
     can_stack,
+    gains_from_stacking,
     member_outputs,
     stack_members,
     train_members,
@@ -63,6 +65,20 @@ def test_member_dropout_draws_each_solo_runs_masks():
     assert torch.equal(MemberDropout(0.3, streams).eval()(got[0]), got[0])
 
 
+def test_member_prior_sample_is_each_solo_runs_randn():
+    """MFM's prior sample: member k's rows are randn_like's under member k's state."""
+    states, expected = [], []
+    for seed in (5, 6):
+        torch.manual_seed(seed)
+        states.append(torch.get_rng_state())
+        expected.append([torch.randn_like(torch.empty(4, 48)), torch.randn_like(torch.empty(4, 256))])
+    sample = MemberStandardNormal(MemberStreams(states))
+    first, second = sample(torch.empty(8, 48)), sample(torch.empty(8, 256))
+    for member in range(2):
+        assert torch.equal(first.chunk(2)[member], expected[member][0])
+        assert torch.equal(second.chunk(2)[member], expected[member][1])
+
+
 @pytest.mark.parametrize("name", sorted(STACKABLE_MODELS))
 def test_a_stacked_forward_is_each_members_solo_forward(name, data):
     """Training mode (dropout on): member k's slice equals its model's forward under its RNG state."""
@@ -94,6 +110,7 @@ def test_a_stacked_forward_is_each_members_solo_forward(name, data):
         pytest.param("EF_LSTM", marks=pytest.mark.slow),
         pytest.param("MFN", marks=pytest.mark.slow),
         pytest.param("Graph_MFN", marks=pytest.mark.slow),
+        pytest.param("MFM", marks=pytest.mark.slow),
     ],
 )
 def test_members_train_as_if_alone(name, data):
@@ -143,6 +160,7 @@ def test_auto_units_at_once_respects_the_memory_share(data, monkeypatch):
     assert auto_units_at_once("MFN", data, 5) == 5
     assert auto_units_at_once("LF_DNN", data, 5, "cpu") == 1  # no gain on a CPU
     assert auto_units_at_once("LMF", data, 5) == 1
+    assert gains_from_stacking("LF_DNN", "cuda") and not gains_from_stacking("LMF", "cuda")
 
 
 def test_units_are_grouped_by_model_and_fold():

@@ -69,9 +69,23 @@ def _gaussian_kernel(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return torch.exp(-(x.unsqueeze(1) - y.unsqueeze(0)).pow(2).mean(dim=2) / dim)
 
 
-def mmd_to_standard_normal(z: torch.Tensor) -> torch.Tensor:
-    """MMD between the rows of ``z`` and as many fresh standard-normal draws (MFM's prior term)."""
-    prior = torch.randn_like(z)
+class StandardNormalSample(nn.Module):
+    """``randn_like(z)``: the fresh prior sample of the MMD term, drawn from torch's global generator.
+
+    A module (without weights) so that stacked members (:mod:`~csmsasr_utils.msa.members`) can
+    draw each member's sample from that member's own stream.
+    """
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return torch.randn_like(z)
+
+
+def mmd_to_standard_normal(z: torch.Tensor, prior: torch.Tensor | None = None) -> torch.Tensor:
+    """MMD between the rows of ``z`` and as many standard-normal draws ``prior`` (MFM's prior term).
+
+    ``prior`` defaults to a fresh ``randn_like(z)``.
+    """
+    prior = torch.randn_like(z) if prior is None else prior
     return (
         _gaussian_kernel(prior, prior).mean() + _gaussian_kernel(z, z).mean() - 2.0 * _gaussian_kernel(prior, z).mean()
     )
@@ -144,21 +158,27 @@ class MFM(MSAModel):
         self.factors = nn.ModuleList(_factor_net(z, f, p) for z, f, p in zip(z_sizes, f_sizes, f_dropouts))
         predictor = {"shapes": fy_size, "drop": hp["fy_to_y_dropout"]}
         self.predictor = two_layer_net(fy_size, predictor, 1)
+        self.prior = StandardNormalSample()
 
     def forward(self, text: torch.Tensor, audio: torch.Tensor, vision: torch.Tensor) -> Outputs:
-        """``M`` ``(B, 1)``, ``gen_loss``, ``mmd_loss`` (unweighted) and ``missing_loss`` (0-d)."""
+        """``M`` ``(B, 1)``, ``gen_loss``, ``mmd_loss`` (unweighted) and ``missing_loss`` (0-d).
+
+        The three auxiliary terms are batch means; for stacked members (``self.members`` > 1, the
+        batch holding each member's rows in turn) each is computed per member, shape ``(members,)``.
+        """
         steps = text.size(1)
         inputs = (text, align_to_length(audio, steps), align_to_length(vision, steps))
+        zero = text.new_zeros(() if self.members == 1 else (self.members,))
         z_modal = [encoder(x) for encoder, x in zip(self.encoders, inputs)]
         zy = self.to_zy(self.mfn_encoder(*inputs))
-        mmd_loss = sum((mmd_to_standard_normal(z) for z in (*z_modal, zy)), text.new_zeros(()))
+        mmd_loss = sum((self.per_member(mmd_to_standard_normal, z, self.prior(z)) for z in (*z_modal, zy)), zero)
 
         fy = self.factor_y(zy)
         f_modal = [factor(z) for factor, z in zip(self.factors, z_modal)]
         reconstructions = [decoder(torch.cat([fy, f], dim=1), steps) for decoder, f in zip(self.decoders, f_modal)]
-        errors = [nn.functional.mse_loss(x_hat, x) for x_hat, x in zip(reconstructions, inputs)]
-        gen_loss = sum((w * e for w, e in zip(self.reconstruction_weights, errors)), text.new_zeros(()))
-        return {"M": self.predictor(fy), "gen_loss": gen_loss, "mmd_loss": mmd_loss, "missing_loss": text.new_zeros(())}
+        errors = [self.per_member(nn.functional.mse_loss, x_hat, x) for x_hat, x in zip(reconstructions, inputs)]
+        gen_loss = sum((w * e for w, e in zip(self.reconstruction_weights, errors)), zero)
+        return {"M": self.predictor(fy), "gen_loss": gen_loss, "mmd_loss": mmd_loss, "missing_loss": zero}
 
     # -- MMSA's MFM trainer ----------------------------------------------------------------------
     def configure_optimizer(self) -> torch.optim.Optimizer:
