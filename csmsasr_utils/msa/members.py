@@ -360,46 +360,8 @@ class MemberBatchNorm1d(MemberParameters):
         return y.reshape(-1, k, channels, *rest).transpose(0, 1).reshape(x.shape)
 
 
-class MemberDropout(MemberLeaf):
-    """K ``nn.Dropout``\\ s, member ``k``'s mask drawn from member ``k``'s stream.
-
-    The mask is ``F.dropout``'s own on the CPU: ``bernoulli(1 - p) / (1 - p)`` over a tensor of the
-    member's shape, from the generator a solo run would use.
-    """
-
-    def __init__(self, p: float, streams: MemberStreams):
-        super().__init__()
-        self.p = float(p)
-        self.streams = streams
-
-    @property
-    def members(self) -> int:
-        return len(self.streams)
-
-    def member_state(self, member: int) -> dict[str, torch.Tensor]:
-        return {}
-
-    def keep(self, members: Sequence[int]) -> list[tuple[nn.Parameter, nn.Parameter]]:
-        """Nothing to slice: the streams are shared by every leaf and sliced once."""
-        return []
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.training or self.p == 0.0:
-            return x
-        if self.p == 1.0:
-            return x * 0.0
-        noise = torch.empty_like(x, memory_format=torch.contiguous_format)
-        for member, chunk in enumerate(noise.view(self.members, -1)):
-            chunk.bernoulli_(1.0 - self.p, generator=self.streams.generator(member, x.device))
-        return x * noise.div_(1.0 - self.p)
-
-
-class MemberStandardNormal(MemberLeaf):
-    """MFM's prior sample for K members: member ``k``'s rows from member ``k``'s stream.
-
-    ``randn_like`` draws ``normal_(0, 1)`` over a tensor of the member's shape from the global
-    generator; here the same call on the member's contiguous rows, from its own generator.
-    """
+class MemberDraws(MemberLeaf):
+    """A leaf without weights that draws random numbers: member ``k``'s from member ``k``'s stream."""
 
     def __init__(self, streams: MemberStreams):
         super().__init__()
@@ -413,13 +375,46 @@ class MemberStandardNormal(MemberLeaf):
         return {}
 
     def keep(self, members: Sequence[int]) -> list[tuple[nn.Parameter, nn.Parameter]]:
+        """Nothing to slice: the streams are shared by every leaf and sliced once."""
         return []
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        sample = torch.empty_like(z, memory_format=torch.contiguous_format)
-        for member, chunk in enumerate(sample.view(self.members, -1)):
-            chunk.normal_(0.0, 1.0, generator=self.streams.generator(member, z.device))
+    def draw(self, like: torch.Tensor, fill: Callable[[torch.Tensor, torch.Generator], object]) -> torch.Tensor:
+        """A contiguous tensor shaped like ``like`` whose member ``k`` rows are ``fill(rows, generator k)``."""
+        sample = torch.empty_like(like, memory_format=torch.contiguous_format)
+        for member, rows in enumerate(sample.view(self.members, -1)):
+            fill(rows, self.streams.generator(member, like.device))
         return sample
+
+
+class MemberDropout(MemberDraws):
+    """K ``nn.Dropout``\\ s, member ``k``'s mask drawn from member ``k``'s stream.
+
+    The mask is ``F.dropout``'s own on the CPU: ``bernoulli(1 - p) / (1 - p)`` over a tensor of the
+    member's shape, from the generator a solo run would use.
+    """
+
+    def __init__(self, p: float, streams: MemberStreams):
+        super().__init__(streams)
+        self.p = float(p)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0.0:
+            return x
+        if self.p == 1.0:
+            return x * 0.0
+        noise = self.draw(x, lambda rows, generator: rows.bernoulli_(1.0 - self.p, generator=generator))
+        return x * noise.div_(1.0 - self.p)
+
+
+class MemberStandardNormal(MemberDraws):
+    """MFM's prior sample for K members: member ``k``'s rows from member ``k``'s stream.
+
+    ``randn_like`` draws ``normal_(0, 1)`` over a tensor of the member's shape from the global
+    generator; here the same call on the member's contiguous rows, from its own generator.
+    """
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.draw(z, lambda rows, generator: rows.normal_(0.0, 1.0, generator=generator))
 
 
 class MemberLSTM(MemberLeaf):
