@@ -498,7 +498,7 @@ def _set_submodule(root: nn.Module, path: str, module: nn.Module) -> None:
 
 @dataclass
 class StackedModel:
-    """K members as one module: :attr:`module` runs ``(K·B, …)`` batches, member-major."""
+    """K members as one module: ``module`` runs ``(K·B, …)`` batches, member-major."""
 
     module: MSAModel
     leaves: dict[str, MemberLeaf]
@@ -561,7 +561,7 @@ def stack_members(models: Sequence[MSAModel], rng_states: Sequence[torch.Tensor]
 # -- training ---------------------------------------------------------------------------------------
 def member_outputs(outputs: Outputs, members: int, member: int) -> Outputs:
     """Member ``member``'s slice of a stacked forward's outputs: its rows of every per-clip output,
-    its entry of every per-member output (shape ``(members,)``, see :meth:`MSAModel.per_member`)."""
+    its entry of every per-member output (shape ``(members,)``, see :meth:`~csmsasr_utils.msa.base.MSAModel.per_member`)."""
     sliced = {}
     for key, value in outputs.items():
         if value.ndim == 1 and value.shape[0] == members:
