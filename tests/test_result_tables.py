@@ -285,6 +285,15 @@ import pandas as pd
 
 pd.DataFrame({"clips": [868, 109], "split": ["train", "test"]})
 ```
+
+```{code-cell} ipython3
+import sys
+
+print("κ(M, T): 0.5096")
+sys.stdout.flush()  # the kernel sends what was printed so far: the next lines are a second chunk
+print("κ(M, V): 0.2160")
+print("(labels: demo)")
+```
 """
 
 
@@ -299,7 +308,8 @@ def test_a_tiny_book_build_writes_its_results_file(tmp_path):
     )
     (book / "_config.yml").write_text(
         "title: Tiny\nonly_build_toc_files: true\nexecute:\n  execute_notebooks: force\n"
-        f"sphinx:\n  local_extensions:\n    result_tables: {EXTENSION.parent}\n",
+        f"sphinx:\n  local_extensions:\n    result_tables: {EXTENSION.parent}\n"
+        "  config:\n    nb_merge_streams: true\n",  # as the book: one block of printed text per cell
         encoding="utf-8",
     )
     jb = Path(sys.executable).with_name("jupyter-book")
@@ -328,13 +338,77 @@ def test_a_tiny_book_build_writes_its_results_file(tmp_path):
                 }
             ],
         },
+        {"cell": 2, "kind": "text", "content": "κ(M, T): 0.5096\nκ(M, V): 0.2160\n(labels: demo)\n"},  # once
     ]
 
 
-def test_a_line_printed_twice_by_the_kernel_under_load_changes_no_result():
-    """Seen in CI (three builds on 2 cores): a cell's last printed line arrived twice, each time after
-    an extra newline. Blank lines and a line repeated right after itself are no result; a changed
-    number, a line repeated later, or a table still is."""
+def _executed_notebook(*chunks: str):
+    """A notebook of one cell whose prints came from the kernel as these stdout chunks, with a
+    stderr chunk (a warning) between the first two, and a second cell printing once."""
+    outputs = [new_output("stream", name="stdout", text=c) for c in chunks]
+    outputs.insert(1, new_output("stream", name="stderr", text="a warning\n"))
+    return new_notebook(
+        cells=[
+            new_code_cell("print(...)", outputs=outputs),
+            new_code_cell("print(...)", outputs=[new_output("stream", name="stdout", text="next\n")]),
+        ]
+    )
+
+
+def _render(notebook, coalesce_streams) -> list[list[dict]]:
+    """What MyST-NB's renderer does with each code cell's outputs when ``nb_merge_streams`` is on
+    (``myst_nb.core.render``: ``outputs = coalesce_streams(outputs)``); returns what the page shows."""
+    return [coalesce_streams(cell.outputs) for cell in notebook.cells if cell.cell_type == "code"]
+
+
+def test_myst_nb_on_its_own_doubles_the_chunks_the_page_merges():
+    """The cause of two builds' results differing under load (CI): MyST-NB 1.4.0 merges the stream
+    outputs in place, so the notebook it writes afterwards holds the later chunks twice. If this
+    test fails, MyST-NB no longer does that and ``merge_streams_on_copies`` may go."""
+    from myst_nb.core.utils import coalesce_streams
+
+    notebook = _executed_notebook("κ(M, T): 0.5096\n", "(labels: demo)\n")
+    _render(notebook, coalesce_streams)
+    assert result_tables.notebook_results(notebook)[0]["content"] == (
+        "κ(M, T): 0.5096\n(labels: demo)\n(labels: demo)\n"
+    )
+
+
+def test_merging_on_copies_keeps_the_written_notebook_and_the_page_as_the_kernel_sent_them():
+    from myst_nb.core.utils import coalesce_streams
+
+    merge = result_tables.merge_streams_on_copies(coalesce_streams)
+    one_chunk = _executed_notebook("κ(M, T): 0.5096\n(labels: demo)\n")
+    two_chunks = _executed_notebook("κ(M, T): 0.5096\n", "(labels: demo)\n")
+    cut_in_a_line = _executed_notebook("κ(M, T): ", "0.5096\n(labels: demo)\n")
+    before = [json.dumps(nb, sort_keys=True) for nb in (one_chunk, two_chunks, cut_in_a_line)]
+    pages = [_render(nb, merge) for nb in (one_chunk, two_chunks, cut_in_a_line)]
+
+    # the notebooks MyST-NB goes on to write are untouched
+    assert [json.dumps(nb, sort_keys=True) for nb in (one_chunk, two_chunks, cut_in_a_line)] == before
+    # the page: one stdout block per cell, each line once, however the prints were chunked
+    # (MyST-NB alone breaks the line where a flush cut it: "κ(M, T):\n0.5096")
+    assert pages[0] == pages[1] == pages[2]
+    shown = [(o["output_type"], o["name"], o["text"]) for o in pages[0][0]]
+    assert shown == [("stream", "stdout", "κ(M, T): 0.5096\n(labels: demo)\n"), ("stream", "stderr", "a warning\n")]
+    assert coalesce_streams(_executed_notebook("κ(M, T): ", "0.5096\n").cells[0].outputs)[0]["text"] == (
+        "κ(M, T):\n0.5096\n"
+    )
+    # the results files: the same entries from each, each line once
+    results = [result_tables.notebook_results(nb) for nb in (one_chunk, two_chunks, cut_in_a_line)]
+    assert (
+        results[0]
+        == results[1]
+        == results[2]
+        == [
+            {"cell": 0, "kind": "text", "content": "κ(M, T): 0.5096\n(labels: demo)\n"},
+            {"cell": 1, "kind": "text", "content": "next\n"},
+        ]
+    )
+
+
+def test_a_line_printed_twice_stays_twice_and_blank_lines_are_no_result():
+    """A repeated line is a result (the code printed it twice); blank lines are not."""
 
     def results(*texts, table=None):
         outputs = [new_output("stream", name="stdout", text=t) for t in texts]
@@ -344,9 +418,24 @@ def test_a_line_printed_twice_by_the_kernel_under_load_changes_no_result():
 
     once = results("where: {'落': 2}\n", "clips: 16\n")
     assert once == [{"cell": 0, "kind": "text", "content": "where: {'落': 2}\nclips: 16\n"}]
-    assert results("where: {'落': 2}\n\nclips: 16\n\nclips: 16\n") == once
-    assert results("where: {'落': 2}\n", "\nclips: 16\n", "\nclips: 16\n") == once
+    assert results("where: {'落': 2}\n\nclips: 16\n\n") == once
+    assert results("where: {'落': 2}\n", "clips: 16\n", "clips: 16\n") != once
     assert results("where: {'落': 2}\n", "clips: 17\n") != once
-    assert results("clips: 16\nwhere: {'落': 2}\nclips: 16\n")[0]["content"].count("clips: 16") == 2
     table = "<table><tr><td>0.5</td></tr></table>"
     assert results("clips: 16\n", table=table) != results("clips: 16\n", table=table.replace("0.5", "0.6"))
+
+
+def test_the_extension_installs_the_merge_once():
+    from myst_nb.core import render
+
+    original = render.coalesce_streams
+    try:
+        app = SimpleNamespace(connect=lambda *args: None)
+        result_tables.setup(app)
+        installed = render.coalesce_streams
+        result_tables.setup(app)  # a second build in the same process
+        assert installed is render.coalesce_streams
+        unwrapped = getattr(installed, "__wrapped__", None)
+        assert unwrapped is not None and not hasattr(unwrapped, "__wrapped__")
+    finally:
+        render.coalesce_streams = original

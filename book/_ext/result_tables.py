@@ -21,23 +21,31 @@ end of an HTML build, :func:`write_result_files` turns each into a list of entri
   also forwards what native libraries write to the process's standard output, from a thread of its
   own, so a stray newline of theirs lands in whichever cell runs when it is flushed (seen in two
   demo builds running side by side: one newline, in chapter 4 in one build and in chapter 5 in the
-  other). For the same reason a cell's printed text is kept without its blank lines and with a
-  line repeated right after itself kept once (:func:`printed_text`): in CI, with two other builds
-  on the same 2 cores, one build of chapter 5 got the last line of a cell twice, each time after
-  an extra newline, ``"…\n\nclips behind these recalls: 16\n\nclips behind these recalls: 16\n"``,
-  where the code prints it once and the other build had it once. A number that differs still
-  makes a different line, so the files still tell two builds' results apart.
+  other). For the same reason a cell's printed text is kept without its blank lines
+  (:func:`printed_text`).
 * ``"error"`` — ``{"ename": ..., "evalue": ...}`` of an error output (the book's build fails on
   those anyway).
 
 The files are written sorted and indented, one value a line where possible, so they diff nicely.
+
+**The notebook the results are read from.** MyST-NB's ``nb_merge_streams`` (on in this book: a
+page shows one block of printed text per cell, however the kernel chunked it) merged the stream
+outputs *in place* (``myst_nb.core.utils.coalesce_streams``, MyST-NB 1.4.0): the cell's first
+stdout output became the merged text and the later chunks stayed, so the notebook written to
+``_build/jupyter_execute`` held every chunk after the first twice: once merged, once as itself. How the kernel chunks a cell's
+prints depends on timing (it flushes every 0.2 s), so under load the results of two builds
+differed: ``"p_o …\nκ …\n(labels …)\nκ …\n(labels …)\n"`` in one, each line once in the other
+(CI, three builds on 2 cores). :func:`setup` therefore installs :func:`merge_streams_on_copies`,
+which merges copies: the page shows the same merged text, and the written notebook keeps the
+kernel's outputs as they came.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -182,18 +190,13 @@ def output_result(output: Mapping[str, Any]) -> tuple[str, Any] | None:
 
 
 def printed_text(text: str) -> str:
-    """A cell's standard output as a result: blank lines dropped, a line repeated right after
-    itself kept once (kernel artefacts under load, see the module's documentation).
+    """A cell's standard output as a result: its blank lines dropped (a native library's stray
+    newline, see the module's documentation); every other line kept, repeats included.
 
     >>> printed_text("a: 1\\n\\nb: 2\\n\\nb: 2\\n")
-    'a: 1\\nb: 2\\n'
-    >>> printed_text("b: 2\\nb: 3\\nb: 2")
-    'b: 2\\nb: 3\\nb: 2'
+    'a: 1\\nb: 2\\nb: 2\\n'
     """
-    kept: list[str] = []
-    for line in text.split("\n"):
-        if line.strip() and (not kept or line != kept[-1]):
-            kept.append(line)
+    kept = [line for line in text.split("\n") if line.strip()]
     return "\n".join(kept) + ("\n" if text.endswith("\n") and kept else "")
 
 
@@ -260,6 +263,37 @@ def write_result_files(app, exception) -> None:
             stale.unlink()
 
 
+def merge_streams_on_copies(merge: Callable[[list[Any]], list[Any]]) -> Callable[[list[Any]], list[Any]]:
+    """MyST-NB's stream merging (``merge``, which changes the outputs it is given) made to leave
+    them alone: it merges shallow copies (a stream's text is a string, so a copy's new text never
+    reaches the original), and stream chunks of one name are joined as the kernel sent them before
+    ``merge`` sees them — ``merge`` ends each chunk at its last non-blank character, which would put
+    a line break wherever a flush cut a line. Why: see the module's documentation.
+    """
+
+    def merge_copies(outputs: list[Any]) -> list[Any]:
+        first: dict[str, Any] = {}  # stream name → its first output (a copy), which takes the rest
+        kept: list[Any] = []
+        for output in outputs or []:
+            output = copy.copy(output)
+            if output.get("output_type") == "stream":
+                name = output.get("name")
+                if name in first:
+                    first[name]["text"] = _text(first[name]["text"]) + _text(output.get("text"))
+                    continue
+                output["text"] = _text(output.get("text"))
+                first[name] = output
+            kept.append(output)
+        return merge(kept)
+
+    merge_copies.__wrapped__ = merge  # type: ignore[attr-defined]
+    return merge_copies
+
+
 def setup(app):
+    from myst_nb.core import render
+
+    if not hasattr(render.coalesce_streams, "__wrapped__"):  # once per process, however many builds
+        render.coalesce_streams = merge_streams_on_copies(render.coalesce_streams)
     app.connect("build-finished", write_result_files)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
