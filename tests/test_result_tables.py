@@ -174,21 +174,24 @@ def test_table_ids_do_not_change_the_results_but_a_value_does():
     assert changed[1]["content"][0]["rows"][1] == ["0", "TFN", "0.76"]
 
 
+def _executed_notebook(*chunks: str):
+    """A notebook of one cell whose prints came from the kernel as these stdout chunks, with a
+    stderr chunk (a warning) between the first two, and a second cell printing once."""
+    outputs = [new_output("stream", name="stdout", text=c) for c in chunks]
+    outputs.insert(1, new_output("stream", name="stderr", text="a warning\n"))
+    return new_notebook(
+        cells=[
+            new_code_cell("print(...)", outputs=outputs),
+            new_code_cell("print(...)", outputs=[new_output("stream", name="stdout", text="next cell\n")]),
+        ]
+    )
+
+
 def test_printed_text_split_into_chunks_gives_the_same_results():
-    """The kernel may send one print as several stdout chunks (timing): the entries are the same."""
-
-    def notebook(*chunks):
-        outputs = [new_output("stream", name="stdout", text=c) for c in chunks]
-        outputs.insert(1, new_output("stream", name="stderr", text="a warning\n"))  # dropped, not a break
-        return new_notebook(
-            cells=[
-                new_code_cell("print(...)", outputs=outputs),
-                new_code_cell("print(...)", outputs=[new_output("stream", name="stdout", text="next cell\n")]),
-            ]
-        )
-
-    whole = result_tables.notebook_results(notebook("Insight: the probe reads the video.\n", "\n"))
-    split = result_tables.notebook_results(notebook("Insight: the probe ", "reads the video.\n", "\n"))
+    """The kernel may send one print as several stdout chunks (timing): the entries are the same.
+    The warning between the chunks (stderr) is dropped, and does not break the printed text."""
+    whole = result_tables.notebook_results(_executed_notebook("Insight: the probe reads the video.\n", "\n"))
+    split = result_tables.notebook_results(_executed_notebook("Insight: the probe ", "reads the video.\n", "\n"))
     assert (
         whole
         == split
@@ -342,19 +345,6 @@ def test_a_tiny_book_build_writes_its_results_file(tmp_path):
     ]
 
 
-def _executed_notebook(*chunks: str):
-    """A notebook of one cell whose prints came from the kernel as these stdout chunks, with a
-    stderr chunk (a warning) between the first two, and a second cell printing once."""
-    outputs = [new_output("stream", name="stdout", text=c) for c in chunks]
-    outputs.insert(1, new_output("stream", name="stderr", text="a warning\n"))
-    return new_notebook(
-        cells=[
-            new_code_cell("print(...)", outputs=outputs),
-            new_code_cell("print(...)", outputs=[new_output("stream", name="stdout", text="next\n")]),
-        ]
-    )
-
-
 def _render(notebook, coalesce_streams) -> list[list[dict]]:
     """What MyST-NB's renderer does with each code cell's outputs when ``nb_merge_streams`` is on
     (``myst_nb.core.render``: ``outputs = coalesce_streams(outputs)``); returns what the page shows."""
@@ -402,7 +392,7 @@ def test_merging_on_copies_keeps_the_written_notebook_and_the_page_as_the_kernel
         == results[2]
         == [
             {"cell": 0, "kind": "text", "content": "κ(M, T): 0.5096\n(labels: demo)\n"},
-            {"cell": 1, "kind": "text", "content": "next\n"},
+            {"cell": 1, "kind": "text", "content": "next cell\n"},
         ]
     )
 

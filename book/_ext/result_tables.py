@@ -32,9 +32,9 @@ The files are written sorted and indented, one value a line where possible, so t
 page shows one block of printed text per cell, however the kernel chunked it) merged the stream
 outputs *in place* (``myst_nb.core.utils.coalesce_streams``, MyST-NB 1.4.0): the cell's first
 stdout output became the merged text and the later chunks stayed, so the notebook written to
-``_build/jupyter_execute`` held every chunk after the first twice: once merged, once as itself. How the kernel chunks a cell's
-prints depends on timing (it flushes every 0.2 s), so under load the results of two builds
-differed: ``"p_o …\nκ …\n(labels …)\nκ …\n(labels …)\n"`` in one, each line once in the other
+``_build/jupyter_execute`` held every chunk after the first twice: once merged, once as itself.
+How the kernel chunks a cell's prints depends on timing (it flushes every 0.2 s), so under load
+the results of two builds differed: ``"p_o …\nκ …\n(labels …)\nκ …\n(labels …)\n"`` in one, each line once in the other
 (CI, three builds on 2 cores). :func:`setup` therefore installs :func:`merge_streams_on_copies`,
 which merges copies: the page shows the same merged text, and the written notebook keeps the
 kernel's outputs as they came.
@@ -279,7 +279,7 @@ def merge_streams_on_copies(merge: Callable[[list[Any]], list[Any]]) -> Callable
             if output.get("output_type") == "stream":
                 name = output.get("name")
                 if name in first:
-                    first[name]["text"] = _text(first[name]["text"]) + _text(output.get("text"))
+                    first[name]["text"] += _text(output.get("text"))  # its text is a string already
                     continue
                 output["text"] = _text(output.get("text"))
                 first[name] = output
