@@ -17,12 +17,16 @@ end of an HTML build, :func:`write_result_files` turns each into a list of entri
   (whitespace collapsed). Attributes, styles and scripts are dropped.
 * ``"text"`` — any other rich output's ``text/plain``, and the standard output (``stdout`` streams).
   Images and matplotlib's ``<Figure size … with … Axes>`` placeholders are left out, and so are
-  ``stderr`` streams (warnings, progress bars) and stdout chunks of whitespace only: the kernel
-  also forwards what native libraries write to the process's standard output, from a thread of its
-  own, so a stray newline of theirs lands in whichever cell runs when it is flushed (seen in two
-  demo builds running side by side: one newline, in chapter 4 in one build and in chapter 5 in the
-  other). For the same reason a cell's printed text is kept without its blank lines
-  (:func:`printed_text`).
+  ``stderr`` streams (warnings, progress bars). A cell's consecutive stdout chunks are joined, and
+  the joined text is kept line by line without its blank lines and with one final newline
+  (:func:`printed_text`), so that nothing depends on where the kernel cut the stream: it flushes
+  every 0.2 s, and under load a flush can fall between the two writes of one ``print`` (its text,
+  then its ``"\\n"``), which arrive as two chunks (CI, three builds on 2 cores:
+  ``"greedy hypotheses caught in a loop: 0 of 16"`` then ``"\\n"``). The kernel also forwards what
+  native libraries write to the process's standard output, from a thread of its own, so a stray
+  newline of theirs lands in whichever cell runs when it is flushed (seen in two demo builds
+  running side by side: one newline, in chapter 4 in one build and in chapter 5 in the other): a
+  blank line, dropped, or a cell whose printed text is blank, no result.
 * ``"error"`` — ``{"ename": ..., "evalue": ...}`` of an error output (the book's build fails on
   those anyway).
 
@@ -190,14 +194,15 @@ def output_result(output: Mapping[str, Any]) -> tuple[str, Any] | None:
 
 
 def printed_text(text: str) -> str:
-    """A cell's standard output as a result: its blank lines dropped (a native library's stray
-    newline, see the module's documentation); every other line kept, repeats included.
+    """A cell's joined standard output as a result: its lines without the blank ones (a native
+    library's stray newline, see the module's documentation), each ending in a newline, repeats
+    included; ``""`` when nothing but whitespace was printed. Where the kernel cut the text into
+    chunks changes nothing, not even whether the last line's newline came with it.
 
-    >>> printed_text("a: 1\\n\\nb: 2\\n\\nb: 2\\n")
+    >>> printed_text("a: 1\\n\\nb: 2\\n\\nb: 2")
     'a: 1\\nb: 2\\nb: 2\\n'
     """
-    kept = [line for line in text.split("\n") if line.strip()]
-    return "\n".join(kept) + ("\n" if text.endswith("\n") and kept else "")
+    return "".join(line + "\n" for line in text.split("\n") if line.strip())
 
 
 def notebook_results(notebook: str | Path | Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -221,10 +226,8 @@ def notebook_results(notebook: str | Path | Mapping[str, Any]) -> list[dict[str,
             if result is None:
                 continue
             is_stdout = output.get("output_type") == "stream"
-            if is_stdout and not result[1].strip():
-                continue  # whitespace only: no result, and it may not even be this cell's (see above)
             if is_stdout and previous_was_stdout:
-                results[-1]["content"] += result[1]
+                results[-1]["content"] += result[1]  # whitespace-only chunks too: a print's "\n" may be one
             else:
                 results.append({"cell": index, "kind": result[0], "content": result[1]})
                 printed.append(is_stdout)
@@ -232,7 +235,7 @@ def notebook_results(notebook: str | Path | Mapping[str, Any]) -> list[dict[str,
     for entry, is_stdout in zip(results, printed):
         if is_stdout:
             entry["content"] = printed_text(entry["content"])
-    return results
+    return [entry for entry, is_stdout in zip(results, printed) if entry["content"] or not is_stdout]
 
 
 def dumps(results: list[dict[str, Any]]) -> str:
