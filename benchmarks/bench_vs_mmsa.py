@@ -156,15 +156,26 @@ def mmsa_metrics(out: Path, model: str) -> dict[str, float]:
             for name in ("MAE", "Mult_acc_2")}  # fmt: skip
 
 
-def mmsa_epochs(out: Path, model: str) -> int:
-    """Epochs MMSA trained over all seeds: its trainers log one ``VAL-(model)`` line per epoch."""
+def mmsa_epochs(out: Path, model: str) -> dict[int, int]:
+    """Epochs MMSA trained, per seed: its trainers log one ``VAL-(model)`` line per epoch, after the
+    ``Running with seed N`` line of the seed's run."""
     log = out / "logs" / f"{model.lower()}-sims.log"
-    return sum(f"VAL-({model.lower()})" in line for line in log.read_text().splitlines())
+    epochs: dict[int, int] = {}
+    seed = None
+    for line in log.read_text().splitlines():
+        started = re.search(r"Running with seed (\d+)", line)
+        if started:
+            seed = int(started.group(1))
+            epochs[seed] = 0
+        elif seed is not None and f"VAL-({model.lower()})" in line:
+            epochs[seed] += 1
+    return epochs
 
 
-def csmsasr_epochs(results: Path) -> int:
-    """Epochs this project's runner trained over all seeds (the results rows' ``epochs``)."""
-    return sum(json.loads(line)["epochs"] for line in results.read_text().splitlines() if line.strip())
+def csmsasr_epochs(results: Path) -> dict[int, int]:
+    """Epochs this project's runner trained, per seed (the results rows' ``epochs``)."""
+    rows = [json.loads(line) for line in results.read_text().splitlines() if line.strip()]
+    return {int(row["seed"]): int(row["epochs"]) for row in rows}
 
 
 def csmsasr_metrics(results: Path) -> dict[str, float]:
@@ -215,7 +226,8 @@ def main() -> None:
              "--seeds", *seeds, "--child-mmsa", model],
             env, args.work / f"mmsa-{model}.log",
         )  # fmt: skip
-        their_epochs, theirs = mmsa_epochs(args.work / "mmsa", model), mmsa_metrics(args.work / "mmsa", model)
+        their_seeds, theirs = mmsa_epochs(args.work / "mmsa", model), mmsa_metrics(args.work / "mmsa", model)
+        their_epochs = sum(their_seeds.values())
         for units_at_once in args.units_at_once:
             results = args.work / f"csmsasr-{model}-k{units_at_once}.jsonl"
             results.unlink(missing_ok=True)
@@ -223,7 +235,8 @@ def main() -> None:
                        "--budget", "full", "--protocol", "paper", "--device", "cpu", "--features", str(features),
                        "--units-at-once", units_at_once, "--results", str(results)]  # fmt: skip
             own_seconds = _timed(csmsasr, env, args.work / f"csmsasr-{model}-k{units_at_once}.log")
-            ours, our_epochs = csmsasr_metrics(results), csmsasr_epochs(results)
+            ours, our_seeds = csmsasr_metrics(results), csmsasr_epochs(results)
+            our_epochs = sum(our_seeds.values())
             stacked = max(json.loads(line)["units_at_once"] for line in results.read_text().splitlines())
             rows.append((model, mmsa_seconds, own_seconds, theirs, ours, units_at_once))
             print(
@@ -232,6 +245,13 @@ def main() -> None:
                 f" = {own_seconds / our_epochs:5.2f} s"
                 f"   ratio {own_seconds / mmsa_seconds:.2f} (per epoch {own_seconds * their_epochs / (mmsa_seconds * our_epochs):.2f})"
                 f"   MAE {theirs['MAE']:.4f} / {ours['MAE']:.4f}   Acc-2 {theirs['Mult_acc_2']:.4f} / {ours['Mult_acc_2']:.4f}",
+                flush=True,
+            )
+            # Early stopping decides the wall time: a seed that keeps improving trains many more epochs,
+            # and the two sides draw their random numbers in other orders (see the module docstring).
+            print(
+                f"{'':<10} epochs per seed (MMSA / csmsasr): "
+                + ", ".join(f"{s} {their_seeds.get(int(s), 0)}/{our_seeds.get(int(s), 0)}" for s in seeds),
                 flush=True,
             )
     for units_at_once in args.units_at_once:
