@@ -202,18 +202,21 @@ def test_printed_text_split_into_chunks_gives_the_same_results():
     )
 
 
+def _printed_results(*outputs_per_cell: list[str]) -> list[dict]:
+    """The results of a notebook of one cell per list, each printing its list's stdout chunks."""
+    cells = [
+        new_code_cell("...", outputs=[new_output("stream", name="stdout", text=t) for t in texts])
+        for texts in outputs_per_cell
+    ]
+    return result_tables.notebook_results(new_notebook(cells=cells))
+
+
 def test_a_stray_newline_in_any_cell_changes_no_result():
     """A whitespace-only stdout chunk (a native library's newline, forwarded whenever it is flushed)
     is no result, wherever it lands: after a print, alone in a cell, or between a print's text and
     its own newline."""
 
-    def results(*outputs_per_cell):
-        cells = [
-            new_code_cell("...", outputs=[new_output("stream", name="stdout", text=t) for t in texts])
-            for texts in outputs_per_cell
-        ]
-        return result_tables.notebook_results(new_notebook(cells=cells))
-
+    results = _printed_results
     clean = results(["total: 3\n"], ["loops: 0 of 16\n"])
     assert results(["total: 3\n", "\n"], ["loops: 0 of 16\n"]) == clean
     assert results(["total: 3\n"], ["\n", "loops: 0 of 16\n", " \n"]) == clean
@@ -232,8 +235,7 @@ def test_a_print_whose_newline_came_as_its_own_chunk_gives_the_same_results():
     two prints, where it is the first one's newline and may not be dropped."""
 
     def results(*chunks):
-        cell = new_code_cell("...", outputs=[new_output("stream", name="stdout", text=c) for c in chunks])
-        return result_tables.notebook_results(new_notebook(cells=[cell]))
+        return _printed_results(list(chunks))
 
     whole = results("greedy hypotheses caught in a loop: 0 of 16\n")
     assert results("greedy hypotheses caught in a loop: 0 of 16", "\n") == whole
