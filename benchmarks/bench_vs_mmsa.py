@@ -9,7 +9,9 @@ in one session of the machine:
    process, with every seed;
 2. **csmsasr**: ``csmsasr msa run --models M --seeds … --budget full --protocol paper`` on the same
    pickle, in a child process, once per ``--units-at-once`` value (default ``auto``: the seeds of
-   MFN and Graph_MFN trained as one stacked model, :mod:`csmsasr_utils.msa.members`);
+   MFN and Graph_MFN trained as one stacked model, :mod:`csmsasr_utils.msa.members`), and with
+   ``--workers N`` (default 1) in N local processes of cores / N threads each, the seeds spread
+   over them (``--workers 2`` on two cores: five seeds as groups of 3 and 2, one thread each);
 
 and prints each side's wall time (the whole process: imports, data loading, training with MMSA's
 early stopping, testing), the epochs it trained over all seeds and the seconds per epoch (early
@@ -22,7 +24,10 @@ The data: the synthetic demo features at the real padded sizes (text 39 × 768, 
 vision 321 × 347, ≈ 645 MB) for the public metadata's 1,085 clips, split by the paper's 8:1:1
 split and written once in MMSA's layout (``train``/``valid``/``test``), so both sides train on the
 same clips. The dataset name stays ``sims``, which is what makes MMSA read the T/A/V labels and use
-the SIMS metrics. Both children get the same thread variables (:mod:`csmsasr_utils.threads`).
+the SIMS metrics. Both children get the same thread budget and wait policy
+(:mod:`csmsasr_utils.threads`): MMSA's in its environment, ours from the package itself (the
+thread-count variables are left out of our child's environment, where they would count as the
+user's choice and give every one of ``--workers N`` all the cores).
 
 MMSA is never fetched at run time and never committed. Get it outside the repository::
 
@@ -187,6 +192,16 @@ def csmsasr_metrics(results: Path) -> dict[str, float]:
     }
 
 
+def _group_sizes(results: Path) -> list[int]:
+    """The sizes of the groups a results file's units trained in (``units_at_once`` per row, one
+    entry per group: a group of K writes K rows)."""
+    sizes = [json.loads(line)["units_at_once"] for line in results.read_text().splitlines()]
+    groups = []
+    for size in sorted(set(sizes)):
+        groups += [size] * (sizes.count(size) // size)
+    return groups
+
+
 def _timed(command: list[str], env: dict[str, str], log: Path) -> float:
     start = time.perf_counter()
     with open(log, "w") as handle:
@@ -207,6 +222,12 @@ def main() -> None:
         default=["auto"],
         help="csmsasr's --units-at-once, one run of ours per value (e.g. 1 auto: alone, then stacked)",
     )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="csmsasr's --workers: local processes sharing the cores (each gets cores / N threads)",
+    )
     parser.add_argument("--child-mmsa", help=argparse.SUPPRESS)  # internal: run MMSA for this model here
     args = parser.parse_args()
     features = args.work / "demo_full_mmsa_layout.pkl"
@@ -214,10 +235,11 @@ def main() -> None:
         run_mmsa(args.mmsa.resolve(), args.site.resolve(), args.child_mmsa, args.seeds, features, args.work / "mmsa")
         return
 
-    from csmsasr_utils.threads import available_cores, thread_environment
+    from csmsasr_utils.threads import THREAD_COUNT_VARIABLES, available_cores, thread_environment
 
     print(f"features: {write_mmsa_pickle(features)} ({features.stat().st_size / 1e6:,.0f} MB, synthetic demo)")
     env = {**os.environ, **thread_environment()}
+    own_env = {name: value for name, value in env.items() if name not in THREAD_COUNT_VARIABLES}
     seeds = [str(s) for s in args.seeds]
     rows = []
     for model in args.models:
@@ -229,19 +251,23 @@ def main() -> None:
         their_seeds, theirs = mmsa_epochs(args.work / "mmsa", model), mmsa_metrics(args.work / "mmsa", model)
         their_epochs = sum(their_seeds.values())
         for units_at_once in args.units_at_once:
-            results = args.work / f"csmsasr-{model}-k{units_at_once}.jsonl"
+            name = f"csmsasr-{model}-k{units_at_once}" + (f"-w{args.workers}" if args.workers > 1 else "")
+            results = args.work / f"{name}.jsonl"
             results.unlink(missing_ok=True)
             csmsasr = [str(Path(sys.executable).parent / "csmsasr"), "msa", "run", "--models", model, "--seeds", *seeds,
                        "--budget", "full", "--protocol", "paper", "--device", "cpu", "--features", str(features),
-                       "--units-at-once", units_at_once, "--results", str(results)]  # fmt: skip
-            own_seconds = _timed(csmsasr, env, args.work / f"csmsasr-{model}-k{units_at_once}.log")
+                       "--units-at-once", units_at_once, "--workers", str(args.workers),
+                       "--results", str(results)]  # fmt: skip
+            own_seconds = _timed(csmsasr, own_env, args.work / f"{name}.log")
             ours, our_seeds = csmsasr_metrics(results), csmsasr_epochs(results)
             our_epochs = sum(our_seeds.values())
-            stacked = max(json.loads(line)["units_at_once"] for line in results.read_text().splitlines())
+            stacked = "+".join(  # the group sizes, e.g. 3+2 for five seeds over two workers
+                str(n) for n in sorted(_group_sizes(results), reverse=True)
+            )
             rows.append((model, mmsa_seconds, own_seconds, theirs, ours, units_at_once))
             print(
                 f"{model:<10} MMSA {mmsa_seconds:7.1f} s / {their_epochs:3d} epochs = {mmsa_seconds / their_epochs:5.2f} s"
-                f"   csmsasr (units at once {units_at_once} → {stacked}) {own_seconds:7.1f} s / {our_epochs:3d} epochs"
+                f"   csmsasr (units at once {units_at_once} → {stacked}, workers {args.workers}) {own_seconds:7.1f} s / {our_epochs:3d} epochs"
                 f" = {own_seconds / our_epochs:5.2f} s"
                 f"   ratio {own_seconds / mmsa_seconds:.2f} (per epoch {own_seconds * their_epochs / (mmsa_seconds * our_epochs):.2f})"
                 f"   MAE {theirs['MAE']:.4f} / {ours['MAE']:.4f}   Acc-2 {theirs['Mult_acc_2']:.4f} / {ours['Mult_acc_2']:.4f}",

@@ -147,7 +147,13 @@ def add_msa_commands(groups: argparse._SubParsersAction) -> None:
     run.add_argument("--features", default=None, help="feature pickle (default: CSMSASR_FEATURES, else the demo)")
     run.add_argument("--public-dir", default=None, help="folder of the public metadata")
     run.add_argument("--device", default="cpu", help="cpu, cuda, or auto")
-    run.add_argument("--workers", type=int, default=1, help="local worker processes")
+    run.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="local worker processes, each with cores / N threads (with --units-at-once auto, the "
+        "seeds of a stacked model are spread over them)",
+    )
     run.add_argument("--dask", default=None, metavar="ADDRESS", help="submit units to this Dask scheduler")
     run.add_argument(
         "--units-at-once",

@@ -25,6 +25,8 @@ from __future__ import annotations
 import concurrent.futures as cf
 import datetime as dt
 import functools
+import math
+import multiprocessing
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
@@ -39,7 +41,7 @@ from csmsasr_utils.errors import CsmsasrError
 from csmsasr_utils.jsonl import JsonLines
 from csmsasr_utils.msa.hparams import SEEDS, model_key
 from csmsasr_utils.msa.metrics import METRIC_NAMES
-from csmsasr_utils.threads import available_cores
+from csmsasr_utils.threads import available_cores, worker_threads
 
 PROTOCOLS: dict[str, tuple[int, ...]] = {"paper": (0,), "official": (1, 2, 3, 4, 5)}
 
@@ -277,7 +279,7 @@ def _result_row(unit: Unit, result, rows, dataset, spec: DataSpec, budget: str, 
 
 
 def group_units(
-    units: Sequence[Unit], units_at_once: int | str, spec: DataSpec, device: str | None
+    units: Sequence[Unit], units_at_once: int | str, spec: DataSpec, device: str | None, workers: int = 1
 ) -> list[list[Unit]]:
     """Split ``units`` into the groups trained together, in order of first appearance.
 
@@ -285,6 +287,11 @@ def group_units(
     (:func:`~csmsasr_utils.msa.members.can_stack`). ``units_at_once``: an int K (groups of at
     most K), or ``'auto'`` — :func:`~csmsasr_utils.msa.members.auto_units_at_once` per model
     (what fits half the free memory, and only where stacking is faster on this device).
+
+    With ``'auto'`` and ``workers`` local processes, the seeds of one model and fold are also
+    spread over the workers (groups of at most ``ceil(seeds / workers)``), so that no worker idles
+    while another trains every seed: on a CPU two one-thread processes do more work than one
+    two-thread process (benchmarks/README.md, "Two one-thread workers").
     """
     from csmsasr_utils.msa.members import auto_units_at_once, can_stack, gains_from_stacking
 
@@ -302,6 +309,7 @@ def group_units(
         elif units_at_once == "auto":
             dataset, tensors = load_data(spec)
             size = auto_units_at_once(model, tensors, len(members), device)
+            size = min(size, math.ceil(len(members) / max(1, workers)))
         else:
             size = int(units_at_once)
         groups.extend(members[i : i + size] for i in range(0, len(members), size))
@@ -324,9 +332,11 @@ class ResultsFile(JsonLines):
 
 
 def _init_worker(threads: int) -> None:
-    from csmsasr_utils.threads import limit_torch_threads
+    """Size a local worker's torch pool (``threads`` already says whether the user's own
+    ``OMP_NUM_THREADS`` wins: the parent decided, :func:`~csmsasr_utils.threads.worker_threads`)."""
+    import torch
 
-    limit_torch_threads(threads)
+    torch.set_num_threads(threads)
 
 
 def _run_group_on_dask_worker(
@@ -389,7 +399,7 @@ def _run_missing_units(
 
     done = store.done_keys(budget, spec.fingerprint())
     todo = [u for u in units if u.key not in done]
-    groups = group_units(todo, units_at_once, spec, device)
+    groups = group_units(todo, units_at_once, spec, device, 1 if dask_address else workers)
     bar = progress(
         total=len(todo), desc=f"units ({len(done)} already done)", unit="unit", disable=None if show_progress else True
     )
@@ -409,8 +419,12 @@ def _run_missing_units(
             for future in as_completed(futures):
                 record(future.result())
     elif workers > 1:
-        threads = max(1, available_cores() // workers)  # each of N workers gets cores / N
-        with cf.ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(threads,)) as pool:
+        threads = worker_threads(max(1, available_cores() // workers))  # each of N workers gets cores / N
+        # Fresh interpreters, not forks: a child forked after this process has run torch on several
+        # threads (as choosing the groups above does) inherits GNU OpenMP's thread pool half-alive
+        # and waits forever at its first parallel loop.
+        spawn = multiprocessing.get_context("spawn")
+        with cf.ProcessPoolExecutor(workers, mp_context=spawn, initializer=_init_worker, initargs=(threads,)) as pool:
             futures = [pool.submit(run_units_together, g, spec, budget, device, False) for g in groups]
             for future in cf.as_completed(futures):
                 record(future.result())

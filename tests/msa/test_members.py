@@ -186,3 +186,21 @@ def test_the_runner_writes_the_same_rows_either_way(tmp_path):
         assert alone[column].tolist() == together[column].tolist()
     np.testing.assert_allclose(alone["test_MAE"], together["test_MAE"], atol=1e-5)
     assert (together["peak_memory_mb"] > 0).all()
+
+
+def test_auto_groups_spread_the_seeds_over_the_local_workers(monkeypatch):
+    monkeypatch.setattr(members, "free_memory_bytes", lambda device: 10**15)  # memory is no limit here
+    units = plan_units(["MFN", "LF_DNN"], [1, 2, 3, 4, 5], "paper")
+    spec = DataSpec(max_clips=24)
+
+    def sizes(workers: int) -> dict[str, list[int]]:
+        groups = group_units(units, "auto", spec, "cpu", workers)
+        assert sorted(u.key for g in groups for u in g) == sorted(u.key for u in units)
+        return {m: [len(g) for g in groups if g[0].model == m] for m in ("MFN", "LF_DNN")}
+
+    assert sizes(1) == {"MFN": [5], "LF_DNN": [1] * 5}  # LF_DNN gains nothing from stacking on a CPU
+    assert sizes(2) == {"MFN": [3, 2], "LF_DNN": [1] * 5}
+    assert sizes(3) == {"MFN": [2, 2, 1], "LF_DNN": [1] * 5}
+    assert sizes(8) == {"MFN": [1] * 5, "LF_DNN": [1] * 5}
+    explicit = group_units(units, 5, spec, "cpu", 2)  # an explicit K is the user's choice
+    assert [len(g) for g in explicit if g[0].model == "MFN"] == [5]

@@ -141,6 +141,46 @@ def test_local_processes_and_dask_give_the_same_rows(tmp_path):
         assert key(serial)["test_predictions"].tolist() == key(other)["test_predictions"].tolist()
 
 
+_WORKERS_AFTER_THREADED_TORCH = """
+import json, sys
+import torch
+from csmsasr_utils.msa.runner import DataSpec, plan_units, run_units
+
+torch.set_num_threads(2)
+torch.ones(4_000_000).mul_(2)  # a parallel loop: GNU OpenMP's pool is now running in this process
+units = plan_units(["MFN"], [1111, 1112])
+rows = run_units(units, sys.argv[1], DataSpec(max_clips=24), budget="smoke", workers=2,
+                 units_at_once="auto", show_progress=False)
+print(json.dumps(rows[["key", "units_at_once", "test_MAE"]].to_dict("records")))
+"""
+
+
+@pytest.mark.slow
+def test_local_workers_start_after_the_parent_ran_torch_on_several_threads(tmp_path):
+    """The runner chooses stacked groups in the parent (data loaded, a model probed) before it
+    starts its workers. Workers forked after a threaded torch loop hung at their first threaded
+    loop (GNU OpenMP's pool does not survive a fork): here the user's ``OMP_NUM_THREADS=2`` gives
+    each worker two threads, as it did in the benchmark that hung. They must finish, each seed in
+    its own worker, with the rows a one-process run writes."""
+    import os
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-c", _WORKERS_AFTER_THREADED_TORCH, str(tmp_path / "pool.jsonl")],
+        capture_output=True,
+        text=True,
+        timeout=300,  # a fork hangs forever; the spawned workers take ≈ 30 s
+        env={**os.environ, "OMP_NUM_THREADS": "2"},
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    pooled = pd.DataFrame(json.loads(done.stdout.strip().splitlines()[-1])).sort_values("key")
+    assert pooled["units_at_once"].tolist() == [1, 1]  # two seeds spread over the two workers
+    units = plan_units(["MFN"], [1111, 1112])
+    alone = run_units(units, tmp_path / "alone.jsonl", SPEC, budget="smoke", units_at_once=1, show_progress=False)
+    np.testing.assert_allclose(pooled["test_MAE"], alone.sort_values("key")["test_MAE"], atol=1e-5)
+
+
 def test_book_results_are_shared_per_data_and_kept_apart_across_data(tmp_path, monkeypatch, public_dir):
     """Chapters 4 and 6 ask for the same runs (one results file per data and code version, whose
     resuming run_units tests above); other data gets another file, never a mixed-data error."""
