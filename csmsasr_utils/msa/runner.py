@@ -367,7 +367,8 @@ def run_units(
 ) -> pd.DataFrame:
     """Run the ``units`` not yet in ``results_path``; return all of the file's rows for this budget.
 
-    ``workers > 1`` runs units in that many local processes; ``dask_address`` (e.g.
+    ``workers > 1`` runs units in that many local processes, started as fresh interpreters (a
+    script that calls this needs the usual ``if __name__ == "__main__":`` guard); ``dask_address`` (e.g.
     ``tcp://scheduler:8786``) submits them to a running Dask cluster instead, whose workers must see
     the same data paths. ``units_at_once`` trains up to that many seeds of one model and fold as
     one stacked model (:func:`group_units`; 1 trains every unit alone).
