@@ -235,11 +235,13 @@ def main() -> None:
         run_mmsa(args.mmsa.resolve(), args.site.resolve(), args.child_mmsa, args.seeds, features, args.work / "mmsa")
         return
 
-    from csmsasr_utils.threads import THREAD_COUNT_VARIABLES, available_cores, thread_environment
+    from csmsasr_utils.threads import MARKER, THREAD_COUNT_VARIABLES, available_cores, configure_threads
 
     print(f"features: {write_mmsa_pickle(features)} ({features.stat().st_size / 1e6:,.0f} MB, synthetic demo)")
-    env = {**os.environ, **thread_environment()}
-    own_env = {name: value for name, value in env.items() if name not in THREAD_COUNT_VARIABLES}
+    # Both sides: every core and passive waits, as the package's defaults (marked so), whatever
+    # this shell had set; our side's --workers then divides the cores.
+    env = {k: v for k, v in os.environ.items() if k not in (*THREAD_COUNT_VARIABLES, "OMP_WAIT_POLICY", MARKER)}
+    configure_threads(None, env)
     seeds = [str(s) for s in args.seeds]
     rows = []
     for model in args.models:
@@ -258,7 +260,7 @@ def main() -> None:
                        "--budget", "full", "--protocol", "paper", "--device", "cpu", "--features", str(features),
                        "--units-at-once", units_at_once, "--workers", str(args.workers),
                        "--results", str(results)]  # fmt: skip
-            own_seconds = _timed(csmsasr, own_env, args.work / f"{name}.log")
+            own_seconds = _timed(csmsasr, env, args.work / f"{name}.log")
             ours, our_seeds = csmsasr_metrics(results), csmsasr_epochs(results)
             our_epochs = sum(our_seeds.values())
             stacked = "+".join(  # the group sizes, e.g. 3+2 for five seeds over two workers

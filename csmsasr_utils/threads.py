@@ -17,6 +17,13 @@ and the book does it in its Sphinx extension, so every notebook kernel inherits 
 :func:`limit_torch_threads` sets the budget of a process whose torch is already loaded (the
 runner's worker processes and Dask tasks, which share a machine's cores between several units).
 
+Child processes inherit these variables, and must still tell the package's defaults from the
+user's choices (a worker that took the inherited ``OMP_NUM_THREADS=2`` for the user's would give
+each of two workers both cores). So :func:`configure_threads` also records what it set, as
+``NAME=value`` pairs, in one more variable, :data:`MARKER`, which every descendant inherits with
+them; :func:`set_by_user` reads it. A variable whose value differs from the recorded one was
+changed after the package set it: the user's again.
+
 The BLAS pool has a second cost, on a quiet machine too: a solver that makes many small vector
 operations (scikit-learn's L-BFGS over a TF-IDF matrix: some 50 iterations of products with a
 95,000-wide coefficient vector) spends more time handing work to the second thread than it saves.
@@ -29,7 +36,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Iterator, MutableMapping
+from collections.abc import Iterator, Mapping, MutableMapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -107,8 +114,9 @@ def configure_threads(threads: int | None = None, environ: MutableMapping[str, s
     wanted = thread_environment(threads)
     added = {name: value for name, value in wanted.items() if not str(target.get(name, "")).strip()}
     target.update(added)
-    if target is os.environ:
-        _SET_HERE.update(added)
+    if added:
+        recorded = {**_package_values(target), **added}
+        target[MARKER] = ",".join(f"{name}={value}" for name, value in sorted(recorded.items()))
     return added
 
 
@@ -123,20 +131,43 @@ def limit_torch_threads(threads: int) -> None:
     torch.set_num_threads(worker_threads(threads))
 
 
-def worker_threads(threads: int) -> int:
+def worker_threads(threads: int, environ: Mapping[str, str] | None = None) -> int:
     """``threads``, unless the user set ``OMP_NUM_THREADS`` themselves: then theirs (at least 1).
 
-    >>> worker_threads(2) >= 1
-    True
+    >>> worker_threads(1, {"OMP_NUM_THREADS": "3"})  # the user's
+    3
+    >>> worker_threads(1, {"OMP_NUM_THREADS": "3", MARKER: "OMP_NUM_THREADS=3"})  # the package's default
+    1
     """
-    user = os.environ.get("OMP_NUM_THREADS", "").strip()
-    if user.isdigit() and "OMP_NUM_THREADS" not in _SET_HERE:
+    source = os.environ if environ is None else environ
+    user = str(source.get("OMP_NUM_THREADS", "")).strip()
+    if user.isdigit() and set_by_user("OMP_NUM_THREADS", source):
         return max(1, int(user))
     return max(1, int(threads))
 
 
-#: The variables :func:`configure_threads` put into ``os.environ`` (the rest came from the user).
-_SET_HERE: dict[str, str] = {}
+#: The variable in which :func:`configure_threads` records, as ``NAME=value,…``, what it set, so
+#: that child processes, which inherit both, can tell the package's values from the user's.
+MARKER = "CSMSASR_THREADS_SET"
+
+
+def _package_values(environ: Mapping[str, str]) -> dict[str, str]:
+    """The ``NAME=value`` pairs recorded in ``environ[MARKER]`` (empty without one)."""
+    pairs = (item.partition("=") for item in str(environ.get(MARKER, "")).split(",") if "=" in item)
+    return {name.strip(): value.strip() for name, _, value in pairs}
+
+
+def set_by_user(name: str, environ: Mapping[str, str] | None = None) -> bool:
+    """Whether ``name`` is set, and not to the value this package put there (in this process or a parent).
+
+    >>> set_by_user("OMP_NUM_THREADS", {"OMP_NUM_THREADS": "2", MARKER: "OMP_NUM_THREADS=2"})
+    False
+    >>> set_by_user("OMP_NUM_THREADS", {"OMP_NUM_THREADS": "1", MARKER: "OMP_NUM_THREADS=2"})  # changed since
+    True
+    """
+    source = os.environ if environ is None else environ
+    value = str(source.get(name, "")).strip()
+    return bool(value) and _package_values(source).get(name) != value
 
 
 @contextmanager

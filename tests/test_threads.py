@@ -61,12 +61,41 @@ def test_cgroup_quota_parsing(tmp_path, text, cores):
     assert threads._cgroup_quota_cores(tmp_path / "absent") is None
 
 
-def test_worker_threads_keep_a_user_setting(monkeypatch):
-    monkeypatch.setenv("OMP_NUM_THREADS", "3")
-    monkeypatch.setattr(threads, "_SET_HERE", {})
-    assert threads.worker_threads(1) == 3  # the user's choice
-    monkeypatch.setattr(threads, "_SET_HERE", {"OMP_NUM_THREADS": "3"})
-    assert threads.worker_threads(1) == 1  # our own default: the runner's cores / N
+def test_what_the_package_set_is_recorded_and_a_later_change_is_the_users():
+    env = {"OMP_WAIT_POLICY": "ACTIVE"}  # the user's
+    added = threads.configure_threads(2, env)
+    assert sorted(added) == sorted(threads.THREAD_COUNT_VARIABLES)
+    assert threads._package_values(env) == added  # recorded: the four counts, not the user's policy
+    assert not any(threads.set_by_user(name, env) for name in threads.THREAD_COUNT_VARIABLES)
+    assert threads.set_by_user("OMP_WAIT_POLICY", env)
+    assert threads.configure_threads(None, env) == {}  # a child's import: inherited, nothing added …
+    assert threads._package_values(env) == added  # … and the record kept
+    assert threads.worker_threads(1, env) == 1  # the package's default gives way to the runner's share
+    env["OMP_NUM_THREADS"] = "3"  # changed afterwards (a script's own environment for its child)
+    assert threads.set_by_user("OMP_NUM_THREADS", env) and threads.worker_threads(1, env) == 3
+    assert threads.worker_threads(1, {"OMP_NUM_THREADS": "3"}) == 3  # never marked: the user's
+
+
+_WORKER_SHARE = (
+    "import concurrent.futures as cf, multiprocessing, torch; "
+    "from csmsasr_utils.msa import runner; "
+    "ctx = multiprocessing.get_context('spawn'); "
+    "pool = cf.ProcessPoolExecutor(2, mp_context=ctx, initializer=runner._init_worker, initargs=(2,)); "
+    "print(sorted(pool.submit(torch.get_num_threads).result() for _ in range(2))); pool.shutdown()"
+)
+
+
+@pytest.mark.parametrize("users", [False, True])
+def test_spawned_workers_tell_the_packages_thread_count_from_the_users(users):
+    """Local workers are fresh interpreters that inherit the parent's ``OMP_NUM_THREADS``: set by the
+    package, each of two workers gets cores / 2 threads; set by the user, it gets the user's count."""
+    env = {k: v for k, v in os.environ.items() if k not in (*threads.THREAD_COUNT_VARIABLES, threads.MARKER)}
+    if users:
+        env["OMP_NUM_THREADS"] = "3"
+    out = subprocess.run([sys.executable, "-c", _WORKER_SHARE], capture_output=True, text=True, env=env, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    expected = 3 if users else max(1, threads.available_cores() // 2)
+    assert out.stdout.strip().splitlines()[-1] == str([expected, expected])
 
 
 def _kernel_threads_extension():

@@ -41,7 +41,7 @@ from csmsasr_utils.errors import CsmsasrError
 from csmsasr_utils.jsonl import JsonLines
 from csmsasr_utils.msa.hparams import SEEDS, model_key
 from csmsasr_utils.msa.metrics import METRIC_NAMES
-from csmsasr_utils.threads import available_cores, worker_threads
+from csmsasr_utils.threads import available_cores, limit_torch_threads
 
 PROTOCOLS: dict[str, tuple[int, ...]] = {"paper": (0,), "official": (1, 2, 3, 4, 5)}
 
@@ -331,12 +331,10 @@ class ResultsFile(JsonLines):
         return {r["key"] for r in rows if r.get("budget") == budget}
 
 
-def _init_worker(threads: int) -> None:
-    """Size a local worker's torch pool (``threads`` already says whether the user's own
-    ``OMP_NUM_THREADS`` wins: the parent decided, :func:`~csmsasr_utils.threads.worker_threads`)."""
-    import torch
-
-    torch.set_num_threads(threads)
+def _init_worker(workers: int) -> None:
+    """Size a local worker's torch pool: the cores shared by the ``workers`` local workers
+    (:func:`~csmsasr_utils.threads.limit_torch_threads`; the user's own ``OMP_NUM_THREADS`` wins)."""
+    limit_torch_threads(max(1, available_cores() // workers))
 
 
 def _run_group_on_dask_worker(
@@ -344,8 +342,6 @@ def _run_group_on_dask_worker(
 ) -> list[dict[str, Any]]:
     """:func:`run_units_together` in a Dask task: the worker's cores shared between the tasks it runs at once."""
     from dask.distributed import get_worker
-
-    from csmsasr_utils.threads import limit_torch_threads
 
     worker = get_worker()
     tasks_at_once = getattr(getattr(worker, "state", worker), "nthreads", 1) or 1
@@ -420,12 +416,11 @@ def _run_missing_units(
             for future in as_completed(futures):
                 record(future.result())
     elif workers > 1:
-        threads = worker_threads(max(1, available_cores() // workers))  # each of N workers gets cores / N
         # Fresh interpreters, not forks: a child forked after this process has run torch on several
         # threads (as choosing the groups above does) inherits GNU OpenMP's thread pool half-alive
         # and waits forever at its first parallel loop.
         spawn = multiprocessing.get_context("spawn")
-        with cf.ProcessPoolExecutor(workers, mp_context=spawn, initializer=_init_worker, initargs=(threads,)) as pool:
+        with cf.ProcessPoolExecutor(workers, mp_context=spawn, initializer=_init_worker, initargs=(workers,)) as pool:
             futures = [pool.submit(run_units_together, g, spec, budget, device, False) for g in groups]
             for future in cf.as_completed(futures):
                 record(future.result())
