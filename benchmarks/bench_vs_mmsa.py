@@ -69,6 +69,7 @@ def write_mmsa_pickle(target: Path) -> Path:
     if target.is_file():
         return target
     from csmsasr_utils.data.demo import FULL_SEQ_LENS, make_demo
+    from csmsasr_utils.data.features import DATA_SOURCE_KEY
     from csmsasr_utils.data.ids import canonical_clip_id
     from csmsasr_utils.data.metadata import load_metadata
     from csmsasr_utils.data.splits import paper_split
@@ -80,6 +81,7 @@ def write_mmsa_pickle(target: Path) -> Path:
     for split, clips in paper_split(ids).items():
         rows = [position[c] for c in clips]
         layout[split] = {key: value[rows] for key, value in flat.items()}
+    layout[DATA_SOURCE_KEY] = "demo"  # our rows say so; MMSA reads only the three splits
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_suffix(".partial")
     with open(partial, "wb") as handle:

@@ -15,7 +15,8 @@ wins. OpenMP reads these variables once, when the library is loaded, so they mus
 before ``import torch``: the package does it when it is imported (``csmsasr_utils/__init__.py``),
 and the book does it in its Sphinx extension, so every notebook kernel inherits them.
 :func:`limit_torch_threads` sets the budget of a process whose torch is already loaded (the
-runner's worker processes and Dask tasks, which share a machine's cores between several units).
+runner's worker processes and Dask tasks, which share a machine's cores between several units);
+:class:`CoreShare` lets the runner's local workers take the cores of workers that have finished.
 
 Child processes inherit these variables, and must still tell the package's defaults from the
 user's choices (a worker that took the inherited ``OMP_NUM_THREADS=2`` for the user's would give
@@ -39,6 +40,7 @@ import os
 from collections.abc import Iterator, Mapping, MutableMapping
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 #: How idle OpenMP threads wait: ``PASSIVE`` sleeps at once instead of spinning.
 WAIT_POLICY = "PASSIVE"
@@ -168,6 +170,54 @@ def set_by_user(name: str, environ: Mapping[str, str] | None = None) -> bool:
     source = os.environ if environ is None else environ
     value = str(source.get(name, "")).strip()
     return bool(value) and _package_values(source).get(name) != value
+
+
+class CoreShare:
+    """The cores of one machine, shared evenly by the local workers that still have work.
+
+    **Why.** ``csmsasr msa run --workers N`` gives each worker cores / N threads. When the groups
+    run out, a worker that finished sits idle while the others keep their share: five seeds of
+    Graph_MFN over two workers (groups of three and two) left one core idle for the last quarter of
+    the run. The runner counts the workers that still have work in a value shared with them
+    (``busy``: the groups not yet finished, at most N), and each worker resizes its torch pool to
+    cores / ``busy`` at every epoch (:func:`rebalance_threads`, called by the training loops).
+
+    The user's own ``OMP_NUM_THREADS`` wins, as everywhere (:func:`worker_threads`).
+    """
+
+    def __init__(self, busy: Any, cores: int):
+        self.busy = busy  # a multiprocessing.Value("i") the parent process keeps up to date
+        self.cores = max(1, int(cores))
+
+    def threads(self) -> int:
+        """This worker's share: cores / the workers that still have work (at least 1)."""
+        return worker_threads(max(1, self.cores // max(1, int(self.busy.value))))
+
+
+#: The share of the local worker this process is, installed by the runner's worker initializer.
+_SHARE: CoreShare | None = None
+
+
+def join_core_share(share: CoreShare | None) -> None:
+    """Make this process a local worker of ``share`` (``None``: not one) and size its pool now."""
+    global _SHARE
+    _SHARE = share
+    rebalance_threads()
+
+
+def rebalance_threads() -> None:
+    """In a local worker, resize torch's pool to the worker's current share; elsewhere do nothing.
+
+    Cheap (one read of a shared integer), so the training loops call it at every epoch. A different
+    thread count may change the order in which a product sums: results agree to float tolerance.
+    """
+    if _SHARE is None:
+        return
+    import torch
+
+    threads = _SHARE.threads()
+    if torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
 
 
 @contextmanager

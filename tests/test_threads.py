@@ -78,24 +78,53 @@ def test_what_the_package_set_is_recorded_and_a_later_change_is_the_users():
 
 _WORKER_SHARE = (
     "import concurrent.futures as cf, multiprocessing, torch; "
-    "from csmsasr_utils.msa import runner; "
-    "ctx = multiprocessing.get_context('spawn'); "
-    "pool = cf.ProcessPoolExecutor(2, mp_context=ctx, initializer=runner._init_worker, initargs=(2,)); "
-    "print(sorted(pool.submit(torch.get_num_threads).result() for _ in range(2))); pool.shutdown()"
+    "from csmsasr_utils import threads; from csmsasr_utils.msa import runner; "
+    "ctx = multiprocessing.get_context('spawn'); busy = ctx.Value('i', 2); "
+    "pool = cf.ProcessPoolExecutor(1, mp_context=ctx, initializer=runner._init_worker, initargs=(busy,)); "
+    "seen = [pool.submit(torch.get_num_threads).result()]; "
+    "busy.value = 1; pool.submit(threads.rebalance_threads).result(); "
+    "seen.append(pool.submit(torch.get_num_threads).result()); pool.shutdown(); print(seen)"
 )
 
 
 @pytest.mark.parametrize("users", [False, True])
-def test_spawned_workers_tell_the_packages_thread_count_from_the_users(users):
-    """Local workers are fresh interpreters that inherit the parent's ``OMP_NUM_THREADS``: set by the
-    package, each of two workers gets cores / 2 threads; set by the user, it gets the user's count."""
+def test_a_spawned_worker_takes_its_share_and_the_freed_cores_unless_the_user_chose(users):
+    """A local worker is a fresh interpreter that inherits the parent's ``OMP_NUM_THREADS``. Set by
+    the package: while two workers have work it gets cores / 2 threads, and every core once the
+    other has finished. Set by the user: the user's count throughout."""
     env = {k: v for k, v in os.environ.items() if k not in (*threads.THREAD_COUNT_VARIABLES, threads.MARKER)}
     if users:
         env["OMP_NUM_THREADS"] = "3"
     out = subprocess.run([sys.executable, "-c", _WORKER_SHARE], capture_output=True, text=True, env=env, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
-    expected = 3 if users else max(1, threads.available_cores() // 2)
-    assert out.stdout.strip().splitlines()[-1] == str([expected, expected])
+    cores = threads.available_cores()
+    expected = [3, 3] if users else [max(1, cores // 2), cores]
+    assert out.stdout.strip().splitlines()[-1] == str(expected)
+
+
+def test_a_core_share_divides_the_cores_by_the_workers_with_work(monkeypatch):
+    monkeypatch.setenv(threads.MARKER, "OMP_NUM_THREADS=8")
+    monkeypatch.setenv("OMP_NUM_THREADS", "8")  # the package's default, so the share decides
+    busy = SimpleNamespace(value=3)
+    share = threads.CoreShare(busy, cores=8)
+    assert share.threads() == 2  # 8 // 3
+    busy.value = 1
+    assert share.threads() == 8
+    busy.value = 0  # the last group finished: never below one worker
+    assert share.threads() == 8
+    busy.value = 16
+    assert share.threads() == 1  # never below one thread
+    monkeypatch.setenv("OMP_NUM_THREADS", "5")  # the user's
+    assert share.threads() == 5
+
+
+def test_rebalancing_outside_a_local_worker_changes_nothing(monkeypatch):
+    import torch
+
+    monkeypatch.setattr(threads, "_SHARE", None)
+    before = torch.get_num_threads()
+    threads.rebalance_threads()
+    assert torch.get_num_threads() == before
 
 
 def _kernel_threads_extension():

@@ -189,8 +189,11 @@ def load_dataset(
         )
     if path is not None:
         features = load_features(Path(path), known_clip_ids=metadata["clip_id"])
-        provenance.update(features="real", labels_tav="real", label_m="real")
+        made_by = features.declared_source or "real"  # the package's own demo files say "demo"
+        provenance.update(features=made_by, labels_tav=made_by, label_m=made_by)
         notes.append(f"features from {path} ({features.layout} layout, {len(features)} clips)")
+        if made_by == "demo":
+            notes.append(f"{path} says it holds synthetic demo features: what it gives is not a result")
     else:
         raw = make_demo(seed=demo_seed, seq_lens=demo_seq_lens, metadata=metadata)
         features = features_from_dict(raw, known_clip_ids=metadata["clip_id"], source="demo features")

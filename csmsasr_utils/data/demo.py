@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from csmsasr_utils.data.features import FEATURE_DIMS, MODALITIES, PADDED_LENGTHS
+from csmsasr_utils.data.features import DATA_SOURCE_KEY, FEATURE_DIMS, MODALITIES, PADDED_LENGTHS
 from csmsasr_utils.data.ids import cs_mage_clip_id
 from csmsasr_utils.data.labels import CLASS_NAMES, CLASS_VALUES
 from csmsasr_utils.data.metadata import METADATA_COLUMNS, N_FOLDS, n_chars
@@ -267,9 +267,13 @@ def _unit_rows(rng: np.random.Generator, rows: int, dim: int) -> np.ndarray:
 
 
 def save_demo(path: str | Path, **kwargs) -> Path:
-    """Write :func:`make_demo` ``(**kwargs)`` as a pickle (protocol 4) at ``path``; return the path."""
+    """Write :func:`make_demo` ``(**kwargs)`` as a pickle (protocol 4) at ``path``; return the path.
+
+    The file says it is a demo (:data:`~csmsasr_utils.data.features.DATA_SOURCE_KEY`), so that a
+    run pointed at it labels its results synthetic.
+    """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     with open(target, "wb") as handle:
-        pickle.dump(make_demo(**kwargs), handle, protocol=4)
+        pickle.dump({**make_demo(**kwargs), DATA_SOURCE_KEY: "demo"}, handle, protocol=4)
     return target

@@ -56,6 +56,12 @@ OPTIONAL_KEYS: tuple[str, ...] = (
 )
 SPLIT_NAMES: tuple[str, ...] = ("train", "valid", "test")
 
+#: An optional top-level key saying what made a feature file. This package's own writers put
+#: ``"demo"`` there (``csmsasr data demo``, the benchmarks' real-size pickles), so that results made
+#: from such a file are labelled synthetic, not real; a file without it is the user's real features.
+DATA_SOURCE_KEY = "csmsasr_data_source"
+DECLARABLE_SOURCES: tuple[str, ...] = ("real", "demo")
+
 _CHUNK = 64  # clips per block when scanning large arrays (keeps temporaries small)
 
 
@@ -80,6 +86,8 @@ class FeatureSet:
     text_bert: np.ndarray | None = None
     source_split: np.ndarray | None = None
     notes: list[str] = field(default_factory=list)
+    #: What the file says made it (:data:`DATA_SOURCE_KEY`), ``None`` when it says nothing.
+    declared_source: str | None = None
 
     def __len__(self) -> int:
         return len(self.clip_ids)
@@ -286,6 +294,9 @@ def features_from_dict(
     names = list(SPLIT_NAMES) if layout == "mmsa" else ["all"]
     parts = [obj[s] for s in SPLIT_NAMES] if layout == "mmsa" else [obj]
     problems: list[str] = []
+    declared = obj.get(DATA_SOURCE_KEY)
+    if declared is not None and declared not in DECLARABLE_SOURCES:
+        problems.append(f"{source}: '{DATA_SOURCE_KEY}' is {declared!r}; expected one of {list(DECLARABLE_SOURCES)}")
     for name, part in zip(names, parts):
         problems += _check_part(part, source if layout == "flat" else f"{source} [{name}]", dims)
     if layout == "mmsa" and not problems:
@@ -352,6 +363,7 @@ def features_from_dict(
         text_bert=text_bert,
         source_split=source_split,
         notes=notes,
+        declared_source=declared,
     )
 
 

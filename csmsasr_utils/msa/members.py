@@ -77,6 +77,7 @@ from csmsasr_utils.msa.trainer import (
     resolve_device,
 )
 from csmsasr_utils.progress import progress
+from csmsasr_utils.threads import rebalance_threads
 
 #: Models whose every weight lives in a leaf this module stacks and whose forward acts row by row
 #: (checked by ``tests/msa/test_members.py``: a stacked forward equals the members' solo forwards).
@@ -664,6 +665,7 @@ def fit_members(
     epoch = 0
     while active:
         epoch += 1
+        rebalance_threads()  # a local worker takes the cores others freed (threads.CoreShare)
         k = len(active)
         model.train()
         losses: list[list[float]] = [[] for _ in active]

@@ -41,7 +41,7 @@ from csmsasr_utils.errors import CsmsasrError
 from csmsasr_utils.jsonl import JsonLines
 from csmsasr_utils.msa.hparams import SEEDS, model_key
 from csmsasr_utils.msa.metrics import METRIC_NAMES
-from csmsasr_utils.threads import available_cores, limit_torch_threads
+from csmsasr_utils.threads import CoreShare, available_cores, join_core_share, limit_torch_threads
 
 PROTOCOLS: dict[str, tuple[int, ...]] = {"paper": (0,), "official": (1, 2, 3, 4, 5)}
 
@@ -331,10 +331,11 @@ class ResultsFile(JsonLines):
         return {r["key"] for r in rows if r.get("budget") == budget}
 
 
-def _init_worker(workers: int) -> None:
-    """Size a local worker's torch pool: the cores shared by the ``workers`` local workers
-    (:func:`~csmsasr_utils.threads.limit_torch_threads`; the user's own ``OMP_NUM_THREADS`` wins)."""
-    limit_torch_threads(max(1, available_cores() // workers))
+def _init_worker(busy: Any) -> None:
+    """Make this process a local worker: its torch pool is its share of the cores, the cores divided
+    by the workers that still have work (``busy``, kept up to date by the parent; see
+    :class:`~csmsasr_utils.threads.CoreShare`; the user's own ``OMP_NUM_THREADS`` wins)."""
+    join_core_share(CoreShare(busy, available_cores()))
 
 
 def _run_group_on_dask_worker(
@@ -364,7 +365,9 @@ def run_units(
     """Run the ``units`` not yet in ``results_path``; return all of the file's rows for this budget.
 
     ``workers > 1`` runs units in that many local processes, started as fresh interpreters (a
-    script that calls this needs the usual ``if __name__ == "__main__":`` guard); ``dask_address`` (e.g.
+    script that calls this needs the usual ``if __name__ == "__main__":`` guard), each with its share
+    of the cores: cores / N, and more once others have run out of work
+    (:class:`~csmsasr_utils.threads.CoreShare`); ``dask_address`` (e.g.
     ``tcp://scheduler:8786``) submits them to a running Dask cluster instead, whose workers must see
     the same data paths. ``units_at_once`` trains up to that many seeds of one model and fold as
     one stacked model (:func:`group_units`; 1 trains every unit alone).
@@ -420,9 +423,11 @@ def _run_missing_units(
         # threads (as choosing the groups above does) inherits GNU OpenMP's thread pool half-alive
         # and waits forever at its first parallel loop.
         spawn = multiprocessing.get_context("spawn")
-        with cf.ProcessPoolExecutor(workers, mp_context=spawn, initializer=_init_worker, initargs=(workers,)) as pool:
+        busy = spawn.Value("i", min(workers, len(groups)))  # workers that still have work
+        with cf.ProcessPoolExecutor(workers, mp_context=spawn, initializer=_init_worker, initargs=(busy,)) as pool:
             futures = [pool.submit(run_units_together, g, spec, budget, device, False) for g in groups]
-            for future in cf.as_completed(futures):
+            for finished, future in enumerate(cf.as_completed(futures), start=1):
+                busy.value = min(workers, len(groups) - finished)  # the others take the freed cores
                 record(future.result())
     else:
         for group in groups:

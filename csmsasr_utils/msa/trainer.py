@@ -40,6 +40,7 @@ from csmsasr_utils.msa.registry import build_model
 from csmsasr_utils.msa.tensors import LABEL_NAMES, MSATensors, batch_rows
 from csmsasr_utils.progress import progress
 from csmsasr_utils.seeding import seed_everything
+from csmsasr_utils.threads import rebalance_threads
 
 #: The smallest improvement of the validation loss that counts (MMSA: ``best_valid - 1e-6``).
 MIN_IMPROVEMENT = 1e-6
@@ -181,6 +182,7 @@ def fit(
     )
     while True:
         epoch += 1
+        rebalance_threads()  # a local worker takes the cores others freed (threads.CoreShare)
         train_loss = _train_epoch(model, batches, split_rows["train"], optimizer, generator)
         valid_loss = round(evaluate(model, batches, split_rows["valid"])[0], LOSS_DECIMALS)
         history.append(EpochLog(epoch, train_loss, valid_loss, float(optimizer.param_groups[-1]["lr"])))

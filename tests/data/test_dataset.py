@@ -81,6 +81,29 @@ def test_real_feature_file_via_environment(public_dir, tmp_path, monkeypatch):
     assert np.isnan(dataset.metadata["label_t"].iloc[60])
 
 
+def test_a_file_that_says_it_is_a_demo_is_labelled_demo(public_dir, tmp_path):
+    """``csmsasr data demo`` writes a file that says what it is: results made from it say "demo"."""
+    from csmsasr_utils.cli import main
+    from csmsasr_utils.data.features import DATA_SOURCE_KEY
+
+    path = tmp_path / "demo.pkl"
+    assert main(["data", "demo", str(path), "--n-clips", "40"]) == 0
+    dataset = load_dataset(features_path=path, public_dir=public_dir)
+    assert dataset.provenance == {
+        "text": "public",
+        "label_m": "demo",
+        "labels_tav": "demo",
+        "features": "demo",
+        "durations": "public",
+    }
+    assert "synthetic demo data" in dataset.source_of("features")
+    assert any("says it holds synthetic demo features" in n for n in dataset.notes)
+    raw = make_demo(seed=1, n_clips=30, seq_lens=LENS)
+    bad = _write({**raw, DATA_SOURCE_KEY: "synthetic"}, tmp_path / "bad.pkl")
+    with pytest.raises(FeatureValidationError, match=DATA_SOURCE_KEY):
+        load_dataset(features_path=bad, public_dir=public_dir)
+
+
 def test_real_features_need_the_public_metadata(tmp_path):
     raw = make_demo(seed=2, n_clips=30, seq_lens=LENS)
     path = _write(raw, tmp_path / "f.pkl")
