@@ -149,8 +149,9 @@ def worker_threads(threads: int, environ: Mapping[str, str] | None = None) -> in
 
 
 #: The variable in which :func:`configure_threads` records, as ``NAME=value,…``, what it set, so
-#: that child processes, which inherit both, can tell the package's values from the user's.
-MARKER = "CSMSASR_THREADS_SET"
+#: that child processes, which inherit both, can tell the package's values from the user's. Not a
+#: setting for users, so it is named outside the ``CSMSASR_*`` namespace of :mod:`csmsasr_utils.settings`.
+MARKER = "THREAD_VARIABLES_SET_BY_CSMSASR"
 
 
 def _package_values(environ: Mapping[str, str]) -> dict[str, str]:
