@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from csmsasr_utils.asr.training_config import FinetuneConfig, TrainConfig
 from csmsasr_utils.errors import CsmsasrError, PublicDataUnavailable
 
 
@@ -177,21 +178,20 @@ def _asr_train(args: argparse.Namespace) -> int:
     from csmsasr_utils.asr.metrics import corpus_scores
     from csmsasr_utils.asr.transcribe import transcribe_clips
 
+    if args.model == "ctc":  # checked before any audio is read or synthesised
+        config = TrainConfig(
+            epochs=args.epochs, max_steps=args.max_steps, patience=args.patience or None, seed=args.seed
+        )
     args.split = "train"
     meta, train, label = _asr_clips(args)
     texts = dict(zip(meta["clip_id"], meta["text"]))
     paths, train_texts = train["path"].tolist(), [texts[c] for c in train["clip_id"]]
     if args.model == "ctc":
-        defaults = ctc.TrainConfig()
-        patience = defaults.patience if args.patience is None else args.patience
         validation = None
-        if patience:  # the validation split's clips decide when to stop
+        if config.patience:  # the validation split's clips decide when to stop
             args.split = "validation"
             _, valid, _ = _asr_clips(args)
             validation = (valid["path"].tolist(), [texts[c] for c in valid["clip_id"]])
-        config = ctc.TrainConfig(
-            epochs=args.epochs or defaults.epochs, max_steps=args.max_steps, patience=patience or None, seed=args.seed
-        )
         model = ctc.train_ctc(paths, train_texts, config, validation=validation)
         done = (
             f"trained {model.history[-1]['steps']} steps ({label}), kept epoch {model.best_epoch} of "
@@ -263,7 +263,7 @@ def _asr_benchmark(args: argparse.Namespace) -> int:
 
 
 def _asr_finetune(args: argparse.Namespace) -> int:
-    from csmsasr_utils.asr.finetune import Clips, FinetuneConfig, finetune_whisper
+    from csmsasr_utils.asr.finetune import Clips, finetune_whisper
     from csmsasr_utils.data.sources import cache_dir
 
     if args.model == "whisper-base":
@@ -374,16 +374,21 @@ def build_parser() -> argparse.ArgumentParser:
         "train", parents=[common], help="train a recogniser (CTC, HMM-GMM or MFCC+SVM) on the official train split"
     )
     train.add_argument("--model", default="ctc", choices=["ctc", "hmm-gmm", "svm"])
-    train.add_argument("--epochs", type=int, default=None, help="CTC only: at most this many epochs (default 200)")
+    train.add_argument(
+        "--epochs",
+        type=int,
+        default=TrainConfig.epochs,
+        help="CTC only: at most this many epochs (default %(default)s)",
+    )
     train.add_argument(
         "--patience",
         type=int,
-        default=None,
+        default=TrainConfig.patience,
         help="CTC only: stop once the validation split's CER has not improved for this many epochs "
-        "(default 15; 0: no validation, train all --epochs)",
+        "(default %(default)s; 0: no validation, train all --epochs)",
     )
-    train.add_argument("--max-steps", type=int, default=None, help="CTC only")
-    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--max-steps", type=int, default=TrainConfig.max_steps, help="CTC only: at most this many steps")
+    train.add_argument("--seed", type=int, default=TrainConfig.seed)
     train.add_argument("--output", default=None, help="where the model is saved (default: <model>-model)")
     train.set_defaults(func=_asr_train)
     synth = asr.add_parser("synth", help="write the synthetic speech of an official ASR split (cached)")
@@ -426,20 +431,22 @@ def build_parser() -> argparse.ArgumentParser:
         default="whisper-base",
         help="a transformers Whisper folder, or whisper-base (converted from the installed wheels)",
     )
-    tune.add_argument("--epochs", type=int, default=5)
-    tune.add_argument("--batch-size", type=int, default=8)
-    tune.add_argument("--learning-rate", type=float, default=1e-5)
-    tune.add_argument("--max-steps", type=int, default=None, help="stop after this many optimiser steps")
+    tune.add_argument("--epochs", type=int, default=FinetuneConfig.epochs, help="default %(default)s")
+    tune.add_argument("--batch-size", type=int, default=FinetuneConfig.batch_size, help="default %(default)s")
+    tune.add_argument("--learning-rate", type=float, default=FinetuneConfig.learning_rate, help="default %(default)s")
+    tune.add_argument(
+        "--max-steps", type=int, default=FinetuneConfig.max_steps, help="stop after this many optimiser steps"
+    )
     tune.add_argument(
         "--label-prefix",
         choices=["zh", "authors"],
-        default="zh",
+        default=FinetuneConfig.label_prefix,
         help="zh: labels start with <|zh|><|transcribe|>; authors: their labels exactly",
     )
     tune.add_argument(
         "--select",
         choices=["cer", "last"],
-        default="cer",
+        default=FinetuneConfig.select,
         help="keep the epoch with the best validation CER, or the last (as the authors)",
     )
     tune.add_argument(

@@ -74,3 +74,46 @@ def test_asr_engine_needs_a_model_folder(engine, capsys, public_dir, monkeypatch
     )
     code = main(["asr", "transcribe", "--engine", engine, "--limit", "1", "--public-dir", str(public_dir)])
     assert code == 2 and "needs --model-dir" in capsys.readouterr().err
+
+
+def test_training_options_default_to_the_recipes_own_settings():
+    """`asr train` and `asr finetune` take their defaults from the config classes, not copies of them."""
+    from csmsasr_utils.asr.training_config import FinetuneConfig, TrainConfig
+    from csmsasr_utils.cli import build_parser
+
+    parser = build_parser()
+    train = parser.parse_args(["asr", "train"])
+    assert (train.epochs, train.patience, train.max_steps, train.seed) == (
+        TrainConfig.epochs,
+        TrainConfig.patience,
+        TrainConfig.max_steps,
+        TrainConfig.seed,
+    )
+    tune = parser.parse_args(["asr", "finetune"])
+    recipe = FinetuneConfig()
+    for option in ("epochs", "batch_size", "learning_rate", "max_steps", "label_prefix", "select"):
+        assert getattr(tune, option) == getattr(recipe, option), option
+    help_text = subprocess.run(
+        [sys.executable, "-m", "csmsasr_utils.cli", "asr", "train", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert f"(default {TrainConfig.epochs})" in help_text and f"(default {TrainConfig.patience};" in help_text
+
+
+def test_the_command_line_starts_without_torch():
+    """Building the parser (every `csmsasr` call, `--help` included) does not import torch (~2 s)."""
+    probe = "import sys, csmsasr_utils.cli as c; c.build_parser(); print('torch' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("option", [["--epochs", "0"], ["--max-steps", "-1"], ["--patience", "-2"]])
+def test_asr_train_refuses_a_bad_budget_before_reading_audio(option, capsys, public_dir, monkeypatch):
+    def no_audio(*_args, **_kwargs):
+        raise AssertionError("audio was read before the settings were checked")
+
+    monkeypatch.setattr("csmsasr_utils.asr.speech_source.audio_for_clips", no_audio)
+    code = main(["asr", "train", *option, "--limit", "1", "--public-dir", str(public_dir)])
+    assert code == 2 and "must be positive" in capsys.readouterr().err

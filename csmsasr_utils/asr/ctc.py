@@ -36,6 +36,7 @@ from csmsasr_utils.asr.audio import SAMPLE_RATE, load_audio
 from csmsasr_utils.asr.engines.base import TimedTranscription
 from csmsasr_utils.asr.metrics import cer
 from csmsasr_utils.asr.normalize import normalize_text
+from csmsasr_utils.asr.training_config import TrainConfig
 from csmsasr_utils.errors import CsmsasrError
 from csmsasr_utils.progress import progress
 from csmsasr_utils.seeding import seed_everything
@@ -185,24 +186,6 @@ def greedy_decode(log_probs: torch.Tensor, lengths: torch.Tensor) -> list[list[i
             previous = symbol
         sequences.append(out)
     return sequences
-
-
-@dataclass
-class TrainConfig:
-    """Training budget and optimiser settings (CPU-sized defaults; the benchmark uses them).
-
-    ``epochs`` and ``max_steps`` cap the run; with validation clips it stops earlier, once their
-    CER has not improved for ``patience`` epochs (``None``: never early).
-    """
-
-    epochs: int = 200
-    max_steps: int | None = None
-    patience: int | None = 15
-    batch_size: int = 16
-    learning_rate: float = 1e-3
-    seed: int = 0
-    hidden: int = 128
-    channels: int = 32
 
 
 @dataclass

@@ -2,7 +2,7 @@
 
 The authors fine-tuned ``openai/whisper-small`` with transformers' ``Trainer``
 (``speech-recognize/whisper-small/finetune-whisper.py`` in Yaoooyu/CS-MSASR). Their recipe, which
-:class:`FinetuneConfig` reproduces by default:
+:class:`~csmsasr_utils.asr.training_config.FinetuneConfig` reproduces by default:
 
 * 5 epochs, batch 8, learning rate 1e-5; the ``Trainer``'s defaults for the rest — AdamW
   (β = 0.9/0.999, ε = 1e-8, no weight decay), a linear decay of the learning rate to 0 with no
@@ -60,6 +60,7 @@ import numpy as np
 from csmsasr_utils.asr.audio import SAMPLE_RATE, load_audio
 from csmsasr_utils.asr.engines.hf import whisper_prompt_ids, whisper_transcribe
 from csmsasr_utils.asr.metrics import cer
+from csmsasr_utils.asr.training_config import FinetuneConfig
 from csmsasr_utils.errors import CsmsasrError
 from csmsasr_utils.jsonl import JsonLines
 from csmsasr_utils.optional import import_transformers
@@ -68,33 +69,6 @@ from csmsasr_utils.seeding import seed_everything
 
 #: Mel frames the authors pad or cut every clip to (30 s of audio).
 MEL_FRAMES = 3000
-
-
-@dataclass(frozen=True)
-class FinetuneConfig:
-    """The recipe; defaults are the authors' (see the module docstring for the departures)."""
-
-    epochs: int = 5
-    batch_size: int = 8
-    learning_rate: float = 1e-5
-    weight_decay: float = 0.0
-    max_grad_norm: float = 1.0
-    seed: int = 42
-    gradient_checkpointing: bool = True
-    label_prefix: str = "zh"  # "zh": the Chinese prompt; "authors": tokenizer(text) as is
-    select: str = "cer"  # "cer": best validation CER; "last": the last epoch
-    max_steps: int | None = None  # stop after this many optimiser steps (a budget)
-    eval_batch_size: int = 8
-    max_new_tokens: int = 128
-    train_encoder: bool = True  # False: the decoder only, on encoder states computed once
-
-    def __post_init__(self) -> None:
-        if self.label_prefix not in ("zh", "authors"):
-            raise CsmsasrError(f"label_prefix must be 'zh' or 'authors', got {self.label_prefix!r}")
-        if self.select not in ("cer", "last"):
-            raise CsmsasrError(f"select must be 'cer' or 'last', got {self.select!r}")
-        if self.epochs < 1 or self.batch_size < 1 or (self.max_steps is not None and self.max_steps < 1):
-            raise CsmsasrError("epochs, batch_size and max_steps must be positive")
 
 
 @dataclass
