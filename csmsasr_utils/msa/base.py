@@ -38,7 +38,8 @@ class MSAModel(nn.Module):
     display_name: ClassVar[str] = ""
     #: Audio/vision averaged over the padded length before the model (MMSA ``need_normalized``).
     normalized_input: ClassVar[bool] = False
-    #: Audio/vision average-pooled to the text length inside the model (``need_model_aligned``).
+    #: Audio/vision average-pooled to the text length (``need_model_aligned``; MMSA pools inside the
+    #: model, every batch; here :class:`~csmsasr_utils.msa.tensors.MSATensors` pools each clip once).
     aligned_input: ClassVar[bool] = False
     #: Text given as BERT token ids/mask/segments ``(batch, 3, length)`` instead of features.
     uses_bert_tokens: ClassVar[bool] = False

@@ -2,9 +2,18 @@
 
 MMSA's loaders build a per-sample dict ``Dataset`` and collate it batch by batch; here every
 array becomes one tensor up front (zero-copy from the float32 feature arrays) and a batch is
-``tensor[rows]``. The input treatments of :mod:`csmsasr_utils.msa.alignment` that MMSA applies in
-its data loader (averaging audio/vision for ``need_normalized`` models) are computed once per
-dataset and cached; alignment to the text length happens inside the aligned models, as in MMSA.
+``tensor[rows]``. The input treatments of :mod:`csmsasr_utils.msa.alignment` are computed once per
+dataset and cached:
+
+* averaging audio/vision over the padded length (``need_normalized`` models), which MMSA applies
+  in its data loader;
+* average-pooling them to the text length (``need_model_aligned`` models), which MMSA applies
+  inside the model (``AlignSubNet``), to every batch of every epoch. The pooling of a clip depends
+  on that clip alone, so pooling all clips once and indexing the batch gives the very same numbers
+  (``tests/msa/test_tensors.py`` checks it bit for bit); it saves re-reading and pooling the
+  553 × 13 audio and 321 × 347 vision frames of every clip in every epoch, and a batch is gathered
+  from the 39-step tensors instead of the frames. The aligned models still pool raw input they are
+  given directly (they return input already at the text length unchanged).
 """
 
 from __future__ import annotations
@@ -18,7 +27,7 @@ import torch
 from csmsasr_utils.data.features import FeatureSet
 from csmsasr_utils.data.ids import row_positions
 from csmsasr_utils.errors import CsmsasrError, InvalidArgument
-from csmsasr_utils.msa.alignment import mean_over_padded_time
+from csmsasr_utils.msa.alignment import align_to_length, mean_over_padded_time
 from csmsasr_utils.msa.base import MSAModel
 
 LABEL_NAMES: tuple[str, ...] = ("M", "T", "A", "V")
@@ -35,6 +44,7 @@ class MSATensors:
     labels: dict[str, torch.Tensor]
     text_bert: torch.Tensor | None = None
     _averaged: tuple[torch.Tensor, torch.Tensor] | None = field(default=None, init=False, repr=False)
+    _aligned: dict[bool, tuple[torch.Tensor, torch.Tensor]] = field(default_factory=dict, init=False, repr=False)
 
     @classmethod
     def from_features(cls, features: FeatureSet, text_bert: np.ndarray | None = None) -> MSATensors:
@@ -80,6 +90,18 @@ class MSATensors:
             self._averaged = (mean_over_padded_time(self.audio), mean_over_padded_time(self.vision))
         return self._averaged
 
+    def aligned_audio_vision(self, averaged: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+        """Audio and vision average-pooled to the text length, ``(clips, text_len, dim)`` (cached).
+
+        ``averaged=True`` pools the padded-length averages instead (MFN's treatment: both, which
+        repeats each average ``text_len`` times).
+        """
+        if averaged not in self._aligned:
+            audio, vision = self.averaged_audio_vision() if averaged else (self.audio, self.vision)
+            steps = self.text.shape[1]
+            self._aligned[averaged] = (align_to_length(audio, steps), align_to_length(vision, steps))
+        return self._aligned[averaged]
+
     def model_inputs(self, model: MSAModel | type[MSAModel]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """``(text, audio, vision)`` as ``model`` expects them (see :mod:`~csmsasr_utils.msa.base`)."""
         if model.uses_bert_tokens:
@@ -92,7 +114,12 @@ class MSATensors:
             text = self.text_bert
         else:
             text = self.text
-        audio, vision = self.averaged_audio_vision() if model.normalized_input else (self.audio, self.vision)
+        if model.aligned_input:
+            audio, vision = self.aligned_audio_vision(averaged=model.normalized_input)
+        elif model.normalized_input:
+            audio, vision = self.averaged_audio_vision()
+        else:
+            audio, vision = self.audio, self.vision
         return text, audio, vision
 
 

@@ -103,6 +103,34 @@ def test_normalised_view_averages_over_padded_length(data):
     torch.testing.assert_close(audio[:, 0], data.audio.mean(1))
 
 
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("name", ["EF_LSTM", "MFN", "Graph_MFN", "MFM"])
+def test_aligned_view_pools_each_clip_once_bit_for_bit_as_each_batch(name, threads):
+    """Pooling all clips once and indexing a batch gives exactly what MMSA's per-batch pooling gives."""
+    from csmsasr_utils.data.demo import FULL_SEQ_LENS
+    from csmsasr_utils.msa.alignment import align_to_length, mean_over_padded_time
+    from csmsasr_utils.msa.registry import model_class
+
+    full = MSATensors.from_features(features_from_dict(make_demo(n_clips=70, seq_lens=FULL_SEQ_LENS), source="demo"))
+    cls = model_class(name)
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        text, audio, vision = full.model_inputs(cls)
+        assert audio.shape == (70, 39, 13) and vision.shape == (70, 39, 347) and text is full.text
+        assert full.model_inputs(cls)[2] is vision  # computed once, then reused
+        generator = np.random.default_rng(threads)
+        for size in (1, 7, 32, 64):
+            rows = torch.from_numpy(generator.choice(70, size=size, replace=False))
+            raw = (full.audio[rows], full.vision[rows])
+            if cls.normalized_input:  # MFN: the padded-length averages, then repeated
+                raw = tuple(mean_over_padded_time(x) for x in raw)
+            assert torch.equal(audio[rows], align_to_length(raw[0], 39))
+            assert torch.equal(vision[rows], align_to_length(raw[1], 39))
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_empty_split_is_refused(data):
     with pytest.raises(ValueError, match="valid"):
         fit(make_toy(), data, {"train": np.arange(10), "valid": np.array([], int), "test": np.arange(3)}, seed=1)
