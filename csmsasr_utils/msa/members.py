@@ -567,6 +567,8 @@ def member_outputs(outputs: Outputs, members: int, member: int) -> Outputs:
     for key, value in outputs.items():
         if value.ndim == 1 and value.shape[0] == members:
             sliced[key] = value[member]  # one batch-level quantity per member (MSAModel.per_member)
+        elif value.ndim == 0 and members == 1:
+            sliced[key] = value  # the last member of a stack: per_member gives it as a solo model does
         elif value.ndim == 0 or value.shape[0] % members:
             raise NotStackable(f"output {key!r} of shape {tuple(value.shape)} is neither per clip nor per member")
         else:

@@ -25,7 +25,10 @@ from csmsasr_utils.msa.registry import FEATURE_DIMS, SEQ_LENS, build_model
 #   never reach the loss (grad None, Adam skips them) = 3,193,769.
 # Loading MMSA's initialised weights into ours (names mapped) gave identical outputs on random
 # input: max abs diff 0.0 for M (MFN and Graph_MFN also in train mode with the same seed) and
-# 6e-8 for MFM's gen_loss, 0.0 for its MMD with the same seed.
+# 6e-8 for MFM's gen_loss, 0.0 for its MMD with the same seed. MFM built from the same seed as
+# MMSA's (2026-12-04, the authors' copy imported beside this package): the same initial weights
+# once MFM also draws the unused MFN output layer's (checked here without MMSA by
+# test_mfm_draws_its_initial_weights_in_mmsas_order), the same M and MMD bit for bit in both modes.
 MMSA_TRAINABLE = {"mfn": 507_553, "graph_mfn": 2_351_612, "mfm": 3_193_769}
 GRAPH_MFN_FROZEN = 253_712
 
@@ -112,6 +115,91 @@ def test_mfm_reuses_the_mfn_encoder_without_its_output_layer(models):
     assert model.to_zy.in_features == 272 and model.to_zy.out_features == 48
     assert [d.cell.hidden_size for d in model.decoders] == [48 + 256, 48 + 80, 48 + 48]
     assert [d.readout.out_features for d in model.decoders] == list(FEATURE_DIMS)
+
+
+def test_mfm_encoder_is_an_lstm_stepped_to_its_last_state():
+    from csmsasr_utils.msa.models.mfm import LastStateEncoder
+
+    torch.manual_seed(2)
+    encoder, reference = LastStateEncoder(7, 5), torch.nn.LSTM(7, 5, batch_first=True)
+    for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+        getattr(reference, f"{name}_l0").data.copy_(getattr(encoder.cell, name))
+    x = torch.randn(3, 6, 7)
+    with torch.no_grad():
+        _, (last, _) = reference(x)
+        torch.testing.assert_close(encoder(x), encoder.project(last[-1]))
+
+
+def _mmsa_mfm_draws(hp, seed: int) -> dict[str, torch.Tensor]:
+    """The layers MMSA's MFM(args) builds, in its order, from ``seed``: what each should start as.
+
+    Encoders (LSTMCell + Linear each), decoders (LSTMCell + Linear each), MMSA's whole MFN (its
+    output layer too: this package's MFN class draws in MMSA's order), then ``last_to_zy_fc1``.
+    """
+    from csmsasr_utils.seeding import seed_everything
+
+    dims = FEATURE_DIMS
+    z_sizes = [hp[k] for k in ("zl_size", "za_size", "zv_size")]
+    f_sizes = [hp[k] for k in ("fl_size", "fa_size", "fv_size")]
+    seed_everything(seed)
+    encoders = [(torch.nn.LSTMCell(d, z), torch.nn.Linear(z, z)) for d, z in zip(dims, z_sizes)]
+    decoders = [
+        (torch.nn.LSTMCell(hp["fy_size"] + f, hp["fy_size"] + f), torch.nn.Linear(hp["fy_size"] + f, d))
+        for f, d in zip(f_sizes, dims)
+    ]
+    mfn = MFN({**hp, "feature_dims": list(dims)})
+    to_zy = torch.nn.Linear(mfn.encoder.out_dim, hp["zy_size"])
+    return {
+        "encoders.0.cell.weight_ih": encoders[0][0].weight_ih,
+        "encoders.2.project.weight": encoders[2][1].weight,
+        "decoders.1.cell.weight_hh": decoders[1][0].weight_hh,
+        "decoders.2.readout.bias": decoders[2][1].bias,
+        "mfn_encoder.memory.update_gate.3.weight": mfn.encoder.memory.update_gate[3].weight,
+        "to_zy.weight": to_zy.weight,
+        "to_zy.bias": to_zy.bias,
+    }
+
+
+def test_mfm_draws_its_initial_weights_in_mmsas_order():
+    """Same seed, same initial weights as MMSA: the unused MFN output layer's draws are not skipped."""
+    from csmsasr_utils.seeding import seed_everything
+
+    seed_everything(1111)
+    model = build_model("mfm")
+    expected = _mmsa_mfm_draws(model.hp, 1111)
+    state = model.state_dict()
+    for name, tensor in expected.items():
+        assert torch.equal(state[name], tensor), name
+
+
+def test_mfm_training_forward_draws_mmsas_random_numbers():
+    """A training forward pass leaves the global generator where MMSA's does: MFN's dropouts and its
+    unused output layer's, the four prior samples, then the factor and predictor dropouts."""
+    torch.manual_seed(0)
+    model = build_model("mfm").train()
+    hp, batch = model.hp, 3
+    text, audio, vision = _raw_inputs(batch=batch, seed=6)
+    torch.manual_seed(21)
+    with torch.no_grad():
+        model(text, audio, vision)
+    ours = torch.get_rng_state()
+
+    mfn = MFN({**hp, "feature_dims": list(FEATURE_DIMS)}).train()
+    torch.manual_seed(21)
+    with torch.no_grad():
+        mfn(text, align_to_length(audio, 39), align_to_length(vision, 39))  # encoder and output dropouts
+        for size in (hp["zl_size"], hp["za_size"], hp["zv_size"], hp["zy_size"]):
+            torch.randn(batch, size)
+        dropouts = [
+            (hp["zy_to_fy_dropout"], hp["fy_size"]),
+            (hp["zl_to_fl_dropout"], hp["fl_size"]),
+            (hp["za_to_fa_dropout"], hp["fa_size"]),
+            (hp["zv_to_fv_dropout"], hp["fv_size"]),
+            (hp["fy_to_y_dropout"], hp["fy_size"]),
+        ]
+        for p, size in dropouts:
+            torch.nn.functional.dropout(torch.ones(batch, size), p, training=True)
+    assert torch.equal(ours, torch.get_rng_state())
 
 
 def test_unknown_option_rejected_and_graph_mfn_option_declared():

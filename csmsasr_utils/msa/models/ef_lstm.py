@@ -19,8 +19,10 @@ Shape walk-through with CS-MSASR sizes (``sims`` table: ``hidden_dims`` 32, 3 la
 
 MMSA facts honoured (``models/singleTask/EF_LSTM.py``, ``models/AMIO.py``,
 ``trains/singleTask/EF_LSTM.py``): the model is ``need_model_aligned``, so AMIO's ``avg_pool``
-AlignSubNet runs before it (here :func:`~csmsasr_utils.msa.alignment.align_to_length` inside
-``forward``; input already at the text length is left unchanged) and sets ``seq_lens`` to the
+AlignSubNet runs before it, on every batch (here the trainer's inputs are pooled once per dataset
+by :class:`~csmsasr_utils.msa.tensors.MSATensors`, bit for bit the same, and
+:func:`~csmsasr_utils.msa.alignment.align_to_length` inside ``forward`` pools raw input given
+directly; input already at the text length is left unchanged) and sets ``seq_lens`` to the
 text length, which sizes the BatchNorm; the trainer is Adam over all parameters with
 ``learning_rate`` and ``weight_decay`` and L1 loss on M (the base-class default).
 

@@ -31,7 +31,9 @@ MMSA facts honoured (``models/singleTask/MFM.py``, ``trains/singleTask/MFM.py`` 
   ``memsize``, ``windowsize``) and only its ``'L'`` output is used; MFN's output layer
   (``outConfig``, 35,073 scalars) is built by MMSA and handed to Adam, but never reaches the
   loss, so its gradient stays ``None`` and Adam never updates it (weight decay included). It is
-  left out here; the pinned count is the 3,193,769 scalars Adam actually updates.
+  left out of the model here; the pinned count is the 3,193,769 scalars Adam actually updates. Its
+  initial weights are still drawn, in MMSA's place, so that the random stream — and with it every
+  later layer's initial weights — is MMSA's for the same seed;
 * the MMD kernel is ``exp(-mean_d((x_i - y_j)^2) / d)`` (the mean over features divided by ``d``
   again) against a fresh ``randn`` sample of ``z``'s shape at every call, in evaluation too;
 * optimiser: ``Adam(model.parameters(), weight_decay=0.005)`` with Adam's *default* learning rate
@@ -42,8 +44,19 @@ MMSA facts honoured (``models/singleTask/MFM.py``, ``trains/singleTask/MFM.py`` 
   ``(B, 1)``-against-``(B,)`` broadcasting (a batch of one gives a 0-d label, still correct); no bug
   option is needed.
 
-Departures: the LSTM encoders use ``nn.LSTM`` over the whole sequence instead of stepping an
-``LSTMCell`` (same parameters, same function); reconstructions are batch-first.
+* the modality encoders step an ``LSTMCell`` over the sequence and read out its last hidden state
+  (``encoderLSTM``).
+
+Checked against the authors' MMSA copy (``Yaoooyu/CS-MSASR``, imported outside this repository;
+seed 1111, batches of 4, 32 and 128 at the real padded sizes): the same initial weights, parameter
+by parameter; the same ``M`` and ``mmd_loss`` bit for bit, in evaluation and in training (dropout
+masks and prior samples included); ``gen_loss`` and the training loss equal or one rounding apart
+(~6e-8), and the gradients to ~1e-7 (relative): the one departure below sums the reconstructions'
+errors and the read-outs' weight gradients over their rows in another order.
+
+Departure: reconstructions are batch-first, ``(B, T, d)`` (MMSA's are time-first; the MSE is the
+same number), so that stacked members (:mod:`~csmsasr_utils.msa.members`) find each member's rows
+in one block.
 """
 
 from __future__ import annotations
@@ -92,16 +105,26 @@ def mmd_to_standard_normal(z: torch.Tensor, prior: torch.Tensor | None = None) -
 
 
 class LastStateEncoder(nn.Module):
-    """``(B, T, in_dim) → (B, code_dim)``: an LSTM's last hidden state through a Linear."""
+    """``(B, T, in_dim) → (B, code_dim)``: an ``LSTMCell`` stepped over ``T``, its last hidden state
+    through a Linear — MMSA's ``encoderLSTM``, step for step.
+
+    Why a cell and not the fused ``nn.LSTM`` (the same function and the same initial weights): the
+    fused kernel's products are summed in another order (its last state differs from the cell's by
+    ~1e-6), and on a CPU it is the slower of the two here, because its backward also computes the
+    gradient for the input features, which are data and need none (text: 768 wide, 39 steps).
+    """
 
     def __init__(self, in_dim: int, code_dim: int):
         super().__init__()
-        self.lstm = nn.LSTM(in_dim, code_dim, batch_first=True)
+        self.cell = nn.LSTMCell(in_dim, code_dim)
         self.project = nn.Linear(code_dim, code_dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        _, (last_hidden, _) = self.lstm(x)
-        return self.project(last_hidden[-1])
+        hidden = x.new_zeros(x.size(0), self.cell.hidden_size)
+        state = x.new_zeros(x.size(0), self.cell.hidden_size)
+        for t in range(x.size(1)):
+            hidden, state = self.cell(x[:, t], (hidden, state))
+        return self.project(hidden)
 
 
 class UnrolledDecoder(nn.Module):
@@ -153,6 +176,12 @@ class MFM(MSAModel):
             UnrolledDecoder(fy_size + f, d) for f, d in zip(f_sizes, feature_dims, strict=True)
         )
         self.mfn_encoder = MemoryFusionEncoder.from_hparams(hp)
+        # MMSA's MFN(args) also builds MFN's output layer, which MFM never uses: its weights are
+        # drawn (and dropped) here too, so that every later layer gets MMSA's initial weights; and
+        # MMSA runs that layer in every forward pass, whose dropout draws a mask in training.
+        unused_output = two_layer_net(self.mfn_encoder.out_dim, hp["outConfig"], 1)
+        self.unused_output_width = unused_output[0].out_features
+        self.unused_output_dropout = nn.Dropout(float(hp["outConfig"]["drop"]))
         self.to_zy = nn.Linear(self.mfn_encoder.out_dim, zy_size)
         self.factor_y = _factor_net(zy_size, fy_size, float(hp["zy_to_fy_dropout"]))
         self.factors = nn.ModuleList(_factor_net(z, f, p) for z, f, p in zip(z_sizes, f_sizes, f_dropouts))
@@ -171,6 +200,8 @@ class MFM(MSAModel):
         zero = text.new_zeros(() if self.members == 1 else (self.members,))
         z_modal = [encoder(x) for encoder, x in zip(self.encoders, inputs)]
         zy = self.to_zy(self.mfn_encoder(*inputs))
+        if self.training:  # the mask MMSA's unused MFN output layer draws (the random stream stays MMSA's)
+            self.unused_output_dropout(zy.new_zeros(zy.size(0), self.unused_output_width))
         mmd_loss = sum((self.per_member(mmd_to_standard_normal, z, self.prior(z)) for z in (*z_modal, zy)), zero)
 
         fy = self.factor_y(zy)
