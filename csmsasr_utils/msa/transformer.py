@@ -76,6 +76,19 @@ def sinusoidal_position_embedding(x: torch.Tensor) -> torch.Tensor:
     return table.to(x.dtype).unsqueeze(0) * not_padding
 
 
+def _xavier_linear(in_features: int, out_features: int) -> nn.Linear:
+    """MMSA's ``Linear``: torch's default initialisation, then Xavier-uniform weights and zero bias.
+
+    One layer at a time, as MMSA does: the default draws are thrown away, but they advance the
+    random stream, so drawing both layers' defaults before either Xavier draw would give the first
+    layer other weights than MMSA's for the same seed.
+    """
+    linear = nn.Linear(in_features, out_features)
+    nn.init.xavier_uniform_(linear.weight)
+    nn.init.zeros_(linear.bias)
+    return linear
+
+
 class TransformerEncoderLayer(nn.Module):
     """One pre-norm layer: (cross-modal) multi-head attention, then a ReLU feed-forward block."""
 
@@ -93,11 +106,8 @@ class TransformerEncoderLayer(nn.Module):
         # (torch's attention already does so except for its output projection).
         nn.init.xavier_uniform_(self.attention.out_proj.weight)
         self.attention_norm = nn.LayerNorm(embed_dim)
-        self.ff_in = nn.Linear(embed_dim, 4 * embed_dim)
-        self.ff_out = nn.Linear(4 * embed_dim, embed_dim)
-        for linear in (self.ff_in, self.ff_out):
-            nn.init.xavier_uniform_(linear.weight)
-            nn.init.zeros_(linear.bias)
+        self.ff_in = _xavier_linear(embed_dim, 4 * embed_dim)
+        self.ff_out = _xavier_linear(4 * embed_dim, embed_dim)
         self.ff_norm = nn.LayerNorm(embed_dim)
         self.relu_dropout = relu_dropout
         self.res_dropout = res_dropout

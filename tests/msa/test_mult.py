@@ -13,6 +13,7 @@ from csmsasr_utils.msa.models.mult import MulT
 from csmsasr_utils.msa.registry import FEATURE_DIMS, SEQ_LENS, build_model
 from csmsasr_utils.msa.transformer import (
     TransformerEncoder,
+    TransformerEncoderLayer,
     future_mask,
     sinusoidal_position_embedding,
 )
@@ -21,7 +22,10 @@ from csmsasr_utils.msa.transformer import (
 # /tmp/mmsa_check/mult_check.py: MULT(config_regression.json 'mult' sims args, feature_dims
 # [768, 13, 347]) and sum of numel over model.parameters(), all of which MMSA's trainer gives to
 # Adam(lr=0.002). Loading MMSA's initialised state_dict into ours gave equal outputs
-# (max abs diff 1e-6 in float32, eval mode).
+# (max abs diff 1e-6 in float32, eval mode). Built from the same seed as MMSA's (2026-12-04, the
+# authors' copy imported beside this package): every initial weight equal once the feed-forward
+# layers draw in MMSA's order (test_a_layer_draws_its_feed_forward_weights_in_mmsas_order); M in
+# eval mode within 1.8e-7 (torch's fused attention sums in another order).
 MMSA_TRAINABLE_PARAMETERS = 1_851_601
 
 
@@ -214,3 +218,21 @@ def test_one_training_step_updates_every_parameter():
     optimizer.step()
     unchanged = [name for name, p in net.named_parameters() if torch.equal(p, before[name])]
     assert unchanged == []
+
+
+def test_a_layer_draws_its_feed_forward_weights_in_mmsas_order():
+    """MMSA's ``Linear`` is torch's default initialisation then Xavier, one layer after the other:
+    the same seed must give the feed-forward block MMSA's weights (drawing both defaults first,
+    then both Xavier, gives the first layer other weights)."""
+    torch.manual_seed(5)
+    layer = TransformerEncoderLayer(8, 2)
+    torch.manual_seed(5)
+    attention = nn.MultiheadAttention(8, 2, batch_first=True)  # MMSA's: Xavier in-projection, zero biases
+    nn.init.xavier_uniform_(attention.out_proj.weight)
+    fc1 = nn.Linear(8, 32)
+    nn.init.xavier_uniform_(fc1.weight)
+    fc2 = nn.Linear(32, 8)
+    nn.init.xavier_uniform_(fc2.weight)
+    assert torch.equal(layer.attention.in_proj_weight, attention.in_proj_weight)
+    assert torch.equal(layer.ff_in.weight, fc1.weight) and torch.equal(layer.ff_out.weight, fc2.weight)
+    assert not layer.ff_in.bias.any() and not layer.ff_out.bias.any()
