@@ -97,8 +97,8 @@ def _stub_module(name: str, **attributes) -> types.ModuleType:
     return module
 
 
-def run_mmsa(mmsa_dir: Path, site: Path, model: str, seeds: list[int], features: Path, out: Path) -> None:
-    """In this (child) process: import MMSA's package from ``mmsa_dir`` and call its ``MMSA_run``.
+def import_mmsa(mmsa_dir: Path, site: Path) -> types.ModuleType:
+    """Import MMSA's package from ``mmsa_dir`` (as ``mmsa_own``), with its extra wheels from ``site``.
 
     Stubs ``pytorch_transformers`` and ``pynvml`` (imported by MMSA, used only by the BERT models and
     the GPU picker), makes ``torch.cuda.set_device`` a no-op (MMSA calls it even on CPU) and lets
@@ -136,6 +136,12 @@ def run_mmsa(mmsa_dir: Path, site: Path, model: str, seeds: list[int], features:
     package = importlib.util.module_from_spec(spec)
     sys.modules["mmsa_own"] = package
     spec.loader.exec_module(package)
+    return package
+
+
+def run_mmsa(mmsa_dir: Path, site: Path, model: str, seeds: list[int], features: Path, out: Path) -> None:
+    """In this (child) process: import MMSA's package (:func:`import_mmsa`) and call its ``MMSA_run``."""
+    package = import_mmsa(mmsa_dir, site)
     for folder in ("models", "results", "logs"):
         (out / folder).mkdir(parents=True, exist_ok=True)
     package.MMSA_run(
