@@ -10,7 +10,7 @@ dataset and cached:
 * average-pooling them to the text length (``need_model_aligned`` models), which MMSA applies
   inside the model (``AlignSubNet``), to every batch of every epoch. The pooling of a clip depends
   on that clip alone, so pooling all clips once and indexing the batch gives the very same numbers
-  (``tests/msa/test_tensors.py`` checks it bit for bit); it saves re-reading and pooling the
+  (``tests/msa/test_trainer.py`` checks it bit for bit); it saves re-reading and pooling the
   553 × 13 audio and 321 × 347 vision frames of every clip in every epoch, and a batch is gathered
   from the 39-step tensors instead of the frames. The aligned models still pool raw input they are
   given directly (they return input already at the text length unchanged).
