@@ -17,6 +17,14 @@ from dataclasses import dataclass
 from csmsasr_utils.errors import CsmsasrError
 
 
+def _require_positive(recipe: str, **settings: float | None) -> None:
+    """Raise a :class:`~csmsasr_utils.errors.CsmsasrError` naming every setting that is not > 0
+    (``None`` means "no limit" and passes)."""
+    bad = [f"{name}={value}" for name, value in settings.items() if value is not None and value <= 0]
+    if bad:
+        raise CsmsasrError(f"{recipe} must be positive, got {', '.join(bad)}")
+
+
 @dataclass
 class TrainConfig:
     """Training budget and optimiser settings of the CTC recogniser (CPU-sized defaults; the benchmark uses them).
@@ -35,18 +43,16 @@ class TrainConfig:
     channels: int = 32
 
     def __post_init__(self) -> None:
-        counts = {
-            "epochs": self.epochs,
-            "batch_size": self.batch_size,
-            "hidden": self.hidden,
-            "channels": self.channels,
-        }
-        counts.update({k: v for k, v in (("max_steps", self.max_steps), ("patience", self.patience)) if v is not None})
-        bad = [f"{name}={value}" for name, value in counts.items() if value < 1]
-        if bad:
-            raise CsmsasrError(f"the CTC training settings must be positive, got {', '.join(bad)}")
-        if self.learning_rate <= 0:
-            raise CsmsasrError(f"learning_rate must be positive, got {self.learning_rate}")
+        _require_positive(
+            "the CTC training settings",
+            epochs=self.epochs,
+            batch_size=self.batch_size,
+            hidden=self.hidden,
+            channels=self.channels,
+            max_steps=self.max_steps,
+            patience=self.patience,
+            learning_rate=self.learning_rate,
+        )
 
 
 @dataclass(frozen=True)
@@ -72,5 +78,6 @@ class FinetuneConfig:
             raise CsmsasrError(f"label_prefix must be 'zh' or 'authors', got {self.label_prefix!r}")
         if self.select not in ("cer", "last"):
             raise CsmsasrError(f"select must be 'cer' or 'last', got {self.select!r}")
-        if self.epochs < 1 or self.batch_size < 1 or (self.max_steps is not None and self.max_steps < 1):
-            raise CsmsasrError("epochs, batch_size and max_steps must be positive")
+        _require_positive(
+            "the fine-tuning settings", epochs=self.epochs, batch_size=self.batch_size, max_steps=self.max_steps
+        )
