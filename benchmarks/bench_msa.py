@@ -45,9 +45,8 @@ def _sync(device: torch.device) -> None:
 
 def naive_epoch(model, dataset: Dataset, seed: int, device: torch.device) -> float:
     """MMSA's way: collate numpy samples into a batch, then copy the batch to the device."""
-    loader = DataLoader(
-        dataset, batch_size=int(model.hp["batch_size"]), shuffle=True, generator=torch.Generator().manual_seed(seed)
-    )
+    torch.manual_seed(seed)  # MMSA's loaders shuffle from the global stream
+    loader = DataLoader(dataset, batch_size=int(model.hp["batch_size"]), shuffle=True)
     optimizer = model.configure_optimizer()
     model.train()
     _sync(device)
@@ -71,7 +70,8 @@ def tensor_epoch(model, data, rows: np.ndarray, seed: int, device: torch.device)
     optimizer = model.configure_optimizer()
     _sync(device)
     start = time.perf_counter()
-    _train_epoch(model, batches, rows, optimizer, torch.Generator().manual_seed(seed))
+    torch.manual_seed(seed)  # the trainer shuffles from the global stream, as MMSA's loaders do
+    _train_epoch(model, batches, rows, optimizer)
     _sync(device)
     return time.perf_counter() - start
 

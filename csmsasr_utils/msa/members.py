@@ -27,7 +27,9 @@ model — concatenations, activations, slicing by time step — acts row by row 
 * random stream: a ``torch.Generator`` holding the global generator's state right after that build,
   which is exactly the state a solo run's first dropout mask is drawn from; a dropout mask drawn as
   ``bernoulli_(1 - p, generator=…)`` equals ``F.dropout``'s on the CPU (``tests/msa/test_members.py``);
-* shuffling: its own ``torch.Generator`` seeded with its seed, as :func:`~csmsasr_utils.msa.trainer.fit`;
+* shuffling: drawn from that same stream in MMSA's places
+  (:func:`~csmsasr_utils.msa.tensors.mmsa_shuffled_batches`), as a solo run draws it from the
+  global generator, so each member gets a solo run's batches, training and validation alike;
 * loss: the model's own ``training_loss`` on its slice of the outputs; the K losses are summed, so
   a member's gradient is that of its own loss;
 * optimiser: the model's own ``configure_optimizer`` on the stacked parameters. Adam (with weight
@@ -66,14 +68,14 @@ from csmsasr_utils.errors import CsmsasrError, InvalidArgument
 from csmsasr_utils.msa.base import MSAModel, Outputs
 from csmsasr_utils.msa.metrics import sims_regression_metrics
 from csmsasr_utils.msa.models.mfm import StandardNormalSample
-from csmsasr_utils.msa.tensors import MSATensors, batch_rows
+from csmsasr_utils.msa.tensors import MSATensors, mmsa_shuffled_batches
 from csmsasr_utils.msa.trainer import (
     LOSS_DECIMALS,
     MIN_IMPROVEMENT,
     EpochLog,
     FitResult,
     _Batches,
-    evaluate,
+    predict,
     resolve_device,
 )
 from csmsasr_utils.progress import progress
@@ -122,14 +124,17 @@ class MemberStreams:
         """Member ``member``'s generator for tensors on ``device``.
 
         On the CPU, the member's stream itself. On another device, a generator of that device
-        seeded once from the member's stream: its own numbers, but not a solo run's (which come from
-        the device's global generator and, for dropout on CUDA, a fused kernel of its own).
+        seeded once from a copy of the member's stream: its own numbers, but not a solo run's (which
+        come from the device's global generator and, for dropout on CUDA, a fused kernel of its
+        own). The copy leaves the CPU stream, which the shuffling draws from, where a solo run has it.
         """
         if device.type == "cpu":
             return self.generators[member]
         key = (id(self.generators[member]), str(device))
         if key not in self._on_device:
-            seed = int(torch.randint(2**62, (1,), generator=self.generators[member]))
+            copy_of_stream = torch.Generator()
+            copy_of_stream.set_state(self.generators[member].get_state())
+            seed = int(torch.randint(2**62, (1,), generator=copy_of_stream))
             self._on_device[key] = torch.Generator(device).manual_seed(seed)
         return self._on_device[key]
 
@@ -576,10 +581,6 @@ def member_outputs(outputs: Outputs, members: int, member: int) -> Outputs:
     return sliced
 
 
-def _repeat_rows(batches: Callable, rows: np.ndarray, members: int):
-    return batches(np.tile(rows, members))
-
-
 def _carry_optimizer_state(
     old: torch.optim.Optimizer,
     new: torch.optim.Optimizer,
@@ -652,7 +653,6 @@ def fit_members(
     model = stacked.module.to(device)
     batches = _Batches(data, first, device)
     optimizer = model.configure_optimizer()
-    shufflers = [torch.Generator().manual_seed(int(s)) for s in seeds]
     logs = [_MemberLog(int(s), []) for s in seeds]
     active = list(range(len(models)))  # original member numbers, in stack order
     cap = min(c for c in (max_epochs, first.max_epochs, 10**9) if c is not None)
@@ -672,7 +672,8 @@ def fit_members(
         model.train()
         losses: list[list[float]] = [[] for _ in active]
         trainable = model.trainable_parameters()
-        for member_batches in zip(*(batch_rows(train_rows, batch_size, shufflers[m]) for m in active), strict=True):
+        shuffled = [mmsa_shuffled_batches(train_rows, batch_size, stream) for stream in stacked.streams.generators]
+        for member_batches in zip(*shuffled, strict=True):
             if len(member_batches[0]) == 1 and len(train_rows) > 1:
                 continue  # as fit(): batch norm cannot train on one clip
             optimizer.zero_grad()
@@ -688,7 +689,7 @@ def fit_members(
             optimizer.step()
             for j, loss in enumerate(member_losses):
                 losses[j].append(loss.item())
-        valid = _member_validation_losses(model, batches, split_rows["valid"], batch_size, k)
+        valid = _member_validation_losses(model, batches, split_rows["valid"], batch_size, stacked.streams)
         learning_rate = float(optimizer.param_groups[-1]["lr"])
         stopping: list[int] = []
         for j, member in enumerate(active):
@@ -724,8 +725,8 @@ def fit_members(
         solo.to(device)
         if log.best_state is not None:
             solo.load_state_dict(log.best_state)
-        _, valid_pred = evaluate(solo, batches, split_rows["valid"])
-        _, test_pred = evaluate(solo, batches, split_rows["test"])
+        valid_pred = predict(solo, batches, split_rows["valid"])
+        test_pred = predict(solo, batches, split_rows["test"])
         results.append(
             FitResult(
                 model=solo.display_name,
@@ -748,12 +749,17 @@ def fit_members(
 
 
 @torch.no_grad()
-def _member_validation_losses(model: MSAModel, batches, rows: np.ndarray, batch_size: int, members: int) -> list[float]:
-    """Each member's mean per-batch validation loss over ``rows`` (as :func:`trainer.evaluate`)."""
+def _member_validation_losses(
+    model: MSAModel, batches: _Batches, rows: np.ndarray, batch_size: int, streams: MemberStreams
+) -> list[float]:
+    """Each member's mean per-batch validation loss over its own shuffled batches of ``rows``, drawn
+    from its own stream (as :func:`~csmsasr_utils.msa.trainer.validation_loss` draws a solo run's)."""
     model.eval()
+    members = len(streams)
     per_member: list[list[float]] = [[] for _ in range(members)]
-    for batch in batch_rows(rows, batch_size):
-        inputs, labels = _repeat_rows(batches, batch, members)
+    shuffled = [mmsa_shuffled_batches(rows, batch_size, stream) for stream in streams.generators]
+    for member_batches in zip(*shuffled, strict=True):
+        inputs, labels = batches(np.concatenate(member_batches))
         outputs = model(*inputs)
         for j in range(members):
             member_labels = {n: v.chunk(members)[j] for n, v in labels.items()}

@@ -123,18 +123,46 @@ class MSATensors:
         return text, audio, vision
 
 
-def batch_rows(rows: np.ndarray, batch_size: int, generator: torch.Generator | None = None) -> Iterator[np.ndarray]:
-    """Consecutive batches of ``rows``; shuffled with ``generator`` when one is given.
+def batch_rows(rows: np.ndarray, batch_size: int) -> Iterator[np.ndarray]:
+    """Consecutive batches of ``rows``, in the order given.
 
     The last batch may be smaller (MMSA's loaders keep it: ``drop_last=False``).
 
     >>> [b.tolist() for b in batch_rows(np.arange(5), 2)]
     [[0, 1], [2, 3], [4]]
     """
-    if batch_size < 1:
-        raise InvalidArgument(f"batch_size must be positive, got {batch_size}")
+    _require_batch_size(batch_size)
     rows = np.asarray(rows, dtype=np.int64)
-    if generator is not None:
-        rows = rows[torch.randperm(len(rows), generator=generator).numpy()]
     for start in range(0, len(rows), batch_size):
         yield rows[start : start + batch_size]
+
+
+def mmsa_shuffled_batches(rows: np.ndarray, batch_size: int, stream: torch.Generator | None = None) -> list[np.ndarray]:
+    """The batches one pass of MMSA's ``DataLoader(shuffle=True)`` yields over ``rows``, drawn as it draws.
+
+    MMSA's loaders (``data_loader.py``) shuffle every split and have no generator of their own, so
+    each pass takes two numbers from torch's global generator — the stream the dropout masks come
+    from: first the iterator's base seed for worker processes (``_BaseDataLoaderIter``), then the
+    ``RandomSampler``'s seed, which seeds a fresh generator that permutes the rows. Drawing both
+    here, in the same place, gives the same order *and* leaves the global stream where MMSA leaves
+    it, so every later mask, and so the whole run, is MMSA's. ``tests/msa/test_trainer.py`` checks
+    both against torch's own ``DataLoader``.
+
+    ``stream`` is the generator to draw from: ``None`` is torch's global one (a solo run); a stacked
+    member passes its own stream (:mod:`csmsasr_utils.msa.members`). The batches come as a list, so
+    both numbers are drawn now, before the first mask of the pass.
+    """
+    _require_batch_size(batch_size)  # before drawing: a refused call leaves the stream as it was
+    _draw_seed(stream)  # the base seed of worker processes: drawn as MMSA's loader draws it, unused
+    order = torch.randperm(len(rows), generator=torch.Generator().manual_seed(_draw_seed(stream)))
+    return list(batch_rows(np.asarray(rows, dtype=np.int64)[order.numpy()], batch_size))
+
+
+def _draw_seed(stream: torch.Generator | None) -> int:
+    """One int64 seed from ``stream`` (``None``: the global generator), as torch's data loading draws it."""
+    return int(torch.empty((), dtype=torch.int64).random_(generator=stream).item())
+
+
+def _require_batch_size(batch_size: int) -> None:
+    if batch_size < 1:
+        raise InvalidArgument(f"batch_size must be positive, got {batch_size}")

@@ -3,24 +3,29 @@
 The loop (MMSA's ``trains/*/*.py``, which repeat it per model):
 
 1. seed everything (MMSA's ``setup_seed``), build the model;
-2. each epoch: shuffle the training rows, and for each batch compute the model's training loss,
-   back-propagate, clip gradients if the model asks, and step the optimiser — every batch, or
-   every ``update_every`` batches (MulT), dropping gradients left over at the end of the epoch
-   exactly as MMSA's MulT trainer does;
-3. validation loss = the mean of the per-batch validation losses, rounded to 4 decimals (MMSA
-   compares the rounded value); step the scheduler if the model has one;
+2. each epoch: shuffle the training rows as MMSA's loader does (:func:`~csmsasr_utils.msa.tensors.
+   mmsa_shuffled_batches`: two seeds from torch's global generator, then a permutation), and for
+   each batch compute the model's training loss, back-propagate, clip gradients if the model asks,
+   and step the optimiser — every batch, or every ``update_every`` batches (MulT), dropping
+   gradients left over at the end of the epoch exactly as MMSA's MulT trainer does;
+3. validation loss = the mean of the per-batch validation losses over MMSA's shuffled validation
+   batches (drawn the same way), rounded to 4 decimals (MMSA compares the rounded value); step the
+   scheduler if the model has one;
 4. keep the weights of the epoch with the lowest validation loss (an improvement must be at least
    1e-6); stop when ``patience`` epochs pass without one (MMSA's ``early_stop``), or at the
    epoch cap (ALMT's ``max_epochs``, or a smaller budget given here);
 5. restore the best weights and evaluate on the validation and test rows with
    :func:`~csmsasr_utils.msa.metrics.sims_regression_metrics`.
 
-Departures from MMSA, all without effect on the model or the optimisation: evaluation batches are
-taken in order rather than shuffled (MMSA's loaders shuffle every split, which changes only which
-clips share the smaller last batch and so, very slightly, the averaged validation loss); the best
-weights are kept in memory instead of a ``.pth`` file; a last training batch of a single clip is
-skipped (batch normalisation cannot train on one sample, where MMSA would stop with an error —
-CS-MSASR's splits never produce one at MMSA's batch sizes).
+Because the shuffling draws from the global generator in MMSA's places, a run seeded as MMSA
+seeds it draws every dropout mask and every batch as MMSA's ``MMSA_run`` does: on the same data,
+its rows in the same order, the same epochs, the same validation losses and the same test metrics
+(``benchmarks/bench_vs_mmsa.py`` runs both and compares them seed by seed). Departures, all without effect on the model or
+the optimisation: the final predictions are taken in row order rather than shuffled (only the
+order of the metrics' sums differs); the best weights are kept in memory instead of a ``.pth``
+file; a last training batch of a single clip is skipped (batch normalisation cannot train on one
+sample, where MMSA would stop with an error — CS-MSASR's splits never produce one at MMSA's batch
+sizes).
 """
 
 from __future__ import annotations
@@ -37,7 +42,7 @@ from csmsasr_utils.errors import InvalidArgument
 from csmsasr_utils.msa.base import MSAModel
 from csmsasr_utils.msa.metrics import sims_regression_metrics
 from csmsasr_utils.msa.registry import build_model
-from csmsasr_utils.msa.tensors import LABEL_NAMES, MSATensors, batch_rows
+from csmsasr_utils.msa.tensors import LABEL_NAMES, MSATensors, batch_rows, mmsa_shuffled_batches
 from csmsasr_utils.progress import progress
 from csmsasr_utils.seeding import seed_everything
 from csmsasr_utils.threads import rebalance_threads
@@ -101,14 +106,12 @@ class _Batches:
         return tuple(t.index_select(0, index) for t in self.inputs), {k: v[index] for k, v in self.labels.items()}
 
 
-def _train_epoch(
-    model: MSAModel, batches: _Batches, rows: np.ndarray, optimizer: torch.optim.Optimizer, generator: torch.Generator
-) -> float:
+def _train_epoch(model: MSAModel, batches: _Batches, rows: np.ndarray, optimizer: torch.optim.Optimizer) -> float:
     model.train()
     trainable = model.trainable_parameters()
     losses: list[float] = []
     pending = 0  # batches whose gradients are accumulated but not yet applied
-    for batch in batch_rows(rows, int(model.hp["batch_size"]), generator):
+    for batch in mmsa_shuffled_batches(rows, int(model.hp["batch_size"])):
         if len(batch) == 1 and len(rows) > 1:
             continue  # batch norm cannot train on one clip (MMSA would crash here)
         if pending == 0:
@@ -129,16 +132,25 @@ def _train_epoch(
 
 
 @torch.no_grad()
-def evaluate(model: MSAModel, batches: _Batches, rows: np.ndarray) -> tuple[float, np.ndarray]:
-    """Mean per-batch validation loss (unrounded) and the M predictions of ``rows``, in order."""
+def validation_loss(model: MSAModel, batches: _Batches, rows: np.ndarray) -> float:
+    """The epoch's validation loss, unrounded: the mean of the per-batch losses over MMSA's shuffled
+    batches of ``rows`` (its ``do_test``: the mean depends on which clips share the smaller last batch)."""
     model.eval()
-    losses, predictions = [], []
-    for batch in batch_rows(rows, int(model.hp["batch_size"])):
+    losses = []
+    for batch in mmsa_shuffled_batches(rows, int(model.hp["batch_size"])):
         inputs, labels = batches(batch)
-        outputs = model(*inputs)
-        losses.append(model.validation_loss(outputs, labels).item())
-        predictions.append(outputs["M"].reshape(-1).float().cpu().numpy())
-    return float(np.mean(losses)), np.concatenate(predictions)
+        losses.append(model.validation_loss(model(*inputs), labels).item())
+    return float(np.mean(losses))
+
+
+@torch.no_grad()
+def predict(model: MSAModel, batches: _Batches, rows: np.ndarray) -> np.ndarray:
+    """The M predictions of ``rows``, in order (evaluation mode)."""
+    model.eval()
+    predictions = []
+    for batch in batch_rows(rows, int(model.hp["batch_size"])):
+        predictions.append(model(*batches(batch)[0])["M"].reshape(-1).float().cpu().numpy())
+    return np.concatenate(predictions)
 
 
 def fit(
@@ -153,9 +165,10 @@ def fit(
 ) -> FitResult:
     """Train ``model`` on ``split_rows['train']`` with early stopping on ``'valid'``; test on ``'test'``.
 
-    ``max_epochs`` caps the number of epochs below the model's own cap (a smoke or book budget);
-    ``seed`` drives the shuffling (seed the model's initialisation before building it, as
-    :func:`train_baseline` does).
+    ``max_epochs`` caps the number of epochs below the model's own cap (a smoke or book budget).
+    ``seed`` is the run's label in the result: the shuffling, like the dropout masks, draws from
+    torch's global generator as MMSA's does, so seed it before building the model, as
+    :func:`train_baseline` does.
     """
     for name in ("train", "valid", "test"):
         if len(split_rows.get(name, ())) == 0:
@@ -168,7 +181,6 @@ def fit(
     batches = _Batches(data, model, device)
     optimizer = model.configure_optimizer()
     schedule = model.configure_scheduler(optimizer)
-    generator = torch.Generator().manual_seed(seed)
     cap = min(c for c in (max_epochs, model.max_epochs, 10**9) if c is not None)
 
     best_loss, best_epoch, best_state = float("inf"), 0, None
@@ -183,8 +195,8 @@ def fit(
     while True:
         epoch += 1
         rebalance_threads()  # a local worker takes the cores others freed (threads.CoreShare)
-        train_loss = _train_epoch(model, batches, split_rows["train"], optimizer, generator)
-        valid_loss = round(evaluate(model, batches, split_rows["valid"])[0], LOSS_DECIMALS)
+        train_loss = _train_epoch(model, batches, split_rows["train"], optimizer)
+        valid_loss = round(validation_loss(model, batches, split_rows["valid"]), LOSS_DECIMALS)
         history.append(EpochLog(epoch, train_loss, valid_loss, float(optimizer.param_groups[-1]["lr"])))
         if schedule is not None:
             scheduler, when = schedule
@@ -202,8 +214,8 @@ def fit(
     bar.close()
     if best_state is not None:
         model.load_state_dict(best_state)
-    _, valid_pred = evaluate(model, batches, split_rows["valid"])
-    _, test_pred = evaluate(model, batches, split_rows["test"])
+    valid_pred = predict(model, batches, split_rows["valid"])
+    test_pred = predict(model, batches, split_rows["test"])
     labels_m = data.labels["M"].numpy()
     return FitResult(
         model=model.display_name,

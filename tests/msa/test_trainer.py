@@ -8,7 +8,7 @@ from csmsasr_utils.data import make_demo
 from csmsasr_utils.data.features import features_from_dict
 from csmsasr_utils.msa.base import MSAModel
 from csmsasr_utils.msa.metrics import sims_regression_metrics
-from csmsasr_utils.msa.tensors import MSATensors, batch_rows
+from csmsasr_utils.msa.tensors import MSATensors, batch_rows, mmsa_shuffled_batches
 from csmsasr_utils.msa.trainer import fit, seed_everything
 
 
@@ -44,7 +44,9 @@ def make_toy(**hp):
 
 
 def test_zero_learning_rate_stops_after_patience_at_epoch_one(data):
-    result = fit(make_toy(learning_rate=0.0), data, split(), seed=1, show_progress=False)
+    rows = split()
+    rows["valid"] = rows["valid"][:16]  # one full batch: the shuffled order cannot change its mean
+    result = fit(make_toy(learning_rate=0.0), data, rows, seed=1, show_progress=False)
     assert result.best_epoch == 1
     assert result.epochs == 1 + 3  # three epochs without improvement
     assert result.stopped_by == "early stopping"
@@ -66,11 +68,14 @@ def test_epoch_cap_and_restored_best_weights(data):
     assert result.test_predictions == pytest.approx(pred.tolist(), abs=1e-6)
 
 
-def test_same_seed_same_result_other_seed_other_shuffle(data):
-    a = fit(make_toy(), data, split(), seed=7, max_epochs=2, show_progress=False)
-    b = fit(make_toy(), data, split(), seed=7, max_epochs=2, show_progress=False)
-    c = fit(make_toy(), data, split(), seed=8, max_epochs=2, show_progress=False)
-    assert a.test_predictions == b.test_predictions
+def test_same_global_seed_same_run_other_seed_other_shuffle(data):
+    def run(seed):
+        model = make_toy()  # the same initial weights every time
+        torch.manual_seed(seed)  # the stream MMSA's loaders shuffle from
+        return fit(model, data, split(), seed=seed, max_epochs=2, show_progress=False)
+
+    a, b, c = run(7), run(7), run(8)
+    assert a.test_predictions == b.test_predictions and a.history == b.history
     assert a.test_predictions != c.test_predictions
 
 
@@ -87,14 +92,92 @@ def test_update_every_accumulates_and_drops_leftover(data, monkeypatch):
     assert len(steps) == 2
 
 
-def test_batches_cover_every_row_once_and_shuffle_by_seed():
-    rows = np.arange(50)
-    g1, g2 = torch.Generator().manual_seed(3), torch.Generator().manual_seed(3)
-    b1 = list(batch_rows(rows, 16, g1))
-    assert [len(b) for b in b1] == [16, 16, 16, 2]
-    assert sorted(np.concatenate(b1)) == list(rows)
-    assert all(np.array_equal(x, y) for x, y in zip(b1, batch_rows(rows, 16, g2)))
-    assert not np.array_equal(np.concatenate(b1), rows)
+@pytest.mark.parametrize("n, batch_size", [(50, 16), (17, 4), (5, 8)])
+def test_shuffled_batches_are_torch_dataloaders_and_move_the_global_stream_as_it_does(n, batch_size):
+    """Against torch's own ``DataLoader(shuffle=True)``, MMSA's loader, with dropout masks in between."""
+    rows = np.arange(1000, 1000 + n)[::-1].copy()  # row positions in any order: the split's order
+
+    def masks_and_batches(next_batches):
+        torch.manual_seed(11)
+        passes, masks = [], []
+        for _ in range(3):  # three epochs, a dropout mask drawn after each pass
+            passes.append([np.asarray(b) for b in next_batches()])
+            masks.append(torch.nn.functional.dropout(torch.ones(64), 0.5, training=True))
+        return passes, masks, torch.get_rng_state()
+
+    loader = torch.utils.data.DataLoader(torch.from_numpy(rows), batch_size=batch_size, shuffle=True)
+    expected = masks_and_batches(lambda: [b.numpy() for b in loader])
+    ours = masks_and_batches(lambda: mmsa_shuffled_batches(rows, batch_size))
+    for theirs, mine in zip(expected[0], ours[0]):
+        assert [b.tolist() for b in theirs] == [b.tolist() for b in mine]
+    assert all(torch.equal(x, y) for x, y in zip(expected[1], ours[1]))
+    assert torch.equal(expected[2], ours[2])
+    first = ours[0][0]
+    assert sorted(np.concatenate(first).tolist()) == sorted(rows.tolist())
+    assert [len(b) for b in first] == [len(b) for b in batch_rows(rows, batch_size)]
+
+    # a member's own stream: the same batches as the global stream in the same state, which stays put
+    torch.manual_seed(11)
+    stream = torch.Generator().set_state(torch.get_rng_state())
+    global_before = torch.get_rng_state()
+    member = mmsa_shuffled_batches(rows, batch_size, stream)
+    assert torch.equal(torch.get_rng_state(), global_before)
+    assert [b.tolist() for b in member] == [b.tolist() for b in expected[0][0]]
+
+
+def test_a_refused_batch_size_draws_nothing():
+    stream = torch.Generator().manual_seed(3)
+    before = stream.get_state()
+    with pytest.raises(ValueError, match="batch_size"):
+        mmsa_shuffled_batches(np.arange(10), 0, stream)
+    assert torch.equal(stream.get_state(), before)
+
+
+class DropoutToy(ToyModel):
+    """The toy model with dropout before its layer: each run's masks depend on the stream's place."""
+
+    def forward(self, text, audio, vision):
+        pooled = torch.cat([text.mean(1), audio[:, 0], vision[:, 0]], dim=1)
+        return {"M": self.linear(torch.nn.functional.dropout(pooled, 0.3, self.training))}
+
+
+def test_fit_trains_as_mmsas_loop_with_torchs_dataloaders(data):
+    """MMSA's loop written out with ``DataLoader(shuffle=True)`` for every split (its
+    ``data_loader.py``), Adam, per-batch mean validation loss: the same losses, epoch by epoch."""
+    rows = split()
+    seed_everything(5)
+    reference = DropoutToy({"batch_size": 16, "learning_rate": 1e-2, "early_stop": 10})
+    text, audio, vision = data.model_inputs(reference)
+    labels = data.labels["M"]
+    loaders = {
+        name: torch.utils.data.DataLoader(torch.from_numpy(r), batch_size=16, shuffle=True) for name, r in rows.items()
+    }
+    optimizer = torch.optim.Adam(reference.parameters(), lr=1e-2)
+    expected = []
+    for _ in range(3):
+        reference.train()
+        train_losses = []
+        for index in loaders["train"]:
+            optimizer.zero_grad()
+            outputs = reference(text[index], audio[index], vision[index])["M"]
+            loss = torch.nn.functional.l1_loss(outputs, labels[index].view(-1, 1))
+            loss.backward()
+            optimizer.step()
+            train_losses.append(loss.item())
+        reference.eval()
+        with torch.no_grad():
+            valid_losses = [
+                torch.nn.functional.l1_loss(reference(text[i], audio[i], vision[i])["M"], labels[i].view(-1, 1)).item()
+                for i in loaders["valid"]
+            ]
+        expected.append((float(np.mean(train_losses)), round(float(np.mean(valid_losses)), 4)))
+    stream_after = torch.get_rng_state()
+
+    seed_everything(5)
+    model = DropoutToy({"batch_size": 16, "learning_rate": 1e-2, "early_stop": 10})
+    result = fit(model, data, rows, seed=5, max_epochs=3, show_progress=False)
+    assert [(e.train_loss, e.valid_loss) for e in result.history] == expected
+    assert torch.equal(torch.get_rng_state(), stream_after)  # both drew as many numbers from the stream
 
 
 def test_normalised_view_averages_over_padded_length(data):
