@@ -25,14 +25,22 @@ from csmsasr_utils.errors import InvalidArgument
 def mean_over_padded_time(x: torch.Tensor) -> torch.Tensor:
     """Average ``(batch, time, dim)`` over all ``time`` steps (zeros included); NaN → 0.
 
-    Returns ``(batch, 1, dim)``, like MMSA's ``__normalize``.
+    Returns ``(batch, 1, dim)``, like MMSA's ``__normalize``, to the last bit: that calls
+    ``np.mean`` over the ``(time, clip, dim)`` transpose of the float32 arrays, and numpy adds along
+    an outer axis one step after the other, ``((x₀ + x₁) + x₂) + …``, then divides by the length.
+    The same running sum here (``Tensor.mean`` adds in another order: up to ~1e-6 apart, which
+    a long training run turns into other validation losses). It runs once per dataset
+    (:meth:`~csmsasr_utils.msa.tensors.MSATensors.averaged_audio_vision`).
 
     >>> mean_over_padded_time(torch.tensor([[[1.0], [3.0], [0.0], [0.0]]])).flatten().tolist()
     [1.0]
     """
     if x.ndim != 3:
         raise InvalidArgument(f"expected (batch, time, dim), got shape {tuple(x.shape)}")
-    mean = x.mean(dim=1, keepdim=True)
+    total = x[:, 0].clone()
+    for step in range(1, x.shape[1]):
+        total += x[:, step]
+    mean = (total / x.shape[1]).unsqueeze(1)
     return torch.nan_to_num(mean, nan=0.0, posinf=float("inf"), neginf=float("-inf"))
 
 

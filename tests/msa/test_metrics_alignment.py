@@ -103,6 +103,16 @@ def test_mean_over_padded_time_counts_padding_and_zeroes_nan():
     assert out.flatten().tolist() == [1.5, 0.0]  # padding zeros included; NaN mean → 0
 
 
+@pytest.mark.parametrize("length, dim", [(553, 13), (321, 347), (1, 5)])
+def test_mean_over_padded_time_is_mmsas_numpy_mean_bit_for_bit(length, dim):
+    """MMSA's ``__normalize``: ``np.mean`` over the (time, clip, dim) transpose of float32 arrays."""
+    rng = np.random.default_rng(length)
+    x = (rng.standard_normal((40, length, dim)) * 10).astype(np.float32)
+    x[:, length // 2 + 1 :] = 0.0  # padding
+    theirs = np.transpose(np.mean(np.transpose(x, (1, 0, 2)), axis=0, keepdims=True), (1, 0, 2))
+    assert np.array_equal(mean_over_padded_time(torch.from_numpy(x)).numpy(), theirs)
+
+
 def test_vectorised_resample_metrics_equal_the_reference():
     from csmsasr_utils.msa.metrics import _resampled_metrics
 
