@@ -15,15 +15,20 @@ in one session of the machine:
 
 and prints each side's wall time (the whole process: imports, data loading, training with MMSA's
 early stopping, testing), the epochs it trained over all seeds and the seconds per epoch (early
-stopping ends the two runs after other numbers of epochs, so the per-epoch ratio is the fair
-one), the ratios, and each side's mean test MAE and Acc-2 over the seeds (the
-two runs need not give equal metrics: they draw their random numbers in other orders; they must
-give metrics of the same size).
+stopping can end the two runs after other numbers of epochs, so the per-epoch ratio is the fair
+one), the ratios, and each side's mean test MAE and Acc-2 over the seeds. Then, seed by seed,
+whether the two made the same run: the epochs each trained, whether every epoch's validation loss
+(rounded to 4 decimals, the number early stopping compares) is equal or the first epoch where
+they part, and each side's test MAE. The trainer draws its shuffling and dropout masks from the
+seeded stream in MMSA's places (:mod:`csmsasr_utils.msa.trainer`), so with the same arithmetic a
+seed gives MMSA's very run; a stacked group of seeds sums its products in another order, so its
+losses may part after some epochs by a rounding.
 
 The data: the synthetic demo features at the real padded sizes (text 39 × 768, audio 553 × 13,
 vision 321 × 347, ≈ 645 MB) for the public metadata's 1,085 clips, split by the paper's 8:1:1
 split and written once in MMSA's layout (``train``/``valid``/``test``), so both sides train on the
-same clips. The dataset name stays ``sims``, which is what makes MMSA read the T/A/V labels and use
+same clips in the same order (``--clips N`` keeps about N of them, for a quicker same-run check
+whose times are not a benchmark). The dataset name stays ``sims``, which is what makes MMSA read the T/A/V labels and use
 the SIMS metrics. Both children get the same thread budget and wait policy
 (:mod:`csmsasr_utils.threads`): MMSA's in its environment, ours from the package itself (the
 thread-count variables are left out of our child's environment, where they would count as the
@@ -64,8 +69,15 @@ sys.path.insert(0, str(REPO))  # the package, also without pip install -e
 from csmsasr_utils.msa.hparams import SEEDS  # noqa: E402  (MMSA's five seeds, the runner's default)
 
 
-def write_mmsa_pickle(target: Path) -> Path:
-    """The full-size demo features in MMSA's split layout at ``target`` (made once, then reused)."""
+def write_mmsa_pickle(target: Path, clips: int | None = None) -> Path:
+    """The full-size demo features in MMSA's split layout at ``target`` (made once, then reused).
+
+    The splits are the paper split of the public metadata's clips, which is what ``csmsasr msa run
+    --protocol paper`` computes, in its order. With ``clips``, only about that many are kept: the
+    first clips of each split, in proportion (a quicker same-run check); the runner, which splits
+    every clip of the metadata and keeps those with features, then gets the same rows in the same
+    order.
+    """
     if target.is_file():
         return target
     from csmsasr_utils.data.demo import FULL_SEQ_LENS, make_demo
@@ -74,13 +86,20 @@ def write_mmsa_pickle(target: Path) -> Path:
     from csmsasr_utils.data.metadata import load_metadata
     from csmsasr_utils.data.splits import paper_split
 
-    flat = make_demo(metadata=load_metadata(), seq_lens=FULL_SEQ_LENS)
+    metadata = load_metadata()
+    split = paper_split([canonical_clip_id(str(c)) for c in metadata["clip_id"]])
+    if clips is not None:
+        share = clips / len(metadata)
+        split = {name: ids[: max(1, round(len(ids) * share))] for name, ids in split.items()}
+        kept = set().union(*map(set, split.values()))
+        metadata = metadata[[canonical_clip_id(str(c)) in kept for c in metadata["clip_id"]]]
+    flat = make_demo(metadata=metadata, seq_lens=FULL_SEQ_LENS)
     ids = [canonical_clip_id(str(i)) for i in flat["id"]]  # the runner splits the canonical ids
     position = {clip: k for k, clip in enumerate(ids)}
     layout = {}
-    for split, clips in paper_split(ids).items():
-        rows = [position[c] for c in clips]
-        layout[split] = {key: value[rows] for key, value in flat.items()}
+    for name, split_ids in split.items():
+        rows = [position[c] for c in split_ids]
+        layout[name] = {key: value[rows] for key, value in flat.items()}
     layout[DATA_SOURCE_KEY] = "demo"  # our rows say so; MMSA reads only the three splits
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_suffix(".partial")
@@ -169,26 +188,50 @@ def mmsa_metrics(out: Path, model: str) -> dict[str, float]:
             for name in ("MAE", "Mult_acc_2")}  # fmt: skip
 
 
-def mmsa_epochs(out: Path, model: str) -> dict[int, int]:
-    """Epochs MMSA trained, per seed: its trainers log one ``VAL-(model)`` line per epoch, after the
-    ``Running with seed N`` line of the seed's run."""
+def mmsa_seed_runs(out: Path, model: str) -> dict[int, tuple[list[float], float | None]]:
+    """Per seed, MMSA's validation loss of every epoch and its test MAE, read from its log: its
+    trainers log one ``VAL-(model)`` line per epoch (``Loss: x``, ``loss: x`` in the multi-task trainers, rounded to 4 decimals, the value
+    early stopping compares) after the ``Running with seed N`` line of the seed's run, and
+    ``MMSA_run`` logs ``Result for seed N: {…}`` with the test metrics (rounded to 4 decimals)."""
     log = out / "logs" / f"{model.lower()}-sims.log"
-    epochs: dict[int, int] = {}
+    runs: dict[int, tuple[list[float], float | None]] = {}
     seed = None
     for line in log.read_text().splitlines():
         started = re.search(r"Running with seed (\d+)", line)
+        result = re.search(r"Result for seed (\d+): .*'MAE': (?:np\.float64\()?(-?[\d.]+)", line)
         if started:
             seed = int(started.group(1))
-            epochs[seed] = 0
+            runs[seed] = ([], None)
+        elif result:
+            runs[int(result.group(1))] = (runs[int(result.group(1))][0], float(result.group(2)))
         elif seed is not None and f"VAL-({model.lower()})" in line:
-            epochs[seed] += 1
-    return epochs
+            runs[seed][0].append(float(re.search(r"[Ll]oss: (-?[\d.]+)", line).group(1)))
+    return runs
 
 
-def csmsasr_epochs(results: Path) -> dict[int, int]:
-    """Epochs this project's runner trained, per seed (the results rows' ``epochs``)."""
+def csmsasr_seed_runs(results: Path) -> dict[int, tuple[list[float], float]]:
+    """Per seed, this project's validation loss of every epoch (rounded to 4 decimals, as compared)
+    and its test MAE, from a ``csmsasr msa run`` results file."""
     rows = [json.loads(line) for line in results.read_text().splitlines() if line.strip()]
-    return {int(row["seed"]): int(row["epochs"]) for row in rows}
+    return {int(r["seed"]): ([e["valid_loss"] for e in r["history"]], float(r["test_MAE"])) for r in rows}
+
+
+def same_run_report(theirs: dict, ours: dict, seeds: list[str]) -> str:
+    """One line per seed: epochs on each side, how many of the epochs' validation losses are equal
+    (the first epoch at which they part, if any), and the test MAE on each side."""
+    lines = []
+    for seed in map(int, seeds):
+        their_losses, their_mae = theirs.get(seed, ([], None))
+        our_losses, our_mae = ours.get(seed, ([], float("nan")))
+        parted = next((k for k, (x, y) in enumerate(zip(their_losses, our_losses)) if x != y), None)
+        same = len(their_losses) == len(our_losses) and parted is None
+        first_difference = parted if parted is not None else min(len(their_losses), len(our_losses))
+        agreement = "all validation losses equal" if same else f"first different epoch {first_difference + 1}"
+        their_text = "?" if their_mae is None else f"{their_mae:.4f}"
+        lines.append(
+            f"seed {seed}: epochs {len(their_losses)}/{len(our_losses)}, {agreement}, test MAE {their_text}/{our_mae:.4f}"
+        )
+    return "\n".join(lines)
 
 
 def csmsasr_metrics(results: Path) -> dict[str, float]:
@@ -236,16 +279,23 @@ def main() -> None:
         default=1,
         help="csmsasr's --workers: local processes sharing the cores (each gets cores / N threads)",
     )
+    parser.add_argument(
+        "--clips", type=int, help="only the first N clips of the public metadata (a quicker same-run check)"
+    )
     parser.add_argument("--child-mmsa", help=argparse.SUPPRESS)  # internal: run MMSA for this model here
     args = parser.parse_args()
-    features = args.work / "demo_full_mmsa_layout.pkl"
+    features = args.work / (
+        "demo_full_mmsa_layout.pkl" if args.clips is None else f"demo_full_mmsa_layout_{args.clips}.pkl"
+    )
     if args.child_mmsa:
         run_mmsa(args.mmsa.resolve(), args.site.resolve(), args.child_mmsa, args.seeds, features, args.work / "mmsa")
         return
 
     from csmsasr_utils.threads import MARKER, THREAD_COUNT_VARIABLES, available_cores, configure_threads
 
-    print(f"features: {write_mmsa_pickle(features)} ({features.stat().st_size / 1e6:,.0f} MB, synthetic demo)")
+    print(
+        f"features: {write_mmsa_pickle(features, args.clips)} ({features.stat().st_size / 1e6:,.0f} MB, synthetic demo)"
+    )
     # Both sides: every core and passive waits, as the package's defaults (marked so), whatever
     # this shell had set; our side's --workers then divides the cores.
     env = {k: v for k, v in os.environ.items() if k not in (*THREAD_COUNT_VARIABLES, "OMP_WAIT_POLICY", MARKER)}
@@ -255,11 +305,12 @@ def main() -> None:
     for model in args.models:
         mmsa_seconds = _timed(
             [sys.executable, __file__, "--mmsa", str(args.mmsa), "--site", str(args.site), "--work", str(args.work),
-             "--seeds", *seeds, "--child-mmsa", model],
+             "--seeds", *seeds, "--child-mmsa", model, *(["--clips", str(args.clips)] if args.clips else [])],
             env, args.work / f"mmsa-{model}.log",
         )  # fmt: skip
-        their_seeds, theirs = mmsa_epochs(args.work / "mmsa", model), mmsa_metrics(args.work / "mmsa", model)
-        their_epochs = sum(their_seeds.values())
+        their_runs, theirs = mmsa_seed_runs(args.work / "mmsa", model), mmsa_metrics(args.work / "mmsa", model)
+        # only this command's seeds: MMSA appends every run to one log per model
+        their_epochs = sum(len(their_runs.get(seed, ([], None))[0]) for seed in args.seeds)
         for units_at_once in args.units_at_once:
             name = f"csmsasr-{model}-k{units_at_once}" + (f"-w{args.workers}" if args.workers > 1 else "")
             results = args.work / f"{name}.jsonl"
@@ -269,8 +320,8 @@ def main() -> None:
                        "--units-at-once", units_at_once, "--workers", str(args.workers),
                        "--results", str(results)]  # fmt: skip
             own_seconds = _timed(csmsasr, env, args.work / f"{name}.log")
-            ours, our_seeds = csmsasr_metrics(results), csmsasr_epochs(results)
-            our_epochs = sum(our_seeds.values())
+            ours, our_runs = csmsasr_metrics(results), csmsasr_seed_runs(results)
+            our_epochs = sum(len(losses) for losses, _ in our_runs.values())
             stacked = "+".join(  # the group sizes, e.g. 3+2 for five seeds over two workers
                 str(n) for n in sorted(_group_sizes(results), reverse=True)
             )
@@ -283,13 +334,10 @@ def main() -> None:
                 f"   MAE {theirs['MAE']:.4f} / {ours['MAE']:.4f}   Acc-2 {theirs['Mult_acc_2']:.4f} / {ours['Mult_acc_2']:.4f}",
                 flush=True,
             )
-            # Early stopping decides the wall time: a seed that keeps improving trains many more epochs,
-            # and the two sides draw their random numbers in other orders (see the module docstring).
-            print(
-                f"{'':<10} epochs per seed (MMSA / csmsasr): "
-                + ", ".join(f"{s} {their_seeds.get(int(s), 0)}/{our_seeds.get(int(s), 0)}" for s in seeds),
-                flush=True,
-            )
+            # Early stopping decides the wall time; seed for seed, the two runs should be the same run.
+            print(same_run_report(their_runs, our_runs, seeds), flush=True)
+    if args.clips is not None:
+        return  # a same-run check on part of the data: its totals are no benchmark
     for units_at_once in args.units_at_once:
         chosen = [r for r in rows if r[5] == units_at_once]
         total_mmsa, total_own = sum(r[1] for r in chosen), sum(r[2] for r in chosen)
