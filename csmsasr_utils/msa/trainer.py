@@ -3,11 +3,12 @@
 The loop (MMSA's ``trains/*/*.py``, which repeat it per model):
 
 1. seed everything (MMSA's ``setup_seed``), build the model;
-2. each epoch: shuffle the training rows as MMSA's loader does (:func:`~csmsasr_utils.msa.tensors.
-   mmsa_shuffled_batches`: two seeds from torch's global generator, then a permutation), and for
-   each batch compute the model's training loss, back-propagate, clip gradients if the model asks,
-   and step the optimiser — every batch, or every ``update_every`` batches (MulT), dropping
-   gradients left over at the end of the epoch exactly as MMSA's MulT trainer does;
+2. each epoch: shuffle the training rows as MMSA's loader does
+   (:func:`~csmsasr_utils.msa.tensors.mmsa_shuffled_batches`: two seeds from torch's global
+   generator, then a permutation), and for each batch compute the model's training loss,
+   back-propagate, clip gradients if the model asks, and step the optimiser — every batch, or
+   every ``update_every`` batches (MulT), dropping gradients left over at the end of the epoch
+   exactly as MMSA's MulT trainer does;
 3. validation loss = the mean of the per-batch validation losses over MMSA's shuffled validation
    batches (drawn the same way), rounded to 4 decimals (MMSA compares the rounded value); step the
    scheduler if the model has one;
