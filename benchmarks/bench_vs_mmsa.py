@@ -28,8 +28,8 @@ The data: the synthetic demo features at the real padded sizes (text 39 × 768, 
 vision 321 × 347, ≈ 645 MB) for the public metadata's 1,085 clips, split by the paper's 8:1:1
 split and written once in MMSA's layout (``train``/``valid``/``test``), so both sides train on the
 same clips in the same order (``--clips N`` keeps about N of them, for a quicker same-run check
-whose times are not a benchmark). The dataset name stays ``sims``, which is what makes MMSA read the T/A/V labels and use
-the SIMS metrics. Both children get the same thread budget and wait policy
+whose times are not a benchmark). The dataset name stays ``sims``, which is what makes MMSA read
+the T/A/V labels and use the SIMS metrics. Both children get the same thread budget and wait policy
 (:mod:`csmsasr_utils.threads`): MMSA's in its environment, ours from the package itself (the
 thread-count variables are left out of our child's environment, where they would count as the
 user's choice and give every one of ``--workers N`` all the cores).
@@ -189,10 +189,13 @@ def mmsa_metrics(out: Path, model: str) -> dict[str, float]:
 
 
 def mmsa_seed_runs(out: Path, model: str) -> dict[int, tuple[list[float], float | None]]:
-    """Per seed, MMSA's validation loss of every epoch and its test MAE, read from its log: its
-    trainers log one ``VAL-(model)`` line per epoch (``Loss: x``, ``loss: x`` in the multi-task trainers, rounded to 4 decimals, the value
-    early stopping compares) after the ``Running with seed N`` line of the seed's run, and
-    ``MMSA_run`` logs ``Result for seed N: {…}`` with the test metrics (rounded to 4 decimals)."""
+    """Per seed, MMSA's validation loss of every epoch and its test MAE, read from its log.
+
+    Its trainers log one ``VAL-(model)`` line per epoch after the ``Running with seed N`` line of
+    the seed's run, with ``Loss: x`` (``loss: x`` in the multi-task trainers) rounded to 4
+    decimals, the value early stopping compares; ``MMSA_run`` then logs ``Result for seed N: {…}``
+    with the test metrics, rounded to 4 decimals.
+    """
     log = out / "logs" / f"{model.lower()}-sims.log"
     runs: dict[int, tuple[list[float], float | None]] = {}
     seed = None
