@@ -10,7 +10,7 @@
 ``bert_tokens``      transcripts → MMSA's ``text_bert`` (token ids, attention mask, segment ids)
 ``tensors``          features as tensors, batches by indexing
 ``trainer``          the training loop with early stopping (``train_baseline``)
-``members``          several seeds of one model trained as one stacked model, each as if alone
+``members``          several units of one model (seeds × folds) trained as one stacked model, each as if alone
 ``runner``           many models × seeds × folds, resumable, local processes or Dask
 ``metrics``          MMSA's SIMS regression metrics, bootstrap intervals
 ``report``           result tables: mean ± std over runs, bootstrap intervals, the CH-SIMS anchor

@@ -160,7 +160,7 @@ def add_msa_commands(groups: argparse._SubParsersAction) -> None:
         type=_units_at_once,
         default="auto",
         metavar="K",
-        help="train up to K seeds of one model and fold as one stacked model, each as if alone "
+        help="train up to K units of one model (its seeds × folds) as one stacked model, each as if alone "
         "(auto: what half the free memory holds, where stacking is faster on the device; 1: one at a time)",
     )
     run.add_argument("--max-clips", type=int, default=None, help="keep this many clips per split (smoke tests)")

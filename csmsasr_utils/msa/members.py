@@ -1,10 +1,12 @@
-"""Many units at once: K seeds of one model trained as one stacked model, each as if alone.
+"""Many units at once: K units of one model (its seeds × folds) trained as one stacked model,
+each as if alone.
 
 **Why.** On a CPU the light baselines spend most of a training step outside arithmetic: MFN and
 Graph_MFN step through 39 time steps in Python, each step a few dozen products of 64-row matrices
-whose dispatch costs more than their FLOPs. Five seeds of the same model on the same fold run the
-same sequence of operations on same-shaped tensors. Stacked side by side, K small products become
-one batched product (``torch.baddbmm``), and the per-step overhead is paid once for K units.
+whose dispatch costs more than their FLOPs. The units of one model — five seeds, and five folds of
+the same sizes — run the same sequence of operations on same-shaped tensors. Stacked side by side,
+K small products become one batched product (``torch.baddbmm``), and the per-step overhead is paid
+once for K units.
 
 **How, without touching the models' code.** :func:`stack_members` takes K models built exactly as a
 solo run builds them (``seed_everything(seed)``, then the registry) and returns a copy of the first
@@ -27,9 +29,13 @@ model — concatenations, activations, slicing by time step — acts row by row 
 * random stream: a ``torch.Generator`` holding the global generator's state right after that build,
   which is exactly the state a solo run's first dropout mask is drawn from; a dropout mask drawn as
   ``bernoulli_(1 - p, generator=…)`` equals ``F.dropout``'s on the CPU (``tests/msa/test_members.py``);
+* data: its own split (a member of another fold has other training, validation and test clips;
+  the splits of one stack must have the same sizes, so that every member has a batch of the same
+  size at every step — CS-MSASR's five official folds all hold 759 / 109 / 217 clips);
 * shuffling: drawn from that same stream in MMSA's places
   (:func:`~csmsasr_utils.msa.tensors.mmsa_shuffled_batches`), as a solo run draws it from the
-  global generator, so each member gets a solo run's batches, training and validation alike;
+  global generator, so each member gets a solo run's batches of its own split, training and
+  validation alike;
 * loss: the model's own ``training_loss`` on its slice of the outputs; the K losses are summed, so
   a member's gradient is that of its own loss;
 * optimiser: the model's own ``configure_optimizer`` on the stacked parameters. Adam (with weight
@@ -622,28 +628,55 @@ class _MemberLog:
     epochs: int = 0
 
 
+#: A split: row positions of its ``train``, ``valid`` and ``test`` clips.
+Split = Mapping[str, np.ndarray]
+
+
+def member_splits(split_rows: Split | Sequence[Split], members: int) -> list[Split]:
+    """Each member's split: ``split_rows`` for all (one mapping), or one mapping per member (folds).
+
+    Raises :class:`~csmsasr_utils.errors.InvalidArgument` for an empty split, a count other than
+    ``members``, or splits whose training or validation sizes differ: members step through their
+    batches together, so every member must have a batch of the same size at every step. (Test
+    sets may differ: each member is tested alone.)
+    """
+    splits = [split_rows] * members if isinstance(split_rows, Mapping) else list(split_rows)
+    if len(splits) != members:
+        raise InvalidArgument(f"{len(splits)} splits for {members} members: give one split, or one per member")
+    for split in splits:
+        for name in ("train", "valid", "test"):
+            if len(split.get(name, ())) == 0:
+                raise InvalidArgument(f"split_rows['{name}'] is empty: each split needs at least one row")
+    sizes = {(len(split["train"]), len(split["valid"])) for split in splits}
+    if len(sizes) > 1:
+        raise InvalidArgument(
+            f"members trained together need splits of the same sizes; got (train, valid) sizes {sorted(sizes)}"
+        )
+    return splits
+
+
 def fit_members(
     models: Sequence[MSAModel],
     rng_states: Sequence[torch.Tensor],
     seeds: Sequence[int],
     data: MSATensors,
-    split_rows: Mapping[str, np.ndarray],
+    split_rows: Split | Sequence[Split],
     *,
     device: str | torch.device | None = "cpu",
     max_epochs: int | None = None,
     show_progress: bool = True,
 ) -> list[FitResult]:
-    """Train the K ``models`` (seeds ``seeds``) together on the same split; one ``FitResult`` each.
+    """Train the K ``models`` (seeds ``seeds``) together; one ``FitResult`` each.
 
-    The results equal K calls of :func:`~csmsasr_utils.msa.trainer.fit` to float tolerance (see the
-    module docstring). ``wall_seconds`` of each result is the group's wall time divided by K;
-    ``extra`` holds ``units_at_once`` and ``group_wall_seconds``.
+    ``split_rows``: one split for every member (seeds of one fold), or one per member (seeds ×
+    folds; see :func:`member_splits`). The results equal K calls of
+    :func:`~csmsasr_utils.msa.trainer.fit` to float tolerance (see the module docstring).
+    ``wall_seconds`` of each result is the group's wall time divided by K; ``extra`` holds
+    ``units_at_once`` and ``group_wall_seconds``.
     """
-    for name in ("train", "valid", "test"):
-        if len(split_rows.get(name, ())) == 0:
-            raise InvalidArgument(f"split_rows['{name}'] is empty: each split needs at least one row")
     if not (len(models) == len(rng_states) == len(seeds)):
         raise InvalidArgument("fit_members needs one model, one RNG state and one seed per member")
+    splits = member_splits(split_rows, len(models))
     first = models[0]
     if not can_stack(first.display_name):
         raise NotStackable(f"{first.display_name} is not trained as stacked members; train it alone")
@@ -657,10 +690,10 @@ def fit_members(
     active = list(range(len(models)))  # original member numbers, in stack order
     cap = min(c for c in (max_epochs, first.max_epochs, 10**9) if c is not None)
     batch_size = int(first.hp["batch_size"])
-    train_rows = split_rows["train"]
+    n_train = len(splits[0]["train"])
     bar = progress(
         total=cap if cap < 10**9 else None,
-        desc=f"{first.display_name} × {len(models)} seeds",
+        desc=f"{first.display_name} × {len(models)} units",
         unit="epoch",
         disable=None if show_progress else True,
     )
@@ -672,9 +705,12 @@ def fit_members(
         model.train()
         losses: list[list[float]] = [[] for _ in active]
         trainable = model.trainable_parameters()
-        shuffled = [mmsa_shuffled_batches(train_rows, batch_size, stream) for stream in stacked.streams.generators]
+        shuffled = [
+            mmsa_shuffled_batches(splits[member]["train"], batch_size, stream)
+            for member, stream in zip(active, stacked.streams.generators, strict=True)
+        ]
         for member_batches in zip(*shuffled, strict=True):
-            if len(member_batches[0]) == 1 and len(train_rows) > 1:
+            if len(member_batches[0]) == 1 and n_train > 1:
                 continue  # as fit(): batch norm cannot train on one clip
             optimizer.zero_grad()
             inputs, labels = batches(np.concatenate(member_batches))
@@ -689,7 +725,8 @@ def fit_members(
             optimizer.step()
             for j, loss in enumerate(member_losses):
                 losses[j].append(loss.item())
-        valid = _member_validation_losses(model, batches, split_rows["valid"], batch_size, stacked.streams)
+        valid_rows = [splits[member]["valid"] for member in active]
+        valid = _member_validation_losses(model, batches, valid_rows, batch_size, stacked.streams)
         learning_rate = float(optimizer.param_groups[-1]["lr"])
         stopping: list[int] = []
         for j, member in enumerate(active):
@@ -725,8 +762,9 @@ def fit_members(
         solo.to(device)
         if log.best_state is not None:
             solo.load_state_dict(log.best_state)
-        valid_pred = predict(solo, batches, split_rows["valid"])
-        test_pred = predict(solo, batches, split_rows["test"])
+        split = splits[member]
+        valid_pred = predict(solo, batches, split["valid"])
+        test_pred = predict(solo, batches, split["test"])
         results.append(
             FitResult(
                 model=solo.display_name,
@@ -735,9 +773,9 @@ def fit_members(
                 best_epoch=log.best_epoch,
                 stopped_by=log.stopped_by or "epoch cap",
                 history=log.history,
-                valid_metrics=sims_regression_metrics(valid_pred, labels_m[split_rows["valid"]]),
-                test_metrics=sims_regression_metrics(test_pred, labels_m[split_rows["test"]]),
-                test_clip_ids=[str(c) for c in data.clip_ids[split_rows["test"]]],
+                valid_metrics=sims_regression_metrics(valid_pred, labels_m[split["valid"]]),
+                test_metrics=sims_regression_metrics(test_pred, labels_m[split["test"]]),
+                test_clip_ids=[str(c) for c in data.clip_ids[split["test"]]],
                 test_predictions=[float(p) for p in test_pred],
                 wall_seconds=wall / len(models),
                 device=str(device),
@@ -750,14 +788,18 @@ def fit_members(
 
 @torch.no_grad()
 def _member_validation_losses(
-    model: MSAModel, batches: _Batches, rows: np.ndarray, batch_size: int, streams: MemberStreams
+    model: MSAModel, batches: _Batches, rows: Sequence[np.ndarray], batch_size: int, streams: MemberStreams
 ) -> list[float]:
-    """Each member's mean per-batch validation loss over its own shuffled batches of ``rows``, drawn
-    from its own stream (as :func:`~csmsasr_utils.msa.trainer.validation_loss` draws a solo run's)."""
+    """Each member's mean per-batch validation loss over its own shuffled batches of its ``rows``
+    (one array per member in stack order), drawn from its own stream (as
+    :func:`~csmsasr_utils.msa.trainer.validation_loss` draws a solo run's)."""
     model.eval()
     members = len(streams)
     per_member: list[list[float]] = [[] for _ in range(members)]
-    shuffled = [mmsa_shuffled_batches(rows, batch_size, stream) for stream in streams.generators]
+    shuffled = [
+        mmsa_shuffled_batches(member_rows, batch_size, stream)
+        for member_rows, stream in zip(rows, streams.generators, strict=True)
+    ]
     for member_batches in zip(*shuffled, strict=True):
         inputs, labels = batches(np.concatenate(member_batches))
         outputs = model(*inputs)
@@ -783,7 +825,7 @@ def build_members(name: str, seeds: Sequence[int], data: MSATensors, **overrides
 def train_members(
     name: str,
     data: MSATensors,
-    split_rows: Mapping[str, np.ndarray],
+    split_rows: Split | Sequence[Split],
     *,
     seeds: Sequence[int],
     device: str | torch.device | None = "cpu",
@@ -791,7 +833,10 @@ def train_members(
     show_progress: bool = True,
     **overrides,
 ) -> list[FitResult]:
-    """:func:`~csmsasr_utils.msa.trainer.train_baseline` for several seeds at once, one result each."""
+    """:func:`~csmsasr_utils.msa.trainer.train_baseline` for several units at once, one result each.
+
+    ``split_rows``: one split for all seeds, or one per seed (the units' folds; :func:`member_splits`).
+    """
     models, states = build_members(name, seeds, data, **overrides)
     return fit_members(
         models, states, seeds, data, split_rows, device=device, max_epochs=max_epochs, show_progress=show_progress

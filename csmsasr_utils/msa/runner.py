@@ -6,9 +6,10 @@ runner hands units to an existing executor — in this process (default), local 
 appends each finished unit to a JSON-lines results file as soon as it arrives. Running the same
 command again skips the units already in the file, so an interrupted run resumes where it stopped.
 
-Units of one model and fold that differ only in seed can be trained together, as the members of one
-stacked model (:mod:`~csmsasr_utils.msa.members`; ``units_at_once``): each member trains as if
-alone, and each still gets its own row. A task handed to an executor is such a group.
+Units of one model and protocol — its seeds, and its folds where their splits have the same
+sizes — can be trained together, as the members of one stacked model
+(:mod:`~csmsasr_utils.msa.members`; ``units_at_once``): each member trains as if alone on its own
+fold, and each still gets its own row. A task handed to an executor is such a group.
 
 Every row records what produced it: the data fingerprint and source (real features or the demo),
 package and torch versions, device, budget, epochs and best epoch, wall time, how many units trained
@@ -191,38 +192,58 @@ def run_unit(
 def run_units_together(
     units: Sequence[Unit], spec: DataSpec, budget: str = "full", device: str | None = "cpu", show_progress: bool = True
 ) -> list[dict[str, Any]]:
-    """Train the units of one model and fold (seeds differ) as stacked members; one row each.
+    """Train the units of one model and protocol (seeds and folds differ) as stacked members; one
+    row each, in the order of ``units``.
 
-    See :mod:`csmsasr_utils.msa.members`: every member trains as if alone, and the rows have the
-    same form as :func:`run_unit`'s (``wall_seconds`` is the group's wall time divided by the
-    number of units; ``units_at_once`` says how many trained together).
+    See :mod:`csmsasr_utils.msa.members`: every member trains as if alone on its own fold, and the
+    rows have the same form as :func:`run_unit`'s (``wall_seconds`` is the stack's wall time divided
+    by its units; ``units_at_once`` says how many trained together). Members of one stack need
+    training and validation splits of the same sizes (:func:`~csmsasr_utils.msa.members.member_splits`):
+    units whose folds differ in size are trained as one stack per size.
     """
-    from csmsasr_utils.msa.members import train_members
-
     units = list(units)
     if len(units) == 1:
         return [run_unit(units[0], spec, budget, device, show_progress)]
-    if len({(u.model, u.protocol, u.fold) for u in units}) != 1:
-        raise CsmsasrError("units trained together must share model, protocol and fold (only seeds differ)")
+    if len({(u.model, u.protocol) for u in units}) != 1:
+        raise CsmsasrError("units trained together must share model and protocol (only seeds and folds differ)")
     _check_budget(budget)
     dataset, tensors = load_data(spec)
+    splits = {u.key: unit_split_rows(dataset, tensors, u.protocol, u.fold, spec.max_clips) for u in units}
+    by_size: dict[tuple[int, int], list[Unit]] = {}
+    for unit in units:
+        by_size.setdefault((len(splits[unit.key]["train"]), len(splits[unit.key]["valid"])), []).append(unit)
+    rows: dict[str, dict[str, Any]] = {}
+    for stack in by_size.values():
+        if len(stack) == 1:
+            rows[stack[0].key] = run_unit(stack[0], spec, budget, device, show_progress)
+        else:
+            rows.update(_run_stack(stack, [splits[u.key] for u in stack], spec, budget, device, show_progress))
+    return [rows[u.key] for u in units]
+
+
+def _run_stack(
+    units: Sequence[Unit], splits: Sequence[dict[str, np.ndarray]], spec: DataSpec, budget: str, device, show_progress
+) -> dict[str, dict[str, Any]]:
+    """The rows of ``units`` (splits of the same sizes) trained as one stack, by unit key."""
+    from csmsasr_utils.msa.members import train_members
+
+    dataset, tensors = load_data(spec)
     first = units[0]
-    rows = unit_split_rows(dataset, tensors, first.protocol, first.fold, spec.max_clips)
     _reset_peak_memory(device)
     results = train_members(
         first.model,
         tensors,
-        rows,
+        splits,
         seeds=[u.seed for u in units],
         device=device,
         max_epochs=BUDGETS[budget],
         show_progress=show_progress,
         **_model_overrides(first, spec),
     )
-    return [
-        _result_row(u, r, rows, dataset, spec, budget, units_at_once=len(units))
-        for u, r in zip(units, results, strict=True)
-    ]
+    return {
+        u.key: _result_row(u, r, split, dataset, spec, budget, units_at_once=len(units))
+        for u, r, split in zip(units, results, splits, strict=True)
+    }
 
 
 def _reset_peak_memory(device: str | None) -> None:
@@ -283,25 +304,26 @@ def group_units(
 ) -> list[list[Unit]]:
     """Split ``units`` into the groups trained together, in order of first appearance.
 
-    Units share a group when they differ only in seed and their model can be stacked
-    (:func:`~csmsasr_utils.msa.members.can_stack`). ``units_at_once``: an int K (groups of at
-    most K), or ``'auto'`` — :func:`~csmsasr_utils.msa.members.auto_units_at_once` per model
-    (what fits half the free memory, and only where stacking is faster on this device).
+    Units share a group when they differ only in seed and fold and their model can be stacked
+    (:func:`~csmsasr_utils.msa.members.can_stack`); a group keeps the units' order (for
+    :func:`plan_units`, seed after seed, each seed's folds in turn). ``units_at_once``: an int K
+    (groups of at most K), or ``'auto'`` — :func:`~csmsasr_utils.msa.members.auto_units_at_once`
+    per model (what fits half the free memory, and only where stacking is faster on this device).
 
-    With ``'auto'`` and ``workers`` local processes, the seeds of one model and fold are also
-    spread over the workers (groups of at most ``ceil(seeds / workers)``), so that no worker idles
-    while another trains every seed: on a CPU two one-thread processes do more work than one
-    two-thread process (benchmarks/README.md, "Two one-thread workers").
+    With ``'auto'`` and ``workers`` local processes, the units of one model are also spread over
+    the workers (groups of at most ``ceil(units / workers)``), so that no worker idles while
+    another trains every unit: on a CPU two one-thread processes do more work than one two-thread
+    process (benchmarks/README.md, "Two one-thread workers").
     """
     from csmsasr_utils.msa.members import auto_units_at_once, can_stack, gains_from_stacking
 
     if units_at_once != "auto" and (not isinstance(units_at_once, int) or units_at_once < 1):
         raise CsmsasrError(f"units_at_once must be a positive integer or 'auto', got {units_at_once!r}")
-    by_kind: dict[tuple[str, str, int], list[Unit]] = {}
+    by_kind: dict[tuple[str, str], list[Unit]] = {}
     for unit in units:
-        by_kind.setdefault((unit.model, unit.protocol, unit.fold), []).append(unit)
+        by_kind.setdefault((unit.model, unit.protocol), []).append(unit)
     groups: list[list[Unit]] = []
-    for (model, _, _), members in by_kind.items():
+    for (model, _), members in by_kind.items():
         if not can_stack(model) or len(members) == 1:
             size = 1
         elif units_at_once == "auto" and not gains_from_stacking(model, device):
@@ -369,8 +391,8 @@ def run_units(
     of the cores: cores / N, and more once others have run out of work
     (:class:`~csmsasr_utils.threads.CoreShare`); ``dask_address`` (e.g.
     ``tcp://scheduler:8786``) submits them to a running Dask cluster instead, whose workers must see
-    the same data paths. ``units_at_once`` trains up to that many seeds of one model and fold as
-    one stacked model (:func:`group_units`; 1 trains every unit alone).
+    the same data paths. ``units_at_once`` trains up to that many units of one model (its seeds ×
+    folds) as one stacked model (:func:`group_units`; 1 trains every unit alone).
     """
     store = ResultsFile(results_path)
     with store.exclusive():  # another process on the same file waits, then finds these units done

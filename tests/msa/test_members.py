@@ -1,4 +1,4 @@
-"""Stacked members (several seeds of one model as one model) against the same seeds trained alone.
+"""Stacked members (several seeds and folds of one model as one model) against the same units trained alone.
 
 The independent computation is the solo trainer itself (``trainer.train_baseline``, the path
 checked against MMSA): every member must get its initial weights, dropout masks, batches, optimiser
@@ -11,7 +11,8 @@ import torch
 
 from csmsasr_utils.data import make_demo
 from csmsasr_utils.data.features import features_from_dict
-from csmsasr_utils.msa import members
+from csmsasr_utils.errors import InvalidArgument
+from csmsasr_utils.msa import members, runner
 from csmsasr_utils.msa.members import (
     STACKABLE_MODELS,
     MemberDropout,
@@ -23,6 +24,7 @@ from csmsasr_utils.msa.members import (
     can_stack,
     gains_from_stacking,
     member_outputs,
+    member_splits,
     stack_members,
     train_members,
 )
@@ -145,6 +147,56 @@ def test_members_train_as_if_alone(name, data):
         assert member.extra["units_at_once"] == len(seeds)
 
 
+def folds() -> list[dict[str, np.ndarray]]:
+    """Three 'folds' of the 160 toy clips: other clips in every role, the same train and valid sizes;
+    the third has a smaller test set (members are tested alone, so test sizes may differ)."""
+    order = np.random.default_rng(7).permutation(160)
+    shifted = [np.roll(order, 50 * k) for k in range(3)]
+    splits = [{"train": o[:110], "valid": o[110:135], "test": o[135:]} for o in shifted]
+    splits[2]["test"] = splits[2]["test"][:18]
+    return splits
+
+
+@pytest.mark.parametrize("name", ["LF_DNN", pytest.param("MFN", marks=pytest.mark.slow)])
+def test_members_on_their_own_folds_train_as_if_alone(name, data):
+    """Seeds × folds in one stack: every member trains and tests on its own fold as a solo run does,
+    a seed repeated on another fold included (same initial weights, other clips)."""
+    seeds = [1111, 1111, 1112]
+    solo = [
+        train_baseline(name, data, fold, seed=s, max_epochs=8, show_progress=False, early_stop=2)
+        for s, fold in zip(seeds, folds(), strict=True)
+    ]
+    together = train_members(name, data, folds(), seeds=seeds, max_epochs=8, show_progress=False, early_stop=2)
+    assert solo[0].test_predictions != solo[1].test_predictions  # the folds do make other runs
+    for alone, member, fold in zip(solo, together, folds(), strict=True):
+        assert (member.seed, member.epochs, member.best_epoch, member.stopped_by) == (
+            alone.seed,
+            alone.epochs,
+            alone.best_epoch,
+            alone.stopped_by,
+        )
+        assert [e.valid_loss for e in member.history] == [e.valid_loss for e in alone.history]
+        assert member.test_clip_ids == [str(c) for c in data.clip_ids[fold["test"]]]
+        np.testing.assert_allclose(member.test_predictions, alone.test_predictions, atol=1e-5)
+        for metric, value in alone.test_metrics.items():
+            assert member.test_metrics[metric] == pytest.approx(value, abs=1e-5)
+
+
+def test_member_splits_need_one_split_or_one_per_member_of_the_same_sizes():
+    one = split()
+    assert member_splits(one, 3) == [one] * 3
+    given = folds()
+    assert all(a is b for a, b in zip(member_splits(given, 3), given, strict=True))  # one per member, in order
+    with pytest.raises(InvalidArgument, match="2 splits for 3 members"):
+        member_splits(folds()[:2], 3)
+    shorter = folds()
+    shorter[1] = {**shorter[1], "train": shorter[1]["train"][:100]}
+    with pytest.raises(InvalidArgument, match=r"same sizes.*\(100, 25\), \(110, 25\)"):
+        member_splits(shorter, 3)
+    with pytest.raises(InvalidArgument, match="'valid'] is empty"):
+        member_splits([{**one, "valid": np.array([], dtype=int)}], 1)
+
+
 def test_member_outputs_slices_rows_and_per_member_quantities():
     rows = torch.arange(6.0).reshape(6, 1)
     three = member_outputs({"M": rows, "gen_loss": torch.tensor([0.1, 0.2, 0.3])}, 3, 1)
@@ -178,12 +230,12 @@ def test_auto_units_at_once_respects_the_memory_share(data, monkeypatch):
     assert gains_from_stacking("LF_DNN", "cuda") and not gains_from_stacking("LMF", "cuda")
 
 
-def test_units_are_grouped_by_model_and_fold():
+def test_units_are_grouped_by_model_over_seeds_and_folds():
     units = plan_units(["MFN", "LMF"], [1, 2, 3], "official")  # model, then seed, then fold
     groups = group_units(units, 2, DataSpec(max_clips=24), "cpu")
     keys = [[(u.model, u.seed, u.fold) for u in g] for g in groups]
-    assert keys[:3] == [[("MFN", 1, 1), ("MFN", 2, 1)], [("MFN", 3, 1)], [("MFN", 1, 2), ("MFN", 2, 2)]]
-    assert len(groups) == 5 * 2 + 15
+    assert keys[:3] == [[("MFN", 1, 1), ("MFN", 1, 2)], [("MFN", 1, 3), ("MFN", 1, 4)], [("MFN", 1, 5), ("MFN", 2, 1)]]
+    assert len(groups) == 8 + 15  # 15 MFN units in pairs, 15 LMF units alone
     assert all(len(g) == 1 for g in groups if g[0].model == "LMF")
     assert sorted(u.key for g in groups for u in g) == sorted(u.key for u in units)
     with pytest.raises(Exception, match="positive integer"):
@@ -201,6 +253,29 @@ def test_the_runner_writes_the_same_rows_either_way(tmp_path):
         assert alone[column].tolist() == together[column].tolist()
     np.testing.assert_allclose(alone["test_MAE"], together["test_MAE"], atol=1e-5)
     assert (together["peak_memory_mb"] > 0).all()
+
+
+def test_the_runner_stacks_folds_and_trains_folds_of_other_sizes_apart(tmp_path, monkeypatch):
+    """Official folds in one stack give the rows of one-at-a-time runs; a fold whose training split
+    is smaller (here cut by hand: the real folds all have 759 / 109 / 217 clips) trains alone."""
+    spec = DataSpec(max_clips=40, demo_seq_lens=(12, 20, 15))
+    real_split_rows = runner.unit_split_rows
+
+    def fold_2_smaller(dataset, tensors, protocol, fold, max_clips=None):
+        rows = real_split_rows(dataset, tensors, protocol, fold, max_clips)
+        return {**rows, "train": rows["train"][:32]} if fold == 2 else rows
+
+    monkeypatch.setattr(runner, "unit_split_rows", fold_2_smaller)
+    units = plan_units(["LF_DNN"], [1111], "official")[:3]  # folds 1, 2, 3
+    alone = run_units(units, tmp_path / "alone.jsonl", spec, budget="book", show_progress=False, units_at_once=1)
+    together = run_units(units, tmp_path / "together.jsonl", spec, budget="book", show_progress=False, units_at_once=3)
+    assert together["fold"].tolist() == [1, 2, 3] and together["n_train"].tolist() == [40, 32, 40]
+    assert together["units_at_once"].tolist() == [2, 1, 2]  # folds 1 and 3 stacked, fold 2 alone
+    assert alone["test_clip_ids"].tolist() == together["test_clip_ids"].tolist()
+    for column in ("key", "epochs", "best_epoch", "stopped_by"):
+        assert alone[column].tolist() == together[column].tolist()
+    np.testing.assert_allclose(alone["test_MAE"], together["test_MAE"], atol=1e-5)
+    np.testing.assert_allclose(np.stack(alone["test_predictions"]), np.stack(together["test_predictions"]), atol=1e-5)
 
 
 def test_auto_groups_spread_the_seeds_over_the_local_workers(monkeypatch):
