@@ -152,7 +152,7 @@ def add_msa_commands(groups: argparse._SubParsersAction) -> None:
         type=int,
         default=1,
         help="local worker processes, each with cores / N threads, more once others have finished "
-        "(with --units-at-once auto, the seeds of a stacked model are spread over them)",
+        "(with --units-at-once auto, the units of a stacked model are spread over them)",
     )
     run.add_argument("--dask", default=None, metavar="ADDRESS", help="submit units to this Dask scheduler")
     run.add_argument(

@@ -51,10 +51,11 @@ masks come from its own stream but are not a solo run's masks.
 A model that computes a batch-level quantity inside ``forward`` computes it per member when
 ``self.members`` > 1 (:meth:`~csmsasr_utils.msa.base.MSAModel.per_member`: MFM's reconstruction and
 MMD terms), and draws its random numbers through a module (MFM's prior sample,
-:class:`MemberStandardNormal`). Models with parameters outside a leaf module (LMF's and MLMF's
-factors, TFN's and MTFN's output range) or whose recipe has a scheduler, gradient accumulation or
-norm clipping (MulT, ALMT) are not stacked: :func:`can_stack` says which are, and the runner trains
-the others one at a time.
+:class:`MemberStandardNormal`). A frozen parameter outside a leaf that is the same in every member
+(TFN's and MTFN's output range and shift, constants) is shared by the members as it is. Models
+with other parameters outside a leaf module (LMF's and MLMF's factors and fusion weights) or whose
+recipe has a scheduler, gradient accumulation or norm clipping (MulT, ALMT) are not stacked:
+:func:`can_stack` says which are, and the runner trains the others one at a time.
 """
 
 from __future__ import annotations
@@ -89,7 +90,7 @@ from csmsasr_utils.threads import rebalance_threads
 
 #: Models whose every weight lives in a leaf this module stacks and whose forward acts row by row
 #: (checked by ``tests/msa/test_members.py``: a stacked forward equals the members' solo forwards).
-STACKABLE_MODELS: frozenset[str] = frozenset({"LF_DNN", "MLF_DNN", "EF_LSTM", "MFN", "Graph_MFN", "MFM"})
+STACKABLE_MODELS: frozenset[str] = frozenset({"LF_DNN", "MLF_DNN", "EF_LSTM", "MFN", "Graph_MFN", "MFM", "TFN", "MTFN"})
 
 
 class NotStackable(CsmsasrError):
@@ -515,6 +516,8 @@ class StackedModel:
     module: MSAModel
     leaves: dict[str, MemberLeaf]
     streams: MemberStreams
+    #: Frozen tensors outside the leaves, the same in every member, held once (see :func:`shared_constants`).
+    shared: tuple[str, ...] = ()
 
     @property
     def members(self) -> int:
@@ -522,7 +525,8 @@ class StackedModel:
 
     def member_state_dict(self, member: int) -> dict[str, torch.Tensor]:
         """Member ``member``'s weights under the solo model's ``state_dict`` keys."""
-        state = {}
+        module_state = self.module.state_dict()
+        state = {name: module_state[name].detach().clone() for name in self.shared}
         for path, leaf in self.leaves.items():
             state.update({f"{path}.{name}": value for name, value in leaf.member_state(member).items()})
         return state
@@ -533,6 +537,19 @@ class StackedModel:
         self.streams.keep(members)
         self.module.members = len(members)
         return replaced
+
+
+def shared_constants(models: Sequence[MSAModel], names: Sequence[str]) -> tuple[str, ...]:
+    """Those of ``names`` (state-dict keys) that are constants the members can share: a buffer or a
+    parameter that is never trained, equal in every model (TFN's output range and shift)."""
+    frozen = {name for name, p in models[0].named_parameters() if not p.requires_grad}
+    frozen |= {name for name, _ in models[0].named_buffers()}
+    states = [m.state_dict() for m in models]
+    return tuple(
+        name
+        for name in names
+        if name in frozen and all(torch.equal(states[0][name], state[name]) for state in states[1:])
+    )
 
 
 def stack_members(models: Sequence[MSAModel], rng_states: Sequence[torch.Tensor]) -> StackedModel:
@@ -563,7 +580,9 @@ def stack_members(models: Sequence[MSAModel], rng_states: Sequence[torch.Tensor]
         module.register_forward_pre_hook(forget_projections)
         module.register_forward_hook(forget_projections)
     module.members = len(models)
-    stacked = StackedModel(module, leaves, streams)
+    in_leaves = {f"{path}.{name}" for path, leaf in leaves.items() for name in leaf.member_state(0)}
+    outside = sorted(set(models[0].state_dict()) - in_leaves)
+    stacked = StackedModel(module, leaves, streams, shared_constants(models, outside))
     missing = set(models[0].state_dict()) - set(stacked.member_state_dict(0))
     if missing:
         raise NotStackable(f"{models[0].display_name}: weights outside stackable leaves: {sorted(missing)[:5]}")

@@ -37,6 +37,8 @@ SEEDS = [1111, 1112, 1113]
 #: Seeds whose solo runs stop at different epochs on this toy data (patience 2, at most 12 epochs),
 #: where the first three do not: MFM's 1113, 1114 and 1116 train 12, 10 and 3 epochs.
 SEEDS_THAT_SPREAD = {"MFM": [1113, 1114, 1116]}
+#: Smaller codes for the tensor-fusion models, whose full-size first fusion layer holds 35 M weights.
+SMALL = {"TFN": {"hidden_dims": [8, 4, 8], "text_out": 8}, "MTFN": {"hidden_dims": [8, 4, 8], "text_out": 8}}
 
 
 @pytest.fixture(scope="module")
@@ -87,7 +89,7 @@ def test_member_prior_sample_is_each_solo_runs_randn():
 @pytest.mark.parametrize("name", sorted(STACKABLE_MODELS))
 def test_a_stacked_forward_is_each_members_solo_forward(name, data):
     """Training mode (dropout on): member k's slice equals its model's forward under its RNG state."""
-    models, states = build_members(name, SEEDS, data)
+    models, states = build_members(name, SEEDS, data, **SMALL.get(name, {}))
     stacked = stack_members(models, states)
     batches = _Batches(data, models[0], torch.device("cpu"))
     member_rows = [np.arange(8) + 8 * k for k in range(len(SEEDS))]  # different clips per member
@@ -102,9 +104,11 @@ def test_a_stacked_forward_is_each_members_solo_forward(name, data):
         assert solo.keys() == mine.keys()
         for key in solo:
             torch.testing.assert_close(mine[key], solo[key], rtol=1e-5, atol=1e-6)
-    for k, model in enumerate(models):  # the solo state_dict rebuilt from the stack
+    for k, model in enumerate(models):  # the solo state_dict rebuilt from the stack, value for value
         state = stacked.member_state_dict(k)
         assert state.keys() == model.state_dict().keys()
+        for key, value in model.state_dict().items():
+            torch.testing.assert_close(state[key], value, rtol=0, atol=0)
 
 
 @pytest.mark.parametrize(
@@ -116,6 +120,8 @@ def test_a_stacked_forward_is_each_members_solo_forward(name, data):
         pytest.param("MFN", marks=pytest.mark.slow),
         pytest.param("Graph_MFN", marks=pytest.mark.slow),
         pytest.param("MFM", marks=pytest.mark.slow),
+        "TFN",
+        "MTFN",
     ],
 )
 def test_members_train_as_if_alone(name, data):
@@ -124,11 +130,14 @@ def test_members_train_as_if_alone(name, data):
     Patience 2 makes the seeds stop at different epochs, so members leave the stack while others
     go on: the ones that go on must still match their solo runs (their optimiser state carried).
     """
-    seeds = SEEDS_THAT_SPREAD.get(name, SEEDS)
+    seeds, small = SEEDS_THAT_SPREAD.get(name, SEEDS), SMALL.get(name, {})
     solo = [
-        train_baseline(name, data, split(), seed=s, max_epochs=12, show_progress=False, early_stop=2) for s in seeds
+        train_baseline(name, data, split(), seed=s, max_epochs=12, show_progress=False, early_stop=2, **small)
+        for s in seeds
     ]
-    together = train_members(name, data, split(), seeds=seeds, max_epochs=12, show_progress=False, early_stop=2)
+    together = train_members(
+        name, data, split(), seeds=seeds, max_epochs=12, show_progress=False, early_stop=2, **small
+    )
     assert len({r.epochs for r in solo}) > 1, "the seeds should stop at different epochs"
     for alone, member in zip(solo, together, strict=True):
         assert (member.seed, member.epochs, member.best_epoch, member.stopped_by) == (
@@ -209,10 +218,18 @@ def test_member_outputs_slices_rows_and_per_member_quantities():
 
 
 def test_models_that_cannot_be_stacked_are_refused(data):
-    assert not can_stack("LMF") and not can_stack("MulT") and can_stack("MFN")
+    assert not can_stack("LMF") and not can_stack("MulT") and can_stack("MFN") and can_stack("TFN")
     models = [build_model("LMF", feature_dims=data.feature_dims, seq_lens=data.seq_lens) for _ in range(2)]
     with pytest.raises(NotStackable, match="outside stackable leaves"):
-        stack_members(models, [torch.get_rng_state()] * 2)
+        stack_members(models, [torch.get_rng_state()] * 2)  # LMF's factors are trained
+    tfns = [
+        build_model("TFN", feature_dims=data.feature_dims, seq_lens=data.seq_lens, **SMALL["TFN"]) for _ in range(2)
+    ]
+    assert stack_members(tfns, [torch.get_rng_state()] * 2).shared == ("output_range", "output_shift")
+    with torch.no_grad():
+        tfns[1].output_shift.fill_(-2.0)  # a frozen constant that differs cannot be shared
+    with pytest.raises(NotStackable, match="output_shift"):
+        stack_members(tfns, [torch.get_rng_state()] * 2)
     with pytest.raises(NotStackable, match="train it alone"):
         train_members("LMF", data, split(), seeds=[1, 2], show_progress=False)
 
