@@ -140,20 +140,24 @@ def test_members_train_as_if_alone(name, data):
     )
     assert len({r.epochs for r in solo}) > 1, "the seeds should stop at different epochs"
     for alone, member in zip(solo, together, strict=True):
-        assert (member.seed, member.epochs, member.best_epoch, member.stopped_by) == (
-            alone.seed,
-            alone.epochs,
-            alone.best_epoch,
-            alone.stopped_by,
-        )
-        assert [e.valid_loss for e in member.history] == [e.valid_loss for e in alone.history]
-        np.testing.assert_allclose(
-            [e.train_loss for e in member.history], [e.train_loss for e in alone.history], rtol=1e-5
-        )
-        np.testing.assert_allclose(member.test_predictions, alone.test_predictions, atol=1e-5)
-        for metric, value in alone.test_metrics.items():
-            assert member.test_metrics[metric] == pytest.approx(value, abs=1e-5)
+        assert_same_run(member, alone)
         assert member.extra["units_at_once"] == len(seeds)
+
+
+def assert_same_run(member, alone) -> None:
+    """A stacked member's result is its solo run's: the same epochs, best epoch, stopping reason and
+    validation losses (rounded, as compared), train losses, predictions and metrics to float tolerance."""
+    assert (member.seed, member.epochs, member.best_epoch, member.stopped_by) == (
+        alone.seed,
+        alone.epochs,
+        alone.best_epoch,
+        alone.stopped_by,
+    )
+    assert [e.valid_loss for e in member.history] == [e.valid_loss for e in alone.history]
+    np.testing.assert_allclose([e.train_loss for e in member.history], [e.train_loss for e in alone.history], rtol=1e-5)
+    np.testing.assert_allclose(member.test_predictions, alone.test_predictions, atol=1e-5)
+    for metric, value in alone.test_metrics.items():
+        assert member.test_metrics[metric] == pytest.approx(value, abs=1e-5)
 
 
 def folds() -> list[dict[str, np.ndarray]]:
@@ -178,17 +182,8 @@ def test_members_on_their_own_folds_train_as_if_alone(name, data):
     together = train_members(name, data, folds(), seeds=seeds, max_epochs=8, show_progress=False, early_stop=2)
     assert solo[0].test_predictions != solo[1].test_predictions  # the folds do make other runs
     for alone, member, fold in zip(solo, together, folds(), strict=True):
-        assert (member.seed, member.epochs, member.best_epoch, member.stopped_by) == (
-            alone.seed,
-            alone.epochs,
-            alone.best_epoch,
-            alone.stopped_by,
-        )
-        assert [e.valid_loss for e in member.history] == [e.valid_loss for e in alone.history]
+        assert_same_run(member, alone)
         assert member.test_clip_ids == [str(c) for c in data.clip_ids[fold["test"]]]
-        np.testing.assert_allclose(member.test_predictions, alone.test_predictions, atol=1e-5)
-        for metric, value in alone.test_metrics.items():
-            assert member.test_metrics[metric] == pytest.approx(value, abs=1e-5)
 
 
 def test_member_splits_need_one_split_or_one_per_member_of_the_same_sizes():
