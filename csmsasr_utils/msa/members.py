@@ -651,13 +651,20 @@ class _MemberLog:
 Split = Mapping[str, np.ndarray]
 
 
+def stack_sizes(split: Split) -> tuple[int, int]:
+    """The sizes that the members of one stack must share: their training and validation clips.
+
+    Members step through their batches together, so every member must have a batch of the same
+    size at every step; test sets may differ, because each member is tested alone.
+    """
+    return len(split["train"]), len(split["valid"])
+
+
 def member_splits(split_rows: Split | Sequence[Split], members: int) -> list[Split]:
     """Each member's split: ``split_rows`` for all (one mapping), or one mapping per member (folds).
 
     Raises :class:`~csmsasr_utils.errors.InvalidArgument` for an empty split, a count other than
-    ``members``, or splits whose training or validation sizes differ: members step through their
-    batches together, so every member must have a batch of the same size at every step. (Test
-    sets may differ: each member is tested alone.)
+    ``members``, or splits whose :func:`stack_sizes` differ.
     """
     splits = [split_rows] * members if isinstance(split_rows, Mapping) else list(split_rows)
     if len(splits) != members:
@@ -666,7 +673,7 @@ def member_splits(split_rows: Split | Sequence[Split], members: int) -> list[Spl
         for name in ("train", "valid", "test"):
             if len(split.get(name, ())) == 0:
                 raise InvalidArgument(f"split_rows['{name}'] is empty: each split needs at least one row")
-    sizes = {(len(split["train"]), len(split["valid"])) for split in splits}
+    sizes = {stack_sizes(split) for split in splits}
     if len(sizes) > 1:
         raise InvalidArgument(
             f"members trained together need splits of the same sizes; got (train, valid) sizes {sorted(sizes)}"

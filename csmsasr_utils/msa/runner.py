@@ -198,9 +198,11 @@ def run_units_together(
     See :mod:`csmsasr_utils.msa.members`: every member trains as if alone on its own fold, and the
     rows have the same form as :func:`run_unit`'s (``wall_seconds`` is the stack's wall time divided
     by its units; ``units_at_once`` says how many trained together). Members of one stack need
-    training and validation splits of the same sizes (:func:`~csmsasr_utils.msa.members.member_splits`):
+    training and validation splits of the same sizes (:func:`~csmsasr_utils.msa.members.stack_sizes`):
     units whose folds differ in size are trained as one stack per size.
     """
+    from csmsasr_utils.msa.members import stack_sizes
+
     units = list(units)
     if len(units) == 1:
         return [run_unit(units[0], spec, budget, device, show_progress)]
@@ -211,23 +213,30 @@ def run_units_together(
     splits = {u.key: unit_split_rows(dataset, tensors, u.protocol, u.fold, spec.max_clips) for u in units}
     by_size: dict[tuple[int, int], list[Unit]] = {}
     for unit in units:
-        by_size.setdefault((len(splits[unit.key]["train"]), len(splits[unit.key]["valid"])), []).append(unit)
+        by_size.setdefault(stack_sizes(splits[unit.key]), []).append(unit)
     rows: dict[str, dict[str, Any]] = {}
     for stack in by_size.values():
         if len(stack) == 1:
             rows[stack[0].key] = run_unit(stack[0], spec, budget, device, show_progress)
         else:
-            rows.update(_run_stack(stack, [splits[u.key] for u in stack], spec, budget, device, show_progress))
+            stack_splits = [splits[u.key] for u in stack]
+            rows.update(_run_stack(stack, stack_splits, dataset, tensors, spec, budget, device, show_progress))
     return [rows[u.key] for u in units]
 
 
 def _run_stack(
-    units: Sequence[Unit], splits: Sequence[dict[str, np.ndarray]], spec: DataSpec, budget: str, device, show_progress
+    units: Sequence[Unit],
+    splits: Sequence[dict[str, np.ndarray]],
+    dataset,
+    tensors,
+    spec: DataSpec,
+    budget: str,
+    device: str | None,
+    show_progress: bool,
 ) -> dict[str, dict[str, Any]]:
-    """The rows of ``units`` (splits of the same sizes) trained as one stack, by unit key."""
+    """The rows of ``units`` (splits of the same sizes, on ``spec``'s loaded data) trained as one stack, by unit key."""
     from csmsasr_utils.msa.members import train_members
 
-    dataset, tensors = load_data(spec)
     first = units[0]
     _reset_peak_memory(device)
     results = train_members(
