@@ -51,6 +51,7 @@ non-BERT models never use, two patches) is done by :func:`run_mmsa` in the child
 from __future__ import annotations
 
 import argparse
+import hashlib
 import importlib.util
 import json
 import os
@@ -107,6 +108,15 @@ def write_mmsa_pickle(target: Path, clips: int | None = None) -> Path:
         pickle.dump(layout, handle, protocol=4)
     partial.replace(target)
     return target
+
+
+def _mmsa_commit(mmsa_dir: Path) -> str:
+    """The git commit of the MMSA checkout (``unknown`` outside a git work tree)."""
+    try:
+        return subprocess.run(["git", "-C", str(mmsa_dir), "rev-parse", "--short", "HEAD"],
+                              capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
 
 
 def _stub_module(name: str, **attributes) -> types.ModuleType:
@@ -256,6 +266,59 @@ def _group_sizes(results: Path) -> list[int]:
     return groups
 
 
+def machine_description() -> dict[str, object]:
+    """The machine a record was measured on: CPU model, its widest vector unit, cores, torch, and its
+    float32 matrix-product rate (``bench_members.gemm_gflops``), against which a model's step rate
+    says whether it is bound by arithmetic."""
+    import platform
+
+    import torch
+    from bench_members import gemm_gflops
+
+    from csmsasr_utils.threads import available_cores
+
+    model, flags = platform.processor() or "unknown", set()
+    try:
+        for line in open("/proc/cpuinfo", encoding="utf-8"):
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+            elif line.startswith("flags"):
+                flags = set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    names = {"avx512f": "AVX-512", "avx2": "AVX2", "avx": "AVX"}
+    vector = next((label for flag, label in names.items() if flag in flags), "none")
+    return {
+        "cpu": model,
+        "vector_unit": vector,
+        "cores": available_cores(),
+        "torch": torch.__version__,
+        "gemm_2048_gflops": round(gemm_gflops(), 1),
+    }
+
+
+def data_description(features: Path) -> dict[str, object]:
+    """The pickle both sides read: its path, size and SHA-256 (the data fingerprint of a record)."""
+    digest = hashlib.sha256()
+    with open(features, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 24), b""):
+            digest.update(block)
+    return {"features": features.name, "bytes": features.stat().st_size, "sha256": digest.hexdigest(),
+            "source": "synthetic demo features at the real padded sizes (csmsasr_utils.data.demo)"}  # fmt: skip
+
+
+def _peak_memory(results: Path) -> list[float]:
+    """Each results row's peak memory (MB), in the rows' order."""
+    return [json.loads(line)["peak_memory_mb"] for line in results.read_text().splitlines() if line.strip()]
+
+
+def write_record(path: Path, record: dict[str, object]) -> None:
+    """Write ``record`` as indented JSON, replacing ``path`` only once the whole file is written."""
+    partial = path.with_suffix(".partial")
+    partial.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
+    partial.replace(path)
+
+
 def _timed(command: list[str], env: dict[str, str], log: Path) -> float:
     start = time.perf_counter()
     with open(log, "w") as handle:
@@ -285,6 +348,12 @@ def main() -> None:
     parser.add_argument(
         "--clips", type=int, help="only the first N clips of the public metadata (a quicker same-run check)"
     )
+    parser.add_argument(
+        "--record",
+        type=Path,
+        help="also write the figures as JSON here (command, code version, machine, data fingerprint, "
+        "one entry per model; rewritten after each model), e.g. benchmarks/results/vs_mmsa_cpu.json",
+    )
     parser.add_argument("--child-mmsa", help=argparse.SUPPRESS)  # internal: run MMSA for this model here
     args = parser.parse_args()
     features = args.work / (
@@ -305,6 +374,21 @@ def main() -> None:
     configure_threads(None, env)
     seeds = [str(s) for s in args.seeds]
     rows = []
+    record: dict[str, object] = {}
+    if args.record is not None:
+        from csmsasr_utils.versions import code_version
+
+        record = {
+            "command": "benchmarks/bench_vs_mmsa.py " + " ".join(sys.argv[1:]),
+            "started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
+            "code_version": code_version(REPO / "csmsasr_utils", "package_sha256"),
+            "mmsa": _mmsa_commit(args.mmsa),
+            "machine": machine_description(),
+            "data": data_description(features),
+            "seeds": args.seeds,
+            "workers": args.workers,
+            "models": [],
+        }
     for model in args.models:
         mmsa_seconds = _timed(
             [sys.executable, __file__, "--mmsa", str(args.mmsa), "--site", str(args.site), "--work", str(args.work),
@@ -339,6 +423,18 @@ def main() -> None:
             )
             # Early stopping decides the wall time; seed for seed, the two runs should be the same run.
             print(same_run_report(their_runs, our_runs, seeds), flush=True)
+            if record:
+                record["models"].append({
+                    "model": model, "units_at_once": units_at_once, "stacks": stacked,
+                    "mmsa_seconds": round(mmsa_seconds, 1), "mmsa_epochs": their_epochs,
+                    "csmsasr_seconds": round(own_seconds, 1), "csmsasr_epochs": our_epochs,
+                    "mmsa_MAE": round(theirs["MAE"], 4), "csmsasr_MAE": round(ours["MAE"], 4),
+                    "mmsa_Acc2": round(theirs["Mult_acc_2"], 4), "csmsasr_Acc2": round(ours["Mult_acc_2"], 4),
+                    "peak_memory_mb": _peak_memory(results),
+                    "same_run": same_run_report(their_runs, our_runs, seeds).splitlines(),
+                })  # fmt: skip
+                record["finished"] = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
+                write_record(args.record, record)
     if args.clips is not None:
         return  # a same-run check on part of the data: its totals are no benchmark
     for units_at_once in args.units_at_once:
