@@ -17,6 +17,7 @@ For each model, at the real padded sizes (demo features: text 39 × 768, audio 5
 
     .venv/bin/python benchmarks/bench_members.py --models MFN Graph_MFN --members 5
     .venv/bin/python benchmarks/bench_members.py          # the eight light models
+    .venv/bin/python benchmarks/bench_members.py --threads 1 --members 2   # one --workers 2 worker
 """
 
 from __future__ import annotations
@@ -89,9 +90,18 @@ def main() -> None:
     parser.add_argument("--members", type=int, default=5, help="K, the stacked members")
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--clips", type=int, default=400, help="demo clips to draw batches from")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        help="torch threads for the steps and the GEMM rate (default: the package's budget, every core); "
+        "1 is what each worker of `csmsasr msa run --workers 2` has on two cores",
+    )
     args = parser.parse_args()
 
     import torch
+
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
 
     from csmsasr_utils.data import make_demo
     from csmsasr_utils.data.demo import FULL_SEQ_LENS

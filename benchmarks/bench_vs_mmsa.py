@@ -51,7 +51,6 @@ non-BERT models never use, two patches) is done by :func:`run_mmsa` in the child
 from __future__ import annotations
 
 import argparse
-import hashlib
 import importlib.util
 import json
 import os
@@ -270,27 +269,14 @@ def machine_description() -> dict[str, object]:
     """The machine a record was measured on: CPU model, its widest vector unit, cores, torch, and its
     float32 matrix-product rate (``bench_members.gemm_gflops``), against which a model's step rate
     says whether it is bound by arithmetic."""
-    import platform
-
     import torch
     from bench_members import gemm_gflops
 
+    from csmsasr_utils.msa.side_by_side import cpu_description
     from csmsasr_utils.threads import available_cores
 
-    model, flags = platform.processor() or "unknown", set()
-    try:
-        for line in open("/proc/cpuinfo", encoding="utf-8"):
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-            elif line.startswith("flags"):
-                flags = set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    names = {"avx512f": "AVX-512", "avx2": "AVX2", "avx": "AVX"}
-    vector = next((label for flag, label in names.items() if flag in flags), "none")
     return {
-        "cpu": model,
-        "vector_unit": vector,
+        **cpu_description(),
         "cores": available_cores(),
         "torch": torch.__version__,
         "gemm_2048_gflops": round(gemm_gflops(), 1),
@@ -298,12 +284,10 @@ def machine_description() -> dict[str, object]:
 
 
 def data_description(features: Path) -> dict[str, object]:
-    """The pickle both sides read: its path, size and SHA-256 (the data fingerprint of a record)."""
-    digest = hashlib.sha256()
-    with open(features, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 24), b""):
-            digest.update(block)
-    return {"features": features.name, "bytes": features.stat().st_size, "sha256": digest.hexdigest(),
+    """The pickle both sides read: its name, size and SHA-256 (the data fingerprint of a record)."""
+    from csmsasr_utils.msa.side_by_side import file_sha256
+
+    return {"features": features.name, "bytes": features.stat().st_size, "sha256": file_sha256(features),
             "source": "synthetic demo features at the real padded sizes (csmsasr_utils.data.demo)"}  # fmt: skip
 
 

@@ -12,6 +12,7 @@
 ``trainer``          the training loop with early stopping (``train_baseline``)
 ``members``          several units of one model (seeds × folds) trained as one stacked model, each as if alone
 ``runner``           many models × seeds × folds, resumable, local processes or Dask
+``side_by_side``     what the benchmark costs here and in MMSA's own code: the committed record
 ``metrics``          MMSA's SIMS regression metrics, bootstrap intervals
 ``report``           result tables: mean ± std over runs, bootstrap intervals, the CH-SIMS anchor
 ``text_baselines``   real text-only baselines on the public transcripts
