@@ -34,6 +34,12 @@ the T/A/V labels and use the SIMS metrics. Both children get the same thread bud
 thread-count variables are left out of our child's environment, where they would count as the
 user's choice and give every one of ``--workers N`` all the cores).
 
+``--record FILE`` also writes the figures as JSON: the command, the code version, MMSA's commit,
+the machine (CPU, widest vector unit, cores, torch, its 2048² product rate), the pickle's SHA-256,
+and per model both sides' times, epochs, mean test metrics, peak memory per results row and the
+seed-by-seed lines. ``results/msa/vs_mmsa_cpu.json`` is such a record; chapter 4 renders it
+(:mod:`csmsasr_utils.msa.side_by_side`).
+
 MMSA is never fetched at run time and never committed. Get it outside the repository::
 
     git clone https://github.com/Yaoooyu/CS-MSASR /scratch/CS-MSASR
@@ -285,9 +291,9 @@ def machine_description() -> dict[str, object]:
 
 def data_description(features: Path) -> dict[str, object]:
     """The pickle both sides read: its name, size and SHA-256 (the data fingerprint of a record)."""
-    from csmsasr_utils.msa.side_by_side import file_sha256
+    from csmsasr_utils.data.sources import sha256_of
 
-    return {"features": features.name, "bytes": features.stat().st_size, "sha256": file_sha256(features),
+    return {"features": features.name, "bytes": features.stat().st_size, "sha256": sha256_of(features),
             "source": "synthetic demo features at the real padded sizes (csmsasr_utils.data.demo)"}  # fmt: skip
 
 
@@ -336,7 +342,7 @@ def main() -> None:
         "--record",
         type=Path,
         help="also write the figures as JSON here (command, code version, machine, data fingerprint, "
-        "one entry per model; rewritten after each model), e.g. benchmarks/results/vs_mmsa_cpu.json",
+        "one entry per model; rewritten after each model), e.g. results/msa/vs_mmsa_cpu.json",
     )
     parser.add_argument("--child-mmsa", help=argparse.SUPPRESS)  # internal: run MMSA for this model here
     args = parser.parse_args()
@@ -406,7 +412,8 @@ def main() -> None:
                 flush=True,
             )
             # Early stopping decides the wall time; seed for seed, the two runs should be the same run.
-            print(same_run_report(their_runs, our_runs, seeds), flush=True)
+            same_runs = same_run_report(their_runs, our_runs, seeds)
+            print(same_runs, flush=True)
             if record:
                 record["models"].append({
                     "model": model, "units_at_once": units_at_once, "stacks": stacked,
@@ -415,7 +422,7 @@ def main() -> None:
                     "mmsa_MAE": round(theirs["MAE"], 4), "csmsasr_MAE": round(ours["MAE"], 4),
                     "mmsa_Acc2": round(theirs["Mult_acc_2"], 4), "csmsasr_Acc2": round(ours["Mult_acc_2"], 4),
                     "peak_memory_mb": _peak_memory(results),
-                    "same_run": same_run_report(their_runs, our_runs, seeds).splitlines(),
+                    "same_run": same_runs.splitlines(),
                 })  # fmt: skip
                 record["finished"] = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
                 write_record(args.record, record)

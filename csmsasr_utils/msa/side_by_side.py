@@ -7,8 +7,8 @@ on the same pickle with the same seeds and MMSA's early stopping, and writes a J
 command, the code version, MMSA's commit, the machine (CPU, widest vector unit, cores, torch, its
 float32 matrix-product rate), the pickle's SHA-256, and per model each side's wall time and epochs,
 the mean test MAE and Acc-2, each results row's peak memory, and seed by seed whether the two made
-the same run. The book renders the committed record (:data:`BOOK_RECORD`) rather than a five-hour
-measurement.
+the same run. The book renders the committed record (:data:`BOOK_RECORD`) rather than measure
+for an hour and more.
 
 Timings belong to the machine that made them, so a test cannot re-run them; what it re-runs is
 the arithmetic here (the ratios, against a hand-worked record) and a slice of the training.
@@ -17,12 +17,11 @@ Reading a record: the **wall ratio** (csmsasr's seconds / MMSA's) is what a user
 **per-epoch ratio** divides out early stopping, which can end the two sides' runs after other
 numbers of epochs when their sums are ordered differently (``--workers 2`` gives each worker one
 thread where MMSA has two; stacked members batch their products). When every seed made MMSA's run
-the two ratios are one.
+the two ratios are equal.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import platform
 import re
@@ -74,24 +73,16 @@ def cpu_description() -> dict[str, str]:
     machine with the same one."""
     model, flags = platform.processor() or "unknown", set()
     try:
-        for line in open("/proc/cpuinfo", encoding="utf-8"):
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-            elif line.startswith("flags"):
-                flags = set(line.split(":", 1)[1].split())
+        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                elif line.startswith("flags"):
+                    flags = set(line.split(":", 1)[1].split())
     except OSError:
         pass
     units = {"avx512f": "AVX-512", "avx2": "AVX2", "avx": "AVX"}
     return {"cpu": model, "vector_unit": next((name for flag, name in units.items() if flag in flags), "none")}
-
-
-def file_sha256(path: str | Path) -> str:
-    """The SHA-256 of a file, read in 16 MiB blocks (a record's data fingerprint)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 24), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def load_record(path: str | Path = BOOK_RECORD) -> SideBySide:

@@ -154,6 +154,7 @@ def test_a_slice_of_the_committed_record_runs_again(tmp_path, monkeypatch, publi
 
     import torch
 
+    from csmsasr_utils.data.sources import sha256_of
     from csmsasr_utils.msa import runner
 
     record = side_by_side.load_record()
@@ -166,7 +167,7 @@ def test_a_slice_of_the_committed_record_runs_again(tmp_path, monkeypatch, publi
     import bench_vs_mmsa
 
     features = bench_vs_mmsa.write_mmsa_pickle(tmp_path / record.run["data"]["features"])
-    assert side_by_side.file_sha256(features) == record.run["data"]["sha256"]
+    assert sha256_of(features) == record.run["data"]["sha256"]
 
     seed = record.run["seeds"][0]
     entry = next(e for e in record.models if e["model"] == "LMF")
