@@ -69,8 +69,8 @@ class SideBySide:
 
 def cpu_description() -> dict[str, str]:
     """This machine's CPU model and widest vector unit (``AVX-512``, ``AVX2``, ``AVX`` or ``none``):
-    a product's sums are ordered by the vector unit, so a record's runs are repeatable only on a
-    machine with the same one."""
+    the math libraries order a product's sums by the CPU they dispatch for, so a record's runs are
+    repeatable only on a machine with the same CPU model and vector unit."""
     model, flags = platform.processor() or "unknown", set()
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:

@@ -148,8 +148,9 @@ def test_the_committed_record_holds_the_eight_light_models_and_adds_up():
 def test_a_slice_of_the_committed_record_runs_again(tmp_path, monkeypatch, public_dir):
     """Re-run the record's data and one of its units: the pickle's SHA-256, then LMF's first seed on
     one thread (as each of ``--workers 2``'s workers trained it while both were busy): the same
-    epochs and the same test MAE as recorded. The order of a product's sums follows the vector unit,
-    so a machine with another one (or another torch) may part from the recorded run: skipped there."""
+    epochs and the same test MAE as recorded. The order of a product's sums follows the CPU (its vendor,
+    which the math libraries dispatch on, and its vector unit) and torch, so a machine with another
+    one may part from the recorded run: skipped there."""
     import sys
 
     import torch
@@ -159,8 +160,11 @@ def test_a_slice_of_the_committed_record_runs_again(tmp_path, monkeypatch, publi
 
     record = side_by_side.load_record()
     here, there = side_by_side.cpu_description(), record.run["machine"]
-    if (here["vector_unit"], torch.__version__) != (there["vector_unit"], there["torch"]):
-        pytest.skip(f"recorded with {there['vector_unit']} and torch {there['torch']}; here {here['vector_unit']}")
+    recorded_with = (there["cpu"], there["vector_unit"], there["torch"])
+    if (here["cpu"], here["vector_unit"], torch.__version__) != recorded_with:
+        pytest.skip(
+            f"recorded on {recorded_with}; here {here['cpu']}, {here['vector_unit']}, torch {torch.__version__}"
+        )
     monkeypatch.setenv("CSMSASR_PUBLIC_DIR", str(public_dir))
     monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[2] / "benchmarks"))
     sys.modules.pop("bench_vs_mmsa", None)
