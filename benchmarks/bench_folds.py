@@ -28,7 +28,6 @@ with the same per-step cost).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from pathlib import Path
@@ -37,12 +36,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench_vs_mmsa, besid
 
 from bench_vs_mmsa import _group_sizes, _timed, write_mmsa_pickle  # noqa: E402
 
+from csmsasr_utils.jsonl import JsonLines  # noqa: E402
 from csmsasr_utils.msa.hparams import SEEDS  # noqa: E402
 
 
-def unit_runs(results: Path) -> dict[str, dict]:
-    """Per unit key: its epochs, best epoch, validation losses and test MAE, from a results file."""
-    rows = [json.loads(line) for line in results.read_text().splitlines() if line.strip()]
+def unit_runs(rows: list[dict]) -> dict[str, dict]:
+    """Per unit key: its epochs, best epoch, validation losses and test MAE, from a results file's rows."""
     return {
         r["key"]: {
             "epochs": r["epochs"],
@@ -94,10 +93,11 @@ def main() -> None:
                        "--units-at-once", units_at_once, "--workers", str(args.workers), *clips,
                        "--results", str(results)]  # fmt: skip
             seconds = _timed(command, env, args.work / f"{name}.log")
-            runs = unit_runs(results)
+            rows = JsonLines(results).rows()  # read once
+            runs = unit_runs(rows)
             reference = reference or runs
             stopped_alike, losses_alike, largest = same_runs(reference, runs)
-            stacks = "+".join(str(n) for n in sorted(_group_sizes(results), reverse=True))
+            stacks = "+".join(str(n) for n in sorted(_group_sizes(rows), reverse=True))
             epochs = sum(r["epochs"] for r in runs.values())
             print(
                 f"{model:<10} units at once {units_at_once:>4} → stacks {stacks}, {len(runs)} units, "

@@ -72,6 +72,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # the package, also without pip install -e
 
+from csmsasr_utils.jsonl import JsonLines  # noqa: E402  (the runner's results files)
 from csmsasr_utils.msa.hparams import SEEDS  # noqa: E402  (MMSA's five seeds, the runner's default)
 
 
@@ -227,10 +228,9 @@ def mmsa_seed_runs(out: Path, model: str) -> dict[int, tuple[list[float], float 
     return runs
 
 
-def csmsasr_seed_runs(results: Path) -> dict[int, tuple[list[float], float]]:
+def csmsasr_seed_runs(rows: list[dict]) -> dict[int, tuple[list[float], float]]:
     """Per seed, this project's validation loss of every epoch (rounded to 4 decimals, as compared)
-    and its test MAE, from a ``csmsasr msa run`` results file."""
-    rows = [json.loads(line) for line in results.read_text().splitlines() if line.strip()]
+    and its test MAE, from the rows of a ``csmsasr msa run`` results file."""
     return {int(r["seed"]): ([e["valid_loss"] for e in r["history"]], float(r["test_MAE"])) for r in rows}
 
 
@@ -252,19 +252,18 @@ def same_run_report(theirs: dict, ours: dict, seeds: list[str]) -> str:
     return "\n".join(lines)
 
 
-def csmsasr_metrics(results: Path) -> dict[str, float]:
-    """Mean test MAE and Acc-2 over the seeds of a ``csmsasr msa run`` results file."""
-    rows = [json.loads(line) for line in results.read_text().splitlines() if line.strip()]
+def csmsasr_metrics(rows: list[dict]) -> dict[str, float]:
+    """Mean test MAE and Acc-2 over the seeds, from the rows of a ``csmsasr msa run`` results file."""
     return {
         "MAE": statistics.fmean(r["test_MAE"] for r in rows),
         "Mult_acc_2": statistics.fmean(r["test_Mult_acc_2"] for r in rows),
     }
 
 
-def _group_sizes(results: Path) -> list[int]:
+def _group_sizes(rows: list[dict]) -> list[int]:
     """The sizes of the groups a results file's units trained in (``units_at_once`` per row, one
     entry per group: a group of K writes K rows)."""
-    sizes = [json.loads(line)["units_at_once"] for line in results.read_text().splitlines()]
+    sizes = [row["units_at_once"] for row in rows]
     groups = []
     for size in sorted(set(sizes)):
         groups += [size] * (sizes.count(size) // size)
@@ -295,11 +294,6 @@ def data_description(features: Path) -> dict[str, object]:
 
     return {"features": features.name, "bytes": features.stat().st_size, "sha256": sha256_of(features),
             "source": "synthetic demo features at the real padded sizes (csmsasr_utils.data.demo)"}  # fmt: skip
-
-
-def _peak_memory(results: Path) -> list[float]:
-    """Each results row's peak memory (MB), in the rows' order."""
-    return [json.loads(line)["peak_memory_mb"] for line in results.read_text().splitlines() if line.strip()]
 
 
 def write_record(path: Path, record: dict[str, object]) -> None:
@@ -397,10 +391,11 @@ def main() -> None:
                        "--units-at-once", units_at_once, "--workers", str(args.workers),
                        "--results", str(results)]  # fmt: skip
             own_seconds = _timed(csmsasr, env, args.work / f"{name}.log")
-            ours, our_runs = csmsasr_metrics(results), csmsasr_seed_runs(results)
+            result_rows = JsonLines(results).rows()  # read once, for every figure below
+            ours, our_runs = csmsasr_metrics(result_rows), csmsasr_seed_runs(result_rows)
             our_epochs = sum(len(losses) for losses, _ in our_runs.values())
             stacked = "+".join(  # the group sizes, e.g. 3+2 for five seeds over two workers
-                str(n) for n in sorted(_group_sizes(results), reverse=True)
+                str(n) for n in sorted(_group_sizes(result_rows), reverse=True)
             )
             rows.append((model, mmsa_seconds, own_seconds, theirs, ours, units_at_once))
             print(
@@ -421,7 +416,7 @@ def main() -> None:
                     "csmsasr_seconds": round(own_seconds, 1), "csmsasr_epochs": our_epochs,
                     "mmsa_MAE": round(theirs["MAE"], 4), "csmsasr_MAE": round(ours["MAE"], 4),
                     "mmsa_Acc2": round(theirs["Mult_acc_2"], 4), "csmsasr_Acc2": round(ours["Mult_acc_2"], 4),
-                    "peak_memory_mb": _peak_memory(results),
+                    "peak_memory_mb": [row["peak_memory_mb"] for row in result_rows],
                     "same_run": same_runs.splitlines(),
                 })  # fmt: skip
                 record["finished"] = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())

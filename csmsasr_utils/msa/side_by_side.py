@@ -33,8 +33,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from csmsasr_utils.errors import CsmsasrError
-
-REPO = Path(__file__).resolve().parents[2]
+from csmsasr_utils.versions import REPO
 
 #: The committed record chapter 4 renders (``bench_vs_mmsa.py --record`` writes one).
 BOOK_RECORD = REPO / "results" / "msa" / "vs_mmsa_cpu.json"
